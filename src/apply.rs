@@ -1,0 +1,251 @@
+//! Apply workers: each owns a bounded queue of changes (all changes of one key land on one
+//! worker, in order) and writes what it has to PostgreSQL, one transaction per batch.
+//!
+//! A batch is collapsed to the last change per target row before it is written: the end state of
+//! a row after a sequence of full-image upserts and deletes is the last one, and `ON CONFLICT`
+//! may not see one key twice in a statement. Then one `DELETE … USING unnest` and one
+//! `INSERT … SELECT unnest … ON CONFLICT DO UPDATE` per table: a round trip per table, not per row.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::{anyhow, Result};
+use tokio::sync::mpsc;
+use tokio_postgres::types::ToSql;
+
+use crate::change::{Change, Op};
+use crate::convert::to_pg_text;
+use crate::metrics::Metrics;
+use crate::schema::TableMeta;
+use crate::window::{AckWindow, TxnId};
+
+type Text = Option<String>;
+
+pub struct Worker {
+    pub id: usize,
+    pub rx: mpsc::Receiver<Change>,
+    pub pool: deadpool_postgres::Pool,
+    pub window: Arc<AckWindow>,
+    pub batch_size: usize,
+    pub metrics: Metrics,
+}
+
+/// One statement's worth of rows: column-major text arrays.
+struct Group<'a> {
+    meta: &'a Arc<TableMeta>,
+    op: Op,
+    columns: Vec<Vec<Text>>,
+    /// The changes behind the rows, to name them if PostgreSQL refuses one.
+    changes: Vec<&'a Change>,
+}
+
+impl Worker {
+    pub async fn run(mut self) -> Result<()> {
+        let mut batch: Vec<Change> = Vec::with_capacity(self.batch_size);
+        let mut client: Option<deadpool_postgres::Object> = None;
+        loop {
+            if self.rx.recv_many(&mut batch, self.batch_size).await == 0 {
+                return Ok(());
+            }
+            let groups = collapse(&batch)?;
+            let started = Instant::now();
+            self.write_with_retry(&mut client, &groups).await?;
+            self.metrics.batch(started.elapsed(), batch.len());
+            for g in &groups {
+                self.metrics
+                    .rows(&g.meta.target.to_string(), g.op, g.changes.len());
+            }
+            drop(groups);
+            self.window.ack(&txn_counts(&batch));
+            batch.clear();
+        }
+    }
+
+    /// Connection trouble is retried with backoff (the batch is idempotent); a value or
+    /// statement PostgreSQL refuses is found row by row and reported.
+    async fn write_with_retry(
+        &self,
+        client: &mut Option<deadpool_postgres::Object>,
+        groups: &[Group<'_>],
+    ) -> Result<()> {
+        let mut backoff = Duration::from_millis(200);
+        loop {
+            let c = match client {
+                Some(c) if !c.is_closed() => c,
+                _ => match self.pool.get().await {
+                    Ok(c) => client.insert(c),
+                    Err(e) => {
+                        tracing::warn!(
+                            worker = self.id,
+                            "PostgreSQL unavailable ({e}); retrying in {backoff:?}"
+                        );
+                        tokio::time::sleep(backoff).await;
+                        backoff = (backoff * 2).min(Duration::from_secs(10));
+                        continue;
+                    }
+                },
+            };
+            match write_batch(c, groups).await {
+                Ok(()) => return Ok(()),
+                Err(e) if e.as_db_error().is_some() => {
+                    return Err(pinpoint(c, groups, e).await);
+                }
+                Err(e) => {
+                    tracing::warn!(
+                        worker = self.id,
+                        "PostgreSQL connection error ({e}); retrying the batch in {backoff:?}"
+                    );
+                    *client = None;
+                    tokio::time::sleep(backoff).await;
+                    backoff = (backoff * 2).min(Duration::from_secs(10));
+                }
+            }
+        }
+    }
+}
+
+/// Converts each change to text and keeps the last change per target row, grouped by statement.
+fn collapse(batch: &[Change]) -> Result<Vec<Group<'_>>> {
+    let mut last: HashMap<(&crate::rules::TargetName, Vec<Text>), usize> =
+        HashMap::with_capacity(batch.len());
+    let mut rows: Vec<Vec<Text>> = Vec::with_capacity(batch.len());
+    for (i, ch) in batch.iter().enumerate() {
+        let texts = ch
+            .table
+            .columns
+            .iter()
+            .zip(&ch.row)
+            .map(|(col, v)| to_pg_text(col, v))
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|e| {
+                anyhow!(
+                    "cannot convert a row of MySQL table {} (key {}, binlog position {}): {e}",
+                    ch.table.source_name(),
+                    ch.describe_key(),
+                    ch.pos
+                )
+            })?;
+        let key: Vec<Text> = ch.table.key.iter().map(|&k| texts[k].clone()).collect();
+        last.insert((&ch.table.target, key), i);
+        rows.push(texts);
+    }
+    let mut keep: Vec<usize> = last.into_values().collect();
+    keep.sort_unstable();
+
+    let mut groups: Vec<Group<'_>> = Vec::new();
+    let mut index: HashMap<(*const TableMeta, Op), usize> = HashMap::new();
+    for i in keep {
+        let ch = &batch[i];
+        let gi = *index
+            .entry((Arc::as_ptr(&ch.table), ch.op))
+            .or_insert_with(|| {
+                let width = match ch.op {
+                    Op::Upsert => ch.table.columns.len(),
+                    Op::Delete => ch.table.key.len(),
+                };
+                groups.push(Group {
+                    meta: &ch.table,
+                    op: ch.op,
+                    columns: vec![Vec::new(); width],
+                    changes: Vec::new(),
+                });
+                groups.len() - 1
+            });
+        let g = &mut groups[gi];
+        let row = std::mem::take(&mut rows[i]);
+        match ch.op {
+            Op::Upsert => {
+                for (col, v) in g.columns.iter_mut().zip(row) {
+                    col.push(v);
+                }
+            }
+            Op::Delete => {
+                for (col, &k) in g.columns.iter_mut().zip(&ch.table.key) {
+                    col.push(row[k].clone());
+                }
+            }
+        }
+        g.changes.push(ch);
+    }
+    // Deletes first: within a batch each row appears once, so order only matters for
+    // other unique constraints, where freeing a value before reusing it is the safe order.
+    groups.sort_by_key(|g| g.op == Op::Upsert);
+    Ok(groups)
+}
+
+async fn write_batch(
+    client: &mut deadpool_postgres::Object,
+    groups: &[Group<'_>],
+) -> Result<(), tokio_postgres::Error> {
+    let tx = client.transaction().await?;
+    for g in groups {
+        let sql = match g.op {
+            Op::Upsert => &g.meta.upsert_sql,
+            Op::Delete => &g.meta.delete_sql,
+        };
+        let stmt = tx.prepare_cached(sql).await?;
+        let params: Vec<&(dyn ToSql + Sync)> =
+            g.columns.iter().map(|c| c as &(dyn ToSql + Sync)).collect();
+        tx.execute(&stmt, &params).await?;
+    }
+    tx.commit().await
+}
+
+/// PostgreSQL refused the batch: find the first change it refuses on its own and name it.
+async fn pinpoint(
+    client: &mut deadpool_postgres::Object,
+    groups: &[Group<'_>],
+    batch_err: tokio_postgres::Error,
+) -> anyhow::Error {
+    for g in groups {
+        for (row, ch) in g.changes.iter().enumerate() {
+            let one = Group {
+                meta: g.meta,
+                op: g.op,
+                columns: g.columns.iter().map(|c| vec![c[row].clone()]).collect(),
+                changes: vec![*ch],
+            };
+            if let Err(e) = write_batch(client, std::slice::from_ref(&one)).await {
+                return anyhow!(
+                    "PostgreSQL refused a change to {} (from MySQL {}, key {}, binlog position {}): {}; \
+                     the saved position stays before this transaction: fix the target table or the row and restart",
+                    g.meta.target,
+                    g.meta.source_name(),
+                    ch.describe_key(),
+                    ch.pos,
+                    db_message(&e)
+                );
+            }
+        }
+    }
+    anyhow!(
+        "PostgreSQL refused a batch but accepted each of its rows on its own: {}",
+        db_message(&batch_err)
+    )
+}
+
+fn db_message(e: &tokio_postgres::Error) -> String {
+    match e.as_db_error() {
+        Some(db) => {
+            let mut s = format!("{} (SQLSTATE {})", db.message(), db.code().code());
+            if let Some(d) = db.detail() {
+                s.push_str(&format!("; {d}"));
+            }
+            s
+        }
+        None => e.to_string(),
+    }
+}
+
+/// Run-length counts of the batch's transactions, for the acknowledgement window.
+fn txn_counts(batch: &[Change]) -> Vec<(TxnId, usize)> {
+    let mut out: Vec<(TxnId, usize)> = Vec::new();
+    for c in batch {
+        match out.last_mut() {
+            Some((t, n)) if *t == c.txn => *n += 1,
+            _ => out.push((c.txn, 1)),
+        }
+    }
+    out
+}

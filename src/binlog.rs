@@ -1,0 +1,540 @@
+//! The binlog reader: connects as a replica, follows the stream, turns the rows of configured
+//! tables into [`Change`]s routed by key to the workers, and marks transaction boundaries in
+//! the acknowledgement window.
+//!
+//! Rows of tables that are not configured are never decoded (decoding is the reader's main
+//! cost); their transactions only move the resumable position.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{anyhow, bail, Context, Result};
+use futures_util::StreamExt;
+use mysql_async::binlog::events::{
+    Event, EventData, OptionalMetadataField, RowsEventData, TableMapEvent,
+};
+use mysql_async::binlog::value::BinlogValue;
+use mysql_async::binlog::EventType;
+use mysql_async::prelude::Queryable;
+use mysql_async::{BinlogStreamRequest, Value};
+use tokio::sync::{mpsc, watch};
+
+use crate::change::{Change, Op};
+use crate::config::{Config, Flavor};
+use crate::position::Position;
+use crate::rules::TargetName;
+use crate::schema::{SchemaLoader, Skip, TableMeta};
+use crate::statement::{classify, Statement};
+use crate::window::{AckWindow, TxnId};
+
+/// How the reader's run ended when it did not fail.
+#[derive(Debug)]
+pub enum Stop {
+    Shutdown,
+}
+
+/// A failure worth retrying from the last acknowledged position (the connection dropped).
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct Transient(pub String);
+
+/// A configured table as one TABLE_MAP event lays it out: binlog column i is `meta.columns[map[i]]`.
+struct Layout {
+    meta: Arc<TableMeta>,
+    map: Vec<usize>,
+}
+
+pub struct Reader {
+    pub cfg: Arc<Config>,
+    pub opts: mysql_async::Opts,
+    pub loader: Arc<SchemaLoader>,
+    pub pg: deadpool_postgres::Pool,
+    pub window: Arc<AckWindow>,
+    pub workers: Vec<mpsc::Sender<Change>>,
+    pub shutdown: watch::Receiver<bool>,
+    /// Loaded tables by source name; `None` for a configured table that is skipped.
+    pub metas: HashMap<(String, String), Option<Arc<TableMeta>>>,
+    /// How many source tables write into each target (a TRUNCATE of one shard must not empty all).
+    pub target_sources: HashMap<TargetName, HashSet<(String, String)>>,
+    /// The server's binlog_checksum is on (the first fake ROTATE carries the checksum in its name).
+    pub checksum: bool,
+    /// Time of the last event read (seconds since the epoch, from the event header).
+    pub last_event_time: Arc<std::sync::atomic::AtomicU64>,
+}
+
+struct StreamState {
+    file: Arc<str>,
+    txn: Option<TxnId>,
+    tables: HashMap<u64, Option<Arc<Layout>>>,
+    seen_fde: bool,
+    /// End of the TRANSACTION_PAYLOAD event whose inner events are being read (they carry no position).
+    payload_end: u64,
+}
+
+impl Reader {
+    pub async fn run(mut self, start: Position) -> Result<Stop> {
+        let mut conn = mysql_async::Conn::new(self.opts.clone())
+            .await
+            .map_err(|e| {
+                Transient(format!(
+                    "cannot connect to MySQL at {}: {e}",
+                    self.cfg.mysql_addr
+                ))
+            })?;
+        if self.cfg.flavor == Flavor::Mariadb {
+            // Without it MariaDB rewrites its GTID events as BEGIN queries; with it we get them raw.
+            conn.query_drop("SET @mariadb_slave_capability = 4").await?;
+        }
+        // One heartbeat a second lets a dead connection be noticed by the read timeout below.
+        conn.query_drop("SET @master_heartbeat_period = 1000000000")
+            .await?;
+        let request = BinlogStreamRequest::new(self.cfg.server_id)
+            .with_filename(start.file.as_bytes())
+            .with_pos(start.pos);
+        let mut stream = conn
+            .get_binlog_stream(request)
+            .await
+            .map_err(|e| Transient(format!("binlog dump request at {start} failed: {e}")))?;
+        tracing::info!("reading the binlog from {start}");
+
+        let mut st = StreamState {
+            file: start.file.clone(),
+            txn: None,
+            tables: HashMap::new(),
+            seen_fde: false,
+            payload_end: start.pos,
+        };
+        loop {
+            let next = tokio::select! {
+                _ = self.shutdown.changed() => return Ok(Stop::Shutdown),
+                n = tokio::time::timeout(Duration::from_secs(30), stream.next()) => n,
+            };
+            let event = match next {
+                Err(_) => {
+                    return Err(Transient(
+                        "no binlog event nor heartbeat for 30 s; reconnecting".into(),
+                    )
+                    .into())
+                }
+                Ok(None) => {
+                    return Err(Transient("the server closed the binlog stream".into()).into())
+                }
+                Ok(Some(Err(e))) => return Err(classify_stream_error(e, &st.file).into_anyhow()),
+                Ok(Some(Ok(ev))) => ev,
+            };
+            if *self.shutdown.borrow() {
+                return Ok(Stop::Shutdown);
+            }
+            self.on_event(&mut st, &stream, event).await?;
+        }
+    }
+
+    async fn on_event(
+        &mut self,
+        st: &mut StreamState,
+        stream: &mysql_async::BinlogStream,
+        event: Event,
+    ) -> Result<()> {
+        let hdr = event.header();
+        let raw_type = hdr.event_type_raw();
+        let log_pos = match hdr.log_pos() as u64 {
+            0 => st.payload_end,
+            p => p,
+        };
+        let ts = hdr.timestamp() as u64;
+        if ts != 0 {
+            self.last_event_time
+                .store(ts, std::sync::atomic::Ordering::Relaxed);
+        }
+        let data = event.read_data().with_context(|| {
+            format!(
+                "cannot decode binlog event type {raw_type} ending at {}:{log_pos}",
+                st.file
+            )
+        })?;
+        match data {
+            Some(EventData::RotateEvent(r)) => {
+                let mut name = r.name_raw().to_vec();
+                if !st.seen_fde && self.checksum && name.len() > 4 {
+                    name.truncate(name.len() - 4);
+                }
+                let name = String::from_utf8_lossy(&name).to_string();
+                st.file = name.into();
+                st.tables.clear();
+                if st.txn.is_none() {
+                    self.window.boundary(Position::new(st.file.clone(), r.position()));
+                }
+            }
+            Some(EventData::FormatDescriptionEvent(_)) => st.seen_fde = true,
+            Some(EventData::XidEvent(_)) => self.end_txn(st, log_pos),
+            Some(EventData::TransactionPayloadEvent(_)) => st.payload_end = log_pos,
+            Some(EventData::QueryEvent(q)) => {
+                let schema = q.schema().to_string();
+                let query = q.query().to_string();
+                self.on_query(st, &schema, &query, log_pos).await?;
+            }
+            Some(EventData::TableMapEvent(tme)) => self.on_table_map(st, &tme, log_pos).await?,
+            Some(EventData::RowsEvent(rows)) => {
+                let start = Position::new(st.file.clone(), log_pos.saturating_sub(hdr.event_size() as u64));
+                self.on_rows(st, stream, rows, start).await?;
+            }
+            Some(_) => {}
+            None => match raw_type {
+                // MariaDB's compressed rows events (log_bin_compress): their rows cannot be read.
+                166..=171 => bail!(
+                    "the binlog at {}:{log_pos} holds a compressed rows event (MariaDB log_bin_compress=ON); \
+                     set log_bin_compress=OFF on the server and resynchronise",
+                    st.file
+                ),
+                // ANNOTATE_ROWS, BINLOG_CHECKPOINT, GTID, GTID_LIST (MariaDB) and other vendor events.
+                _ => {}
+            },
+        }
+        Ok(())
+    }
+
+    /// The current transaction (if it had changes) ends here; either way this is a resume point.
+    fn end_txn(&self, st: &mut StreamState, log_pos: u64) {
+        let end = Position::new(st.file.clone(), log_pos);
+        match st.txn.take() {
+            Some(t) => self.window.seal(t, end),
+            None => self.window.boundary(end),
+        }
+    }
+
+    async fn on_query(
+        &mut self,
+        st: &mut StreamState,
+        schema: &str,
+        query: &str,
+        log_pos: u64,
+    ) -> Result<()> {
+        let at = Position::new(st.file.clone(), log_pos);
+        match classify(schema, query) {
+            Statement::Begin => return Ok(()),
+            Statement::Commit => {}
+            Statement::Truncate(t) if self.loader.rules().is_configured(&t.schema, &t.table) => {
+                self.truncate(&t.schema, &t.table, &at).await?;
+            }
+            Statement::Ddl(t) if self.loader.rules().is_configured(&t.schema, &t.table) => {
+                tracing::warn!(
+                    "DDL on configured table {}.{} at {at}: {:?}; schema changes are not replicated: \
+                     change the PostgreSQL table to match if columns changed",
+                    t.schema,
+                    t.table,
+                    query
+                );
+                // Reload the table's layout when it next appears.
+                self.metas.remove(&(t.schema.clone(), t.table.clone()));
+                st.tables.clear();
+            }
+            Statement::Dml(t) if self.loader.rules().is_configured(&t.schema, &t.table) => bail!(
+                "the binlog at {at} holds a statement, not rows, for configured table {}.{} ({:?}): \
+                 the sync needs binlog_format=ROW for every session; set it globally and make sure \
+                 no client sets binlog_format=STATEMENT or MIXED",
+                t.schema,
+                t.table,
+                query
+            ),
+            _ => {}
+        }
+        self.end_txn(st, log_pos);
+        Ok(())
+    }
+
+    /// TRUNCATE empties the target once every earlier change is committed (a barrier).
+    async fn truncate(&mut self, schema: &str, table: &str, at: &Position) -> Result<()> {
+        let Some(meta) = self.meta(schema, table).await? else {
+            return Ok(());
+        };
+        if self.target_sources.get(&meta.target).map_or(1, |s| s.len()) > 1 {
+            tracing::warn!(
+                "TRUNCATE of {schema}.{table} at {at} is not applied: its target {} also holds other source tables' rows; \
+                 delete that table's rows from {} by hand if needed",
+                meta.target,
+                meta.target
+            );
+            return Ok(());
+        }
+        self.window.drain().await;
+        let client = self
+            .pg
+            .get()
+            .await
+            .context("connecting to PostgreSQL for TRUNCATE")?;
+        client
+            .batch_execute(&meta.truncate_sql)
+            .await
+            .with_context(|| {
+                format!(
+                    "TRUNCATE of {} (MySQL {schema}.{table} at {at})",
+                    meta.target
+                )
+            })?;
+        tracing::info!("TRUNCATE {schema}.{table} at {at}: emptied {}", meta.target);
+        Ok(())
+    }
+
+    /// The loaded table for a configured source table; `None` when it is skipped.
+    async fn meta(&mut self, schema: &str, table: &str) -> Result<Option<Arc<TableMeta>>> {
+        let key = (schema.to_string(), table.to_string());
+        if let Some(m) = self.metas.get(&key) {
+            return Ok(m.clone());
+        }
+        let loaded = match self.loader.load(schema, table).await? {
+            Ok(m) => Some(m),
+            Err(Skip::NoKey) if self.cfg.skip_no_pk_table => {
+                tracing::warn!("skipping table {schema}.{table}: it has no primary key and no NOT NULL unique key");
+                None
+            }
+            Err(Skip::NoKey) => bail!(
+                "table {schema}.{table} has no primary key and no NOT NULL unique key, so its rows cannot be \
+                 matched in PostgreSQL; add a primary key, or set skip_no_pk_table = true to skip such tables"
+            ),
+        };
+        if let Some(m) = &loaded {
+            self.target_sources
+                .entry(m.target.clone())
+                .or_default()
+                .insert(key.clone());
+        }
+        self.metas.insert(key, loaded.clone());
+        Ok(loaded)
+    }
+
+    async fn on_table_map(
+        &mut self,
+        st: &mut StreamState,
+        tme: &TableMapEvent<'_>,
+        log_pos: u64,
+    ) -> Result<()> {
+        let id = tme.table_id();
+        let (schema, table) = (
+            tme.database_name().to_string(),
+            tme.table_name().to_string(),
+        );
+        if let Some(Some(l)) = st.tables.get(&id) {
+            if l.meta.schema == schema && l.meta.table == table {
+                return Ok(());
+            }
+        }
+        if !self.loader.rules().is_configured(&schema, &table) {
+            st.tables.insert(id, None);
+            return Ok(());
+        }
+        let names = binlog_column_names(tme);
+        let count = tme.columns_count() as usize;
+        let mut reloaded = false;
+        let layout = loop {
+            let Some(meta) = self.meta(&schema, &table).await? else {
+                break None;
+            };
+            match layout_of(&meta, names.as_deref(), count) {
+                Some(map) => break Some(Arc::new(Layout { meta, map })),
+                None if !reloaded => {
+                    // The table may have changed since it was loaded: look again once.
+                    self.metas.remove(&(schema.clone(), table.clone()));
+                    reloaded = true;
+                }
+                None => bail!(
+                    "table {schema}.{table} at {}:{log_pos}: the binlog rows have {count} columns{} but the table now has {} ({}); \
+                     its schema changed since these rows were written: make the PostgreSQL table match and restart \
+                     from a position after the change, or re-load the table",
+                    st.file,
+                    names.as_ref().map(|n| format!(" ({})", n.join(", "))).unwrap_or_default(),
+                    meta.columns.len(),
+                    meta.columns.iter().map(|c| c.name.as_str()).collect::<Vec<_>>().join(", ")
+                ),
+            }
+        };
+        st.tables.insert(id, layout);
+        Ok(())
+    }
+
+    async fn on_rows(
+        &mut self,
+        st: &mut StreamState,
+        stream: &mysql_async::BinlogStream,
+        rows: RowsEventData<'_>,
+        at: Position,
+    ) -> Result<()> {
+        let Some(Some(layout)) = st.tables.get(&rows.table_id()).cloned() else {
+            return Ok(());
+        };
+        if matches!(rows, RowsEventData::PartialUpdateRowsEvent(_)) {
+            bail!(
+                "the binlog at {at} holds a partial JSON update for {}: set binlog_row_value_options='' \
+                 on the server (partial JSON updates are not replicated) and resynchronise the table",
+                layout.meta.source_name()
+            );
+        }
+        let tme = stream
+            .get_tme(rows.table_id())
+            .ok_or_else(|| anyhow!("rows event at {at} without its table map"))?;
+        let kind = match rows {
+            RowsEventData::WriteRowsEventV1(_) | RowsEventData::WriteRowsEvent(_) => {
+                EventType::WRITE_ROWS_EVENT
+            }
+            RowsEventData::UpdateRowsEventV1(_) | RowsEventData::UpdateRowsEvent(_) => {
+                EventType::UPDATE_ROWS_EVENT
+            }
+            _ => EventType::DELETE_ROWS_EVENT,
+        };
+        let mut changes: Vec<Change> = Vec::new();
+        let txn = *st.txn.get_or_insert_with(|| self.window.begin());
+        for row in rows.rows(tme) {
+            let (before, after) = row.with_context(|| {
+                format!(
+                    "cannot decode a row of {} at {at}",
+                    layout.meta.source_name()
+                )
+            })?;
+            let before = before.map(|r| image(&layout, r, &at)).transpose()?;
+            let after = after.map(|r| image(&layout, r, &at)).transpose()?;
+            let mk = |op, row| Change {
+                table: layout.meta.clone(),
+                op,
+                row,
+                txn,
+                pos: at.clone(),
+            };
+            match (kind, before, after) {
+                (EventType::WRITE_ROWS_EVENT, _, Some(a)) => changes.push(mk(Op::Upsert, a)),
+                (EventType::DELETE_ROWS_EVENT, Some(b), _) => changes.push(mk(Op::Delete, b)),
+                (EventType::UPDATE_ROWS_EVENT, Some(b), Some(a)) => {
+                    let same_key = layout.meta.key.iter().all(|&k| b[k] == a[k]);
+                    if !same_key {
+                        changes.push(mk(Op::Delete, b));
+                    }
+                    changes.push(mk(Op::Upsert, a));
+                }
+                _ => bail!(
+                    "malformed rows event for {} at {at}",
+                    layout.meta.source_name()
+                ),
+            }
+        }
+        let n = self.workers.len();
+        for c in changes {
+            self.window.add(txn).await;
+            let w = c.worker(n);
+            if self.workers[w].send(c).await.is_err() {
+                bail!("apply worker {w} stopped");
+            }
+        }
+        Ok(())
+    }
+}
+
+/// A full row image in `meta.columns` order. A missing column means the server does not log
+/// full images, which would make upserts write NULLs over real values: refuse.
+fn image(
+    layout: &Layout,
+    row: mysql_async::binlog::row::BinlogRow,
+    at: &Position,
+) -> Result<Vec<Value>> {
+    if row.len() != layout.map.len() {
+        bail!(
+            "a row of {} at {at} has {} of its {} columns: the server must log full row images (binlog_row_image=FULL)",
+            layout.meta.source_name(),
+            row.len(),
+            layout.map.len()
+        );
+    }
+    let mut out = vec![Value::NULL; layout.meta.columns.len()];
+    for (i, v) in row.unwrap().into_iter().enumerate() {
+        out[layout.map[i]] = match v {
+            BinlogValue::Value(v) => v,
+            BinlogValue::Jsonb(_) => Value::try_from(v)
+                .map_err(|e| anyhow!("JSON value of {} at {at}: {e}", layout.meta.source_name()))?,
+            BinlogValue::JsonDiff(_) => bail!(
+                "partial JSON update of {} at {at}: set binlog_row_value_options=''",
+                layout.meta.source_name()
+            ),
+        };
+    }
+    Ok(out)
+}
+
+/// Column names logged in the table map (binlog_row_metadata=FULL), if any.
+fn binlog_column_names(tme: &TableMapEvent<'_>) -> Option<Vec<String>> {
+    for field in tme.iter_optional_meta() {
+        if let Ok(OptionalMetadataField::ColumnName(names)) = field {
+            return Some(
+                names
+                    .iter_names()
+                    .filter_map(|n| n.ok())
+                    .map(|n| n.name().to_string())
+                    .collect(),
+            );
+        }
+    }
+    None
+}
+
+/// Maps binlog columns to the loaded table's columns: by name when the binlog has names, else
+/// by position when the counts agree. `None` when they do not fit.
+fn layout_of(meta: &TableMeta, names: Option<&[String]>, count: usize) -> Option<Vec<usize>> {
+    if count != meta.columns.len() {
+        return None;
+    }
+    match names {
+        Some(names) if names.len() == count => {
+            let map: Option<Vec<usize>> = names
+                .iter()
+                .map(|n| meta.columns.iter().position(|c| &c.name == n))
+                .collect();
+            let mut seen = map.clone()?;
+            seen.sort_unstable();
+            seen.dedup();
+            (seen.len() == count).then_some(map?)
+        }
+        _ => Some((0..count).collect()),
+    }
+}
+
+enum StreamError {
+    Fatal(anyhow::Error),
+    Transient(Transient),
+}
+
+impl StreamError {
+    fn into_anyhow(self) -> anyhow::Error {
+        match self {
+            StreamError::Fatal(e) => e,
+            StreamError::Transient(t) => t.into(),
+        }
+    }
+}
+
+fn classify_stream_error(e: mysql_async::Error, file: &str) -> StreamError {
+    match &e {
+        mysql_async::Error::Server(s) if s.code == 1236 => StreamError::Fatal(anyhow!(
+            "the server cannot send the binlog from {file} ({}): the position in master.info was probably purged; \
+             re-load the tables and set master.info to a position the server still has (SHOW BINARY LOGS)",
+            s.message
+        )),
+        mysql_async::Error::Server(s) => StreamError::Fatal(anyhow!("binlog stream error {}: {}", s.code, s.message)),
+        _ => StreamError::Transient(Transient(format!("binlog connection lost: {e}"))),
+    }
+}
+
+/// The index in a binlog file name (`mysql-bin.000042` → 42), for the metrics.
+pub fn file_index(file: &str) -> u64 {
+    file.rsplit('.')
+        .next()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn file_index_of_names() {
+        assert_eq!(file_index("mysql-bin.000042"), 42);
+        assert_eq!(file_index("x"), 0);
+    }
+}

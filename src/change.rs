@@ -1,0 +1,79 @@
+//! The change model: one value per changed row, as the binlog reader hands it to the workers.
+
+use std::hash::{Hash, Hasher};
+use std::sync::Arc;
+
+use mysql_async::Value;
+
+use crate::position::Position;
+use crate::schema::TableMeta;
+use crate::window::TxnId;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Op {
+    /// Insert, or update to the full after-image (an UPDATE that keeps its key).
+    Upsert,
+    /// Delete by key (a DELETE, or the old key of an UPDATE that changed it).
+    Delete,
+}
+
+#[derive(Debug, Clone)]
+pub struct Change {
+    pub table: Arc<TableMeta>,
+    pub op: Op,
+    /// The full row image, in the order of `table.columns`: the after-image of an upsert,
+    /// the before-image of a delete.
+    pub row: Vec<Value>,
+    /// The source transaction it belongs to (for the acknowledgement window).
+    pub txn: TxnId,
+    /// Where the rows event starts in the binlog, for error messages.
+    pub pos: Position,
+}
+
+impl Change {
+    pub fn key_values(&self) -> impl Iterator<Item = &Value> {
+        self.table.key.iter().map(|&k| &self.row[k])
+    }
+
+    /// The worker for this change: a hash of (target table, key values), so every change of one
+    /// target row goes to the same worker, in order, whichever shard it came from.
+    pub fn worker(&self, workers: usize) -> usize {
+        let mut h = std::collections::hash_map::DefaultHasher::new();
+        self.table.target.hash(&mut h);
+        for v in self.key_values() {
+            hash_value(v, &mut h);
+        }
+        (h.finish() % workers as u64) as usize
+    }
+
+    /// `key=value, …` for messages that must name the row.
+    pub fn describe_key(&self) -> String {
+        self.table
+            .key
+            .iter()
+            .map(|&k| format!("{}={}", self.table.columns[k].name, show(&self.row[k])))
+            .collect::<Vec<_>>()
+            .join(", ")
+    }
+}
+
+fn show(v: &Value) -> String {
+    match v {
+        Value::Bytes(b) => format!("{:?}", String::from_utf8_lossy(b)),
+        other => other.as_sql(true),
+    }
+}
+
+fn hash_value(v: &Value, h: &mut impl Hasher) {
+    match v {
+        Value::NULL => 0u8.hash(h),
+        Value::Bytes(b) => b.hash(h),
+        // Signed and unsigned forms of one integer hash alike.
+        Value::Int(i) => (*i as i128).hash(h),
+        Value::UInt(u) => (*u as i128).hash(h),
+        Value::Float(f) => f.to_bits().hash(h),
+        Value::Double(d) => d.to_bits().hash(h),
+        Value::Date(y, mo, d, hh, mi, s, us) => (y, mo, d, hh, mi, s, us).hash(h),
+        Value::Time(neg, d, hh, mi, s, us) => (neg, d, hh, mi, s, us).hash(h),
+    }
+}

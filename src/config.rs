@@ -1,0 +1,311 @@
+//! The TOML configuration, with the keys users of the Go `mysql-gp-sync` already have.
+//!
+//! Unknown keys are refused (a typo must not silently fall back to a default), and every
+//! error names the file, the line and the key so that an operator can fix it in one look.
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+use anyhow::{bail, Context, Result};
+use serde::Deserialize;
+
+/// Which server family speaks on the other end of the replication connection.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Flavor {
+    Mysql,
+    Mariadb,
+}
+
+impl fmt::Display for Flavor {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Flavor::Mysql => "mysql",
+            Flavor::Mariadb => "mariadb",
+        })
+    }
+}
+
+/// `[[source]]`: a MySQL schema and the tables of it to replicate.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Source {
+    pub schema: String,
+    /// Plain names, `"*"` for every table, or whole-name regular expressions.
+    pub tables: Vec<String>,
+}
+
+/// `[[rule]]`: where the rows of matching source tables go in PostgreSQL.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Rule {
+    pub schema: String,
+    pub table: String,
+    pub pg_schema: Option<String>,
+    pub pg_table: Option<String>,
+}
+
+#[derive(Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    pub mysql_addr: String,
+    pub mysql_user: String,
+    #[serde(default)]
+    pub mysql_pass: String,
+    #[serde(default = "default_charset")]
+    pub mysql_charset: String,
+    pub server_id: u32,
+    #[serde(default = "default_flavor")]
+    pub flavor: Flavor,
+
+    pub pg_host: String,
+    #[serde(default = "default_pg_port")]
+    pub pg_port: u16,
+    pub pg_user: String,
+    #[serde(default)]
+    pub pg_pass: String,
+    pub pg_dbname: String,
+
+    /// Holds `master.info`. Relative paths are taken from the working directory, as the Go tool does.
+    #[serde(default = "default_data_dir")]
+    pub data_dir: PathBuf,
+
+    /// Empty host: metrics are off.
+    #[serde(default)]
+    pub statsd_host: String,
+    #[serde(default = "default_statsd_port")]
+    pub statsd_port: u16,
+    #[serde(default = "default_statsd_prefix")]
+    pub statsd_prefix: String,
+
+    #[serde(default = "default_concurrent_size")]
+    pub concurrent_size: usize,
+    #[serde(default = "default_concurrent_ack_win")]
+    pub concurrent_ack_win: usize,
+    #[serde(default)]
+    pub skip_no_pk_table: bool,
+
+    /// Most changes one worker puts into one PostgreSQL transaction.
+    #[serde(default = "default_batch_size")]
+    pub batch_size: usize,
+    /// `error`, `warn`, `info`, `debug` or `trace` (or a tracing filter directive).
+    #[serde(default = "default_log_level")]
+    pub log_level: String,
+    /// Where the log file goes; relative to the working directory.
+    #[serde(default = "default_log_file")]
+    pub log_file: PathBuf,
+
+    pub source: Vec<Source>,
+    #[serde(default)]
+    pub rule: Vec<Rule>,
+}
+
+fn default_charset() -> String {
+    "utf8mb4".into()
+}
+fn default_flavor() -> Flavor {
+    Flavor::Mysql
+}
+fn default_pg_port() -> u16 {
+    5432
+}
+fn default_data_dir() -> PathBuf {
+    PathBuf::from("var")
+}
+fn default_statsd_port() -> u16 {
+    8125
+}
+fn default_statsd_prefix() -> String {
+    "mysql_gp_sync".into()
+}
+fn default_concurrent_size() -> usize {
+    4
+}
+fn default_concurrent_ack_win() -> usize {
+    8192
+}
+fn default_batch_size() -> usize {
+    1000
+}
+fn default_log_level() -> String {
+    "info".into()
+}
+fn default_log_file() -> PathBuf {
+    PathBuf::from("sync.log")
+}
+
+/// Passwords stay out of any `{:?}` that could reach a log line.
+impl fmt::Debug for Config {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Config")
+            .field("mysql_addr", &self.mysql_addr)
+            .field("mysql_user", &self.mysql_user)
+            .field("mysql_pass", &"<redacted>")
+            .field("server_id", &self.server_id)
+            .field("flavor", &self.flavor)
+            .field("pg_host", &self.pg_host)
+            .field("pg_port", &self.pg_port)
+            .field("pg_user", &self.pg_user)
+            .field("pg_pass", &"<redacted>")
+            .field("pg_dbname", &self.pg_dbname)
+            .field("data_dir", &self.data_dir)
+            .field("concurrent_size", &self.concurrent_size)
+            .field("concurrent_ack_win", &self.concurrent_ack_win)
+            .field("source", &self.source)
+            .field("rule", &self.rule)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Config {
+    pub fn load(path: &Path) -> Result<Config> {
+        let text = std::fs::read_to_string(path)
+            .with_context(|| format!("cannot read config file {}", path.display()))?;
+        Self::parse(&text, path)
+    }
+
+    pub fn parse(text: &str, path: &Path) -> Result<Config> {
+        let cfg: Config = toml::from_str(text).map_err(|e| describe_toml_error(&e, text, path))?;
+        cfg.validate()
+            .with_context(|| format!("config file {}", path.display()))?;
+        Ok(cfg)
+    }
+
+    fn validate(&self) -> Result<()> {
+        if self.concurrent_size == 0 {
+            bail!("`concurrent_size` must be at least 1");
+        }
+        if self.concurrent_ack_win == 0 {
+            bail!("`concurrent_ack_win` must be at least 1");
+        }
+        if self.batch_size == 0 {
+            bail!("`batch_size` must be at least 1");
+        }
+        if self.server_id == 0 {
+            bail!("`server_id` must not be 0 (a replica needs an id of its own, unique among the server's replicas)");
+        }
+        if self.source.is_empty() {
+            bail!("no [[source]] section: name at least one schema and its tables");
+        }
+        for s in &self.source {
+            if s.tables.is_empty() {
+                bail!(
+                    "[[source]] schema = {:?} has an empty `tables` list",
+                    s.schema
+                );
+            }
+        }
+        crate::rules::TableRules::new(self)?;
+        Ok(())
+    }
+
+    /// `host:port` split for the MySQL connection (port 3306 when absent).
+    pub fn mysql_host_port(&self) -> Result<(String, u16)> {
+        match self.mysql_addr.rsplit_once(':') {
+            Some((h, p)) => {
+                let port = p
+                    .parse()
+                    .with_context(|| format!("`mysql_addr` {:?}: bad port", self.mysql_addr))?;
+                Ok((h.to_string(), port))
+            }
+            None => Ok((self.mysql_addr.clone(), 3306)),
+        }
+    }
+
+    pub fn master_info_path(&self) -> PathBuf {
+        self.data_dir.join("master.info")
+    }
+}
+
+/// Turns toml's multi-line report into one line that names the file, the line and the key.
+fn describe_toml_error(e: &toml::de::Error, text: &str, path: &Path) -> anyhow::Error {
+    let msg = e.message().trim();
+    match e.span() {
+        Some(span) if !text.is_empty() => {
+            let start = span.start.min(text.len());
+            let line_no = text[..start].matches('\n').count() + 1;
+            let line = text.lines().nth(line_no - 1).unwrap_or("").trim();
+            let key = line
+                .split_once('=')
+                .map(|(k, _)| k.trim().trim_matches('"'))
+                .filter(|k| !k.is_empty() && !k.starts_with('['));
+            match key {
+                Some(k) => anyhow::anyhow!(
+                    "config file {}, line {line_no}, key `{k}`: {msg}",
+                    path.display()
+                ),
+                None => anyhow::anyhow!("config file {}, line {line_no}: {msg}", path.display()),
+            }
+        }
+        _ => anyhow::anyhow!("config file {}: {msg}", path.display()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const MIN: &str = r#"
+mysql_addr = "127.0.0.1:3306"
+mysql_user = "repl"
+server_id = 7
+pg_host = "127.0.0.1"
+pg_user = "u"
+pg_dbname = "d"
+[[source]]
+schema = "s"
+tables = ["*"]
+"#;
+
+    fn parse(t: &str) -> Result<Config> {
+        Config::parse(t, Path::new("conf/x.toml"))
+    }
+
+    #[test]
+    fn minimal_config_gets_defaults() {
+        let c = parse(MIN).unwrap();
+        assert_eq!(c.concurrent_size, 4);
+        assert_eq!(c.pg_port, 5432);
+        assert_eq!(c.flavor, Flavor::Mysql);
+        assert_eq!(c.mysql_host_port().unwrap(), ("127.0.0.1".into(), 3306));
+    }
+
+    #[test]
+    fn unknown_key_is_named_with_file_and_line() {
+        let t = MIN.replace("mysql_user", "mysql_usr");
+        let e = format!("{:#}", parse(&t).unwrap_err());
+        assert!(e.contains("mysql_usr"), "{e}");
+        assert!(e.contains("conf/x.toml"), "{e}");
+        assert!(!e.contains('\n'), "one line: {e}");
+    }
+
+    #[test]
+    fn wrong_type_names_the_key() {
+        let t = format!("concurrent_size = \"x\"\n{MIN}");
+        let e = format!("{:#}", parse(&t).unwrap_err());
+        assert!(e.contains("concurrent_size"), "{e}");
+        assert!(e.contains("line 1"), "{e}");
+    }
+
+    #[test]
+    fn missing_key_is_named() {
+        let t = MIN.replace("server_id = 7\n", "");
+        let e = format!("{:#}", parse(&t).unwrap_err());
+        assert!(e.contains("server_id"), "{e}");
+    }
+
+    #[test]
+    fn bad_flavor_and_zero_workers_are_refused() {
+        let t = format!("flavor = \"oracle\"\n{MIN}");
+        assert!(format!("{:#}", parse(&t).unwrap_err()).contains("flavor"));
+        let t = format!("concurrent_size = 0\n{MIN}");
+        assert!(format!("{:#}", parse(&t).unwrap_err()).contains("concurrent_size"));
+    }
+
+    #[test]
+    fn debug_hides_passwords() {
+        let t = format!("mysql_pass = \"s3cret\"\npg_pass = \"hunter2\"\n{MIN}");
+        let d = format!("{:?}", parse(&t).unwrap());
+        assert!(!d.contains("s3cret") && !d.contains("hunter2"), "{d}");
+    }
+}

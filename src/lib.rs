@@ -1,0 +1,16 @@
+//! mysql-gp-sync: MySQL / MariaDB binlog → PostgreSQL / Greenplum, one module per concern.
+
+pub mod apply;
+pub mod binlog;
+pub mod change;
+pub mod config;
+pub mod convert;
+pub mod logging;
+pub mod metrics;
+pub mod position;
+pub mod rules;
+pub mod schema;
+pub mod sql;
+pub mod statement;
+pub mod sync;
+pub mod window;

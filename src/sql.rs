@@ -1,0 +1,125 @@
+//! The PostgreSQL statements the workers run, built once per table.
+//!
+//! Every statement takes one `text[]` parameter per column and `unnest`s them, so a whole batch
+//! is one round trip and values travel as parameters, never spliced into SQL. Each value is cast
+//! from text to the column's base type (no typmod: an explicit cast to `varchar(n)` would
+//! silently truncate, while the assignment into the column checks the length and errors).
+
+/// Quotes an identifier the way PostgreSQL does (`"a""b"`), always, whatever its case.
+pub fn quote_ident(name: &str) -> String {
+    format!("\"{}\"", name.replace('"', "\"\""))
+}
+
+pub fn qualified(schema: &str, table: &str) -> String {
+    format!("{}.{}", quote_ident(schema), quote_ident(table))
+}
+
+/// `INSERT … SELECT … FROM unnest(…) ON CONFLICT (key) DO UPDATE SET` every non-key column.
+pub fn upsert(table: &str, columns: &[(&str, &str)], key: &[usize]) -> String {
+    let names: Vec<String> = columns.iter().map(|(n, _)| quote_ident(n)).collect();
+    let (arrays, casts) = unnest_parts(columns);
+    let aliases: Vec<String> = (1..=columns.len()).map(|i| format!("c{i}")).collect();
+    let conflict: Vec<&str> = key.iter().map(|&k| names[k].as_str()).collect();
+    let updates: Vec<String> = names
+        .iter()
+        .enumerate()
+        .filter(|(i, _)| !key.contains(i))
+        .map(|(_, n)| format!("{n} = EXCLUDED.{n}"))
+        .collect();
+    let action = if updates.is_empty() {
+        "NOTHING".to_string()
+    } else {
+        format!("UPDATE SET {}", updates.join(", "))
+    };
+    format!(
+        "INSERT INTO {table} ({}) SELECT {} FROM unnest({}) AS u({}) ON CONFLICT ({}) DO {action}",
+        names.join(", "),
+        casts.join(", "),
+        arrays.join(", "),
+        aliases.join(", "),
+        conflict.join(", "),
+    )
+}
+
+/// `DELETE … USING unnest(key arrays)`: one statement for every key of a batch.
+pub fn delete(table: &str, key_columns: &[(&str, &str)]) -> String {
+    let (arrays, casts) = unnest_parts(key_columns);
+    let aliases: Vec<String> = (1..=key_columns.len()).map(|i| format!("c{i}")).collect();
+    let conds: Vec<String> = key_columns
+        .iter()
+        .zip(&casts)
+        .map(|((n, _), cast)| format!("t.{} = {cast}", quote_ident(n)))
+        .collect();
+    format!(
+        "DELETE FROM {table} AS t USING unnest({}) AS u({}) WHERE {}",
+        arrays.join(", "),
+        aliases.join(", "),
+        conds.join(" AND "),
+    )
+}
+
+/// `TRUNCATE` of a target table.
+pub fn truncate(table: &str) -> String {
+    format!("TRUNCATE TABLE {table}")
+}
+
+fn unnest_parts(columns: &[(&str, &str)]) -> (Vec<String>, Vec<String>) {
+    let arrays = (1..=columns.len())
+        .map(|i| format!("${i}::text[]"))
+        .collect();
+    let casts = columns
+        .iter()
+        .enumerate()
+        .map(|(i, (_, ty))| format!("u.c{}::{ty}", i + 1))
+        .collect();
+    (arrays, casts)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn identifiers_are_always_quoted() {
+        assert_eq!(quote_ident("Order"), "\"Order\"");
+        assert_eq!(
+            quote_ident("a\"; DROP TABLE x; --"),
+            "\"a\"\"; DROP TABLE x; --\""
+        );
+        assert_eq!(qualified("s", "t"), "\"s\".\"t\"");
+    }
+
+    #[test]
+    fn upsert_updates_non_key_columns_from_excluded() {
+        let sql = upsert(
+            "\"s\".\"t\"",
+            &[("id", "integer"), ("v", "numeric"), ("w", "text")],
+            &[0],
+        );
+        assert_eq!(
+            sql,
+            "INSERT INTO \"s\".\"t\" (\"id\", \"v\", \"w\") SELECT u.c1::integer, u.c2::numeric, u.c3::text \
+             FROM unnest($1::text[], $2::text[], $3::text[]) AS u(c1, c2, c3) \
+             ON CONFLICT (\"id\") DO UPDATE SET \"v\" = EXCLUDED.\"v\", \"w\" = EXCLUDED.\"w\""
+        );
+    }
+
+    #[test]
+    fn all_key_table_does_nothing_on_conflict() {
+        let sql = upsert("t", &[("a", "integer"), ("b", "integer")], &[0, 1]);
+        assert!(
+            sql.ends_with("ON CONFLICT (\"a\", \"b\") DO NOTHING"),
+            "{sql}"
+        );
+    }
+
+    #[test]
+    fn delete_joins_on_every_key_column() {
+        let sql = delete("\"s\".\"t\"", &[("a", "integer"), ("b", "text")]);
+        assert_eq!(
+            sql,
+            "DELETE FROM \"s\".\"t\" AS t USING unnest($1::text[], $2::text[]) AS u(c1, c2) \
+             WHERE t.\"a\" = u.c1::integer AND t.\"b\" = u.c2::text"
+        );
+    }
+}

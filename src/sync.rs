@@ -1,0 +1,444 @@
+//! Start-up checks and the pipeline: reader → workers → window → master.info.
+//!
+//! A pipeline runs from the last saved position until shutdown or failure. A lost connection
+//! ends it like a failure does, but the loop around it starts a new one from the acknowledged
+//! position after a backoff: replaying is always safe (upserts and deletes of full images are
+//! idempotent), skipping never is.
+
+use std::collections::{HashMap, HashSet};
+use std::path::Path;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use anyhow::{anyhow, bail, Context, Result};
+use mysql_async::prelude::Queryable;
+use tokio::sync::{mpsc, watch};
+use tokio::task::JoinSet;
+
+use crate::apply::Worker;
+use crate::binlog::{file_index, Reader, Stop, Transient};
+use crate::config::Config;
+use crate::metrics::Metrics;
+use crate::position::{self, Position};
+use crate::rules::{TableRules, TargetName};
+use crate::schema::{SchemaLoader, Skip, TableMeta};
+use crate::window::AckWindow;
+
+pub fn mysql_opts(cfg: &Config) -> Result<mysql_async::Opts> {
+    let (host, port) = cfg.mysql_host_port()?;
+    Ok(mysql_async::OptsBuilder::default()
+        .ip_or_hostname(host)
+        .tcp_port(port)
+        .user(Some(cfg.mysql_user.clone()))
+        .pass(Some(cfg.mysql_pass.clone()))
+        .prefer_socket(false)
+        .into())
+}
+
+pub fn pg_pool(cfg: &Config, size: usize) -> Result<deadpool_postgres::Pool> {
+    let mut pc = deadpool_postgres::Config::new();
+    pc.host = Some(cfg.pg_host.clone());
+    pc.port = Some(cfg.pg_port);
+    pc.user = Some(cfg.pg_user.clone());
+    pc.password = Some(cfg.pg_pass.clone());
+    pc.dbname = Some(cfg.pg_dbname.clone());
+    pc.application_name = Some("mysql-gp-sync".into());
+    pc.manager = Some(deadpool_postgres::ManagerConfig {
+        recycling_method: deadpool_postgres::RecyclingMethod::Fast,
+    });
+    pc.pool = Some(deadpool_postgres::PoolConfig::new(size));
+    pc.create_pool(
+        Some(deadpool_postgres::Runtime::Tokio1),
+        tokio_postgres::NoTls,
+    )
+    .context("PostgreSQL pool settings")
+}
+
+/// What the server says about its binlog, checked before anything is read.
+struct ServerInfo {
+    version: String,
+    checksum: bool,
+}
+
+async fn check_mysql(cfg: &Config, pool: &mysql_async::Pool) -> Result<ServerInfo> {
+    let addr = &cfg.mysql_addr;
+    let mut conn = tokio::time::timeout(Duration::from_secs(15), pool.get_conn())
+        .await
+        .map_err(|_| anyhow!("cannot connect to MySQL at {addr}: no answer in 15 s; check mysql_addr and that the server is running"))?
+        .map_err(|e| anyhow!("cannot connect to MySQL at {addr} as {}: {e}; check mysql_addr, mysql_user and mysql_pass, and that the server is running", cfg.mysql_user))?;
+    let (version, log_bin, format, image, checksum): (String, String, String, String, String) = conn
+        .query_first(
+            "SELECT @@version, @@global.log_bin, @@global.binlog_format, @@global.binlog_row_image, @@global.binlog_checksum",
+        )
+        .await?
+        .ok_or_else(|| anyhow!("MySQL at {addr} returned no server variables"))?;
+    if log_bin != "1" && !log_bin.eq_ignore_ascii_case("ON") {
+        bail!("binary logging is off on MySQL at {addr}: set log_bin and server_id in the server's configuration and restart it");
+    }
+    if !format.eq_ignore_ascii_case("ROW") {
+        bail!(
+            "binlog_format is {format} on MySQL at {addr}; the sync needs ROW: run SET GLOBAL binlog_format = 'ROW' \
+             and put binlog_format = ROW in the server's configuration (sessions opened before keep their format)"
+        );
+    }
+    if !image.eq_ignore_ascii_case("FULL") {
+        bail!(
+            "binlog_row_image is {image} on MySQL at {addr}; the sync needs FULL: run SET GLOBAL binlog_row_image = 'FULL' \
+             and put binlog_row_image = FULL in the server's configuration"
+        );
+    }
+    let metadata: Option<String> = conn
+        .query_first("SELECT @@global.binlog_row_metadata")
+        .await
+        .unwrap_or(None);
+    match metadata {
+        Some(m) if m.eq_ignore_ascii_case("FULL") => {}
+        Some(m) => tracing::info!(
+            "binlog_row_metadata is {m}: column names come from information_schema; \
+             binlog_row_metadata = FULL lets the sync check them against each row event"
+        ),
+        None => {}
+    }
+    Ok(ServerInfo {
+        version,
+        checksum: !checksum.eq_ignore_ascii_case("NONE"),
+    })
+}
+
+/// master.info's position, checked against the server's binlogs; or the first binlog it has.
+async fn start_position(cfg: &Config, pool: &mysql_async::Pool) -> Result<Position> {
+    let path = cfg.master_info_path();
+    let mut conn = pool.get_conn().await?;
+    let logs: Vec<(String, u64)> = conn
+        .query_map("SHOW BINARY LOGS", |row: mysql_async::Row| {
+            (
+                row.get::<String, _>(0).unwrap_or_default(),
+                row.get::<u64, _>(1).unwrap_or(0),
+            )
+        })
+        .await
+        .context("SHOW BINARY LOGS (the sync user needs REPLICATION CLIENT / BINLOG MONITOR)")?;
+    match position::load(&path)? {
+        Some(p) => {
+            match logs.iter().find(|(name, _)| **name == *p.file) {
+                None => bail!(
+                    "{} says {p}, but the server no longer has {} (its binlogs: {}): it was purged; \
+                     re-load the tables and write a position the server still has into {}",
+                    path.display(),
+                    p.file,
+                    logs.first().map(|l| format!("{} … {}", l.0, logs.last().unwrap().0)).unwrap_or_default(),
+                    path.display()
+                ),
+                Some((_, size)) if p.pos > *size => bail!(
+                    "{} says {p}, but {} is only {size} bytes long; fix the position in {}",
+                    path.display(),
+                    p.file,
+                    path.display()
+                ),
+                _ => {}
+            }
+            tracing::info!("resuming from {p} (read from {})", path.display());
+            Ok(p)
+        }
+        None => {
+            let first = logs.first().ok_or_else(|| {
+                anyhow!("the server lists no binary logs (SHOW BINARY LOGS is empty)")
+            })?;
+            let p = Position::new(first.0.clone(), 4);
+            tracing::warn!(
+                "no position in {}: starting from the first binlog the server still has, {p}",
+                path.display()
+            );
+            Ok(p)
+        }
+    }
+}
+
+/// Loads every configured table; tables without a key stop the start unless skipping is on.
+async fn load_tables(
+    cfg: &Config,
+    loader: &SchemaLoader,
+) -> Result<HashMap<(String, String), Option<Arc<TableMeta>>>> {
+    let mut metas = HashMap::new();
+    let mut no_key = Vec::new();
+    for (schema, table) in loader.configured_tables().await? {
+        match loader.load(&schema, &table).await? {
+            Ok(m) => {
+                tracing::info!(
+                    "table {schema}.{table} → {} (key {})",
+                    m.target,
+                    m.key_names().join(", ")
+                );
+                metas.insert((schema, table), Some(m));
+            }
+            Err(Skip::NoKey) => {
+                no_key.push(format!("{schema}.{table}"));
+                metas.insert((schema, table), None);
+            }
+        }
+    }
+    if !no_key.is_empty() {
+        if !cfg.skip_no_pk_table {
+            bail!(
+                "table(s) {} have no primary key and no NOT NULL unique key, so their rows cannot be matched in \
+                 PostgreSQL; add a primary key, or set skip_no_pk_table = true to skip such tables",
+                no_key.join(", ")
+            );
+        }
+        for t in &no_key {
+            tracing::warn!("skipping table {t}: it has no primary key and no NOT NULL unique key");
+        }
+    }
+    if metas.values().all(Option::is_none) {
+        tracing::warn!("no configured table exists yet; tables that appear later are picked up when first written");
+    }
+    Ok(metas)
+}
+
+pub async fn run(cfg: Config, config_path: &Path) -> Result<()> {
+    let cfg = Arc::new(cfg);
+    let rules = TableRules::new(&cfg)?;
+    let opts = mysql_opts(&cfg)?;
+    let mysql = mysql_async::Pool::new(opts.clone());
+    let server = check_mysql(&cfg, &mysql).await?;
+    let pg = pg_pool(&cfg, cfg.concurrent_size + 2)?;
+    let _probe = tokio::time::timeout(Duration::from_secs(15), pg.get())
+        .await
+        .map_err(|_| anyhow!("cannot connect to PostgreSQL at {}:{}: no answer in 15 s", cfg.pg_host, cfg.pg_port))?
+        .map_err(|e| {
+            anyhow!(
+                "cannot connect to PostgreSQL at {}:{} database {} as {}: {}; check pg_host, pg_port, pg_dbname, pg_user and pg_pass",
+                cfg.pg_host,
+                cfg.pg_port,
+                cfg.pg_dbname,
+                cfg.pg_user,
+                pool_error(&e)
+            )
+        })?;
+    let loader = Arc::new(SchemaLoader::new(mysql.clone(), pg.clone(), rules));
+    let metas = load_tables(&cfg, &loader).await?;
+    let start = start_position(&cfg, &mysql).await?;
+    tracing::info!(
+        "mysql-gp-sync {} started: config {}, flavor {}, server {} at {}, {} workers, window {}, from {start}",
+        env!("CARGO_PKG_VERSION"),
+        config_path.display(),
+        cfg.flavor,
+        server.version,
+        cfg.mysql_addr,
+        cfg.concurrent_size,
+        cfg.concurrent_ack_win
+    );
+
+    let metrics = Metrics::new(&cfg)?;
+    let (shutdown_tx, shutdown_rx) = watch::channel(false);
+    tokio::spawn(async move {
+        wait_for_signal().await;
+        tracing::info!("stop requested: finishing in-flight batches");
+        let _ = shutdown_tx.send(true);
+    });
+
+    let mut pos = start;
+    let mut backoff = Duration::from_secs(1);
+    let mut metas = metas;
+    loop {
+        let pipeline = Pipeline {
+            cfg: cfg.clone(),
+            opts: opts.clone(),
+            loader: loader.clone(),
+            pg: pg.clone(),
+            metrics: metrics.clone(),
+            checksum: server.checksum,
+            shutdown: shutdown_rx.clone(),
+        };
+        let started = Instant::now();
+        let (acked, result) = pipeline.run(pos.clone(), metas.clone()).await;
+        position::save(&cfg.master_info_path(), &acked)
+            .with_context(|| format!("saving position {acked}"))?;
+        match result {
+            Ok(()) => {
+                tracing::info!("stopped cleanly at {acked}");
+                return Ok(());
+            }
+            Err(e) if e.is::<Transient>() && !*shutdown_rx.borrow() => {
+                metrics.error("reconnect");
+                if started.elapsed() > Duration::from_secs(60) {
+                    backoff = Duration::from_secs(1);
+                }
+                tracing::warn!("{e:#}; restarting from {acked} in {backoff:?}");
+                let mut sd = shutdown_rx.clone();
+                tokio::select! {
+                    _ = tokio::time::sleep(backoff) => {}
+                    _ = sd.changed() => return Ok(()),
+                }
+                backoff = (backoff * 2).min(Duration::from_secs(30));
+                pos = acked;
+                // Reload layouts: the table may have changed while we were away.
+                metas = HashMap::new();
+            }
+            Err(e) if e.is::<Transient>() => return Ok(()),
+            Err(e) => return Err(e),
+        }
+    }
+}
+
+struct Pipeline {
+    cfg: Arc<Config>,
+    opts: mysql_async::Opts,
+    loader: Arc<SchemaLoader>,
+    pg: deadpool_postgres::Pool,
+    metrics: Metrics,
+    checksum: bool,
+    shutdown: watch::Receiver<bool>,
+}
+
+impl Pipeline {
+    /// Runs until shutdown or failure; returns the acknowledged position either way.
+    async fn run(
+        self,
+        start: Position,
+        metas: HashMap<(String, String), Option<Arc<TableMeta>>>,
+    ) -> (Position, Result<()>) {
+        let cfg = &self.cfg;
+        let window = Arc::new(AckWindow::new(cfg.concurrent_ack_win, start.clone()));
+        let mut senders = Vec::with_capacity(cfg.concurrent_size);
+        let mut workers = JoinSet::new();
+        for id in 0..cfg.concurrent_size {
+            let (tx, rx) = mpsc::channel(cfg.batch_size.max(64) * 2);
+            senders.push(tx);
+            workers.spawn(
+                Worker {
+                    id,
+                    rx,
+                    pool: self.pg.clone(),
+                    window: window.clone(),
+                    batch_size: cfg.batch_size,
+                    metrics: self.metrics.clone(),
+                }
+                .run(),
+            );
+        }
+        let mut target_sources: HashMap<TargetName, HashSet<(String, String)>> = HashMap::new();
+        for (k, m) in &metas {
+            if let Some(m) = m {
+                target_sources
+                    .entry(m.target.clone())
+                    .or_default()
+                    .insert(k.clone());
+            }
+        }
+        let last_event_time = Arc::new(AtomicU64::new(0));
+        let saver = tokio::spawn(save_positions(
+            cfg.master_info_path(),
+            window.clone(),
+            self.metrics.clone(),
+            last_event_time.clone(),
+        ));
+        let reader = Reader {
+            cfg: cfg.clone(),
+            opts: self.opts.clone(),
+            loader: self.loader.clone(),
+            pg: self.pg.clone(),
+            window: window.clone(),
+            workers: senders,
+            shutdown: self.shutdown.clone(),
+            metas,
+            target_sources,
+            checksum: self.checksum,
+            last_event_time,
+        };
+        let mut reader = tokio::spawn(reader.run(start));
+
+        let result = tokio::select! {
+            r = &mut reader => {
+                // The reader is gone, so are its senders: the workers drain and stop.
+                let mut result = flatten(r).map(|Stop::Shutdown| ());
+                while let Some(w) = workers.join_next().await {
+                    if let Err(e) = flatten(w) {
+                        if result.is_ok() || result.as_ref().err().is_some_and(|e| e.is::<Transient>()) {
+                            result = Err(e);
+                        }
+                    }
+                }
+                result
+            }
+            Some(w) = workers.join_next() => {
+                // A worker stopped while the reader still feeds it: it failed.
+                reader.abort();
+                workers.abort_all();
+                while workers.join_next().await.is_some() {}
+                flatten(w).and_then(|()| Err(anyhow!("an apply worker stopped unexpectedly")))
+            }
+        };
+        saver.abort();
+        (window.acked(), result)
+    }
+}
+
+fn flatten<T>(r: Result<Result<T>, tokio::task::JoinError>) -> Result<T> {
+    match r {
+        Ok(r) => r,
+        Err(e) if e.is_panic() => Err(anyhow!("internal error: a task panicked: {e}")),
+        Err(e) => Err(anyhow!("task cancelled: {e}")),
+    }
+}
+
+/// Saves the acknowledged position about once a second, and logs progress every ten.
+async fn save_positions(
+    path: std::path::PathBuf,
+    window: Arc<AckWindow>,
+    metrics: Metrics,
+    last_event_time: Arc<AtomicU64>,
+) {
+    let mut saved = window.acked();
+    let mut tick = tokio::time::interval(Duration::from_secs(1));
+    let mut n: u64 = 0;
+    loop {
+        tick.tick().await;
+        n += 1;
+        let acked = window.acked();
+        if acked != saved {
+            match position::save(&path, &acked) {
+                Ok(()) => saved = acked.clone(),
+                Err(e) => tracing::error!("cannot save position {acked}: {e:#}"),
+            }
+        }
+        let in_flight = window.in_flight();
+        metrics.position(file_index(&acked.file), acked.pos, in_flight);
+        let ev = last_event_time.load(Ordering::Relaxed);
+        let lag = if ev == 0 || in_flight == 0 {
+            0
+        } else {
+            SystemTime::now()
+                .duration_since(UNIX_EPOCH)
+                .map(|d| d.as_secs().saturating_sub(ev))
+                .unwrap_or(0)
+        };
+        metrics.lag(Duration::from_secs(lag));
+        if n % 10 == 0 {
+            tracing::info!(
+                "progress: applied up to {acked}, {in_flight} changes in flight, lag {lag} s"
+            );
+        }
+    }
+}
+
+fn pool_error(e: &deadpool_postgres::PoolError) -> String {
+    match e {
+        deadpool_postgres::PoolError::Backend(b) => match b.as_db_error() {
+            Some(db) => db.message().to_string(),
+            None => b.to_string(),
+        },
+        other => other.to_string(),
+    }
+}
+
+async fn wait_for_signal() {
+    use tokio::signal::unix::{signal, SignalKind};
+    let mut term = signal(SignalKind::terminate()).expect("SIGTERM handler");
+    let mut int = signal(SignalKind::interrupt()).expect("SIGINT handler");
+    tokio::select! {
+        _ = term.recv() => {}
+        _ = int.recv() => {}
+    }
+}

@@ -1,0 +1,252 @@
+//! Windowed acknowledgements: how far the binlog position may be saved.
+//!
+//! At most `concurrent_ack_win` changes are in flight (a semaphore the reader takes a permit
+//! from per change and a worker gives back after its PostgreSQL commit). Each source
+//! transaction is an entry in arrival order with the count of its changes not yet committed;
+//! the saved position is the end of the last transaction that is sealed (its XID / COMMIT was
+//! read) and whose changes, and all earlier ones, are committed. So a crash replays, never skips.
+
+use std::collections::VecDeque;
+use std::sync::{Arc, Mutex};
+
+use tokio::sync::{watch, Semaphore};
+
+use crate::position::Position;
+
+/// Identifies a source transaction inside one run.
+pub type TxnId = u64;
+
+#[derive(Debug)]
+struct Entry {
+    id: TxnId,
+    remaining: usize,
+    /// End position once the transaction's commit event was read.
+    end: Option<Position>,
+}
+
+#[derive(Debug)]
+struct Tracker {
+    entries: VecDeque<Entry>,
+    next_id: TxnId,
+    acked: Position,
+}
+
+impl Tracker {
+    /// Pops finished transactions off the front; returns true if `acked` moved.
+    fn advance(&mut self) -> bool {
+        let mut moved = false;
+        while let Some(front) = self.entries.front() {
+            match (&front.end, front.remaining) {
+                (Some(end), 0) => {
+                    self.acked = end.clone();
+                    self.entries.pop_front();
+                    moved = true;
+                }
+                _ => break,
+            }
+        }
+        moved
+    }
+}
+
+pub struct AckWindow {
+    permits: Arc<Semaphore>,
+    size: usize,
+    tracker: Mutex<Tracker>,
+    acked_tx: watch::Sender<Position>,
+}
+
+impl AckWindow {
+    pub fn new(size: usize, start: Position) -> Self {
+        let (acked_tx, _) = watch::channel(start.clone());
+        AckWindow {
+            permits: Arc::new(Semaphore::new(size)),
+            size,
+            tracker: Mutex::new(Tracker {
+                entries: VecDeque::new(),
+                next_id: 0,
+                acked: start,
+            }),
+            acked_tx,
+        }
+    }
+
+    /// Opens a transaction; changes are then added with [`AckWindow::add`].
+    pub fn begin(&self) -> TxnId {
+        let mut t = self.tracker.lock().unwrap();
+        let id = t.next_id;
+        t.next_id += 1;
+        t.entries.push_back(Entry {
+            id,
+            remaining: 0,
+            end: None,
+        });
+        id
+    }
+
+    /// Waits for room for one more change in flight, then counts it against `txn`.
+    pub async fn add(&self, txn: TxnId) {
+        self.permits
+            .acquire()
+            .await
+            .expect("window semaphore is never closed")
+            .forget();
+        let mut t = self.tracker.lock().unwrap();
+        if let Some(e) = t.entries.iter_mut().rev().find(|e| e.id == txn) {
+            e.remaining += 1;
+        }
+    }
+
+    /// The transaction's commit event was read at `end`.
+    pub fn seal(&self, txn: TxnId, end: Position) {
+        let mut t = self.tracker.lock().unwrap();
+        if let Some(e) = t.entries.iter_mut().rev().find(|e| e.id == txn) {
+            e.end = Some(end);
+        }
+        if t.advance() {
+            self.acked_tx.send_replace(t.acked.clone());
+        }
+    }
+
+    /// A boundary with no configured change before it (another table's transaction, a rotate):
+    /// safe to resume from once everything before it is committed.
+    pub fn boundary(&self, end: Position) {
+        let id = self.begin();
+        self.seal(id, end);
+    }
+
+    /// Workers report committed changes, as (transaction, count) pairs.
+    pub fn ack(&self, done: &[(TxnId, usize)]) {
+        let mut total = 0;
+        let moved = {
+            let mut t = self.tracker.lock().unwrap();
+            for &(id, n) in done {
+                total += n;
+                // Entries are in id order, so a binary search finds the transaction.
+                let idx = t.entries.partition_point(|e| e.id < id);
+                if let Some(e) = t.entries.get_mut(idx).filter(|e| e.id == id) {
+                    e.remaining = e.remaining.saturating_sub(n);
+                }
+            }
+            let moved = t.advance();
+            if moved {
+                self.acked_tx.send_replace(t.acked.clone());
+            }
+            moved
+        };
+        let _ = moved;
+        self.permits.add_permits(total);
+    }
+
+    /// The position up to which everything is committed in PostgreSQL.
+    pub fn acked(&self) -> Position {
+        self.tracker.lock().unwrap().acked.clone()
+    }
+
+    pub fn subscribe(&self) -> watch::Receiver<Position> {
+        self.acked_tx.subscribe()
+    }
+
+    /// Changes currently in flight.
+    pub fn in_flight(&self) -> usize {
+        self.size - self.permits.available_permits()
+    }
+
+    /// Waits until nothing is in flight: a barrier across workers (TRUNCATE needs one).
+    pub async fn drain(&self) {
+        let all = self
+            .permits
+            .acquire_many(self.size as u32)
+            .await
+            .expect("window semaphore is never closed");
+        drop(all);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn p(n: u64) -> Position {
+        Position::new("b.000001", n)
+    }
+
+    #[tokio::test]
+    async fn advances_only_past_fully_committed_prefix() {
+        let w = AckWindow::new(10, p(4));
+        let t1 = w.begin();
+        w.add(t1).await;
+        w.add(t1).await;
+        w.seal(t1, p(100));
+        let t2 = w.begin();
+        w.add(t2).await;
+        w.seal(t2, p(200));
+        assert_eq!(w.in_flight(), 3);
+        // t2 finishes first: nothing may be saved yet.
+        w.ack(&[(t2, 1)]);
+        assert_eq!(w.acked(), p(4));
+        w.ack(&[(t1, 1)]);
+        assert_eq!(w.acked(), p(4), "t1 still has one change in flight");
+        w.ack(&[(t1, 1)]);
+        assert_eq!(w.acked(), p(200));
+        assert_eq!(w.in_flight(), 0);
+    }
+
+    #[tokio::test]
+    async fn unsealed_transaction_blocks_even_when_committed() {
+        let w = AckWindow::new(10, p(4));
+        let t1 = w.begin();
+        w.add(t1).await;
+        w.ack(&[(t1, 1)]);
+        assert_eq!(w.acked(), p(4), "its commit event was not read yet");
+        w.seal(t1, p(50));
+        assert_eq!(w.acked(), p(50));
+    }
+
+    #[tokio::test]
+    async fn empty_boundaries_move_only_behind_pending_work() {
+        let w = AckWindow::new(10, p(4));
+        w.boundary(p(10));
+        assert_eq!(w.acked(), p(10));
+        let t1 = w.begin();
+        w.add(t1).await;
+        w.seal(t1, p(20));
+        w.boundary(p(30));
+        assert_eq!(w.acked(), p(10));
+        w.ack(&[(t1, 1)]);
+        assert_eq!(w.acked(), p(30));
+    }
+
+    #[tokio::test]
+    async fn window_bounds_changes_in_flight() {
+        let w = Arc::new(AckWindow::new(2, p(4)));
+        let t1 = w.begin();
+        w.add(t1).await;
+        w.add(t1).await;
+        let w2 = w.clone();
+        let third = tokio::spawn(async move { w2.add(t1).await });
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        assert!(!third.is_finished(), "a third change must wait for room");
+        w.ack(&[(t1, 1)]);
+        tokio::time::timeout(std::time::Duration::from_secs(5), third)
+            .await
+            .unwrap()
+            .unwrap();
+    }
+
+    #[tokio::test]
+    async fn drain_waits_for_in_flight_changes() {
+        let w = Arc::new(AckWindow::new(4, p(4)));
+        let t1 = w.begin();
+        w.add(t1).await;
+        let w2 = w.clone();
+        let d = tokio::spawn(async move { w2.drain().await });
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        assert!(!d.is_finished());
+        w.ack(&[(t1, 1)]);
+        tokio::time::timeout(std::time::Duration::from_secs(5), d)
+            .await
+            .unwrap()
+            .unwrap();
+    }
+}
