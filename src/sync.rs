@@ -350,29 +350,46 @@ impl Pipeline {
         let mut reader = tokio::spawn(reader.run(start));
 
         let result = tokio::select! {
-            r = &mut reader => {
-                // The reader is gone, so are its senders: the workers drain and stop.
-                let mut result = flatten(r).map(|Stop::Shutdown| ());
-                while let Some(w) = workers.join_next().await {
-                    if let Err(e) = flatten(w) {
-                        if result.is_ok() || result.as_ref().err().is_some_and(|e| e.is::<Transient>()) {
-                            result = Err(e);
-                        }
-                    }
+            biased;
+            r = &mut reader => drain(r, &mut workers).await,
+            Some(w) = workers.join_next() => match flatten(w) {
+                // Its queue closed: the reader is done, so are the others once they drain.
+                Ok(()) => {
+                    let r = (&mut reader).await;
+                    drain(r, &mut workers).await
                 }
-                result
-            }
-            Some(w) = workers.join_next() => {
-                // A worker stopped while the reader still feeds it: it failed.
-                reader.abort();
-                workers.abort_all();
-                while workers.join_next().await.is_some() {}
-                flatten(w).and_then(|()| Err(anyhow!("an apply worker stopped unexpectedly")))
-            }
+                // A worker failed while the reader still feeds it: stop everything.
+                Err(e) => {
+                    reader.abort();
+                    workers.abort_all();
+                    while workers.join_next().await.is_some() {}
+                    Err(e)
+                }
+            },
         };
         saver.abort();
         (window.acked(), result)
     }
+}
+
+/// The reader is gone, so are its senders: the workers commit what they hold and stop.
+/// A worker's failure outranks the reader's (a lost connection is only a reason to restart).
+async fn drain(
+    reader: Result<Result<Stop>, tokio::task::JoinError>,
+    workers: &mut JoinSet<Result<()>>,
+) -> Result<()> {
+    let mut result = flatten(reader).map(|Stop::Shutdown| ());
+    while let Some(w) = workers.join_next().await {
+        if let Err(e) = flatten(w) {
+            if result
+                .as_ref()
+                .map_or_else(|e| e.is::<Transient>(), |_| true)
+            {
+                result = Err(e);
+            }
+        }
+    }
+    result
 }
 
 fn flatten<T>(r: Result<Result<T>, tokio::task::JoinError>) -> Result<T> {
