@@ -303,6 +303,14 @@ tables = ["*"]
     }
 
     #[test]
+    fn shipped_example_parses() {
+        let path = Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/conf/mysql-gp-sync.toml"));
+        let c = Config::load(path).unwrap();
+        assert_eq!(c.flavor, Flavor::Mariadb);
+        assert_eq!(c.rule.len(), 1);
+    }
+
+    #[test]
     fn debug_hides_passwords() {
         let t = format!("mysql_pass = \"s3cret\"\npg_pass = \"hunter2\"\n{MIN}");
         let d = format!("{:?}", parse(&t).unwrap());
