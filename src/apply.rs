@@ -180,16 +180,30 @@ async fn write_batch(
 ) -> Result<(), tokio_postgres::Error> {
     let tx = client.transaction().await?;
     for g in groups {
-        let sql = match g.op {
-            Op::Upsert => &g.meta.upsert_sql,
-            Op::Delete => &g.meta.delete_sql,
-        };
-        let stmt = tx.prepare_cached(sql).await?;
-        let params: Vec<&(dyn ToSql + Sync)> =
+        let all: Vec<&(dyn ToSql + Sync)> =
             g.columns.iter().map(|c| c as &(dyn ToSql + Sync)).collect();
-        tx.execute(&stmt, &params).await?;
+        match (g.op, g.meta.greenplum) {
+            (Op::Delete, _) => execute(&tx, &g.meta.delete_sql, &all).await?,
+            (Op::Upsert, false) => execute(&tx, &g.meta.upsert_sql, &all).await?,
+            (Op::Upsert, true) => {
+                // Same transaction, so readers never see the rows missing.
+                let keys: Vec<&(dyn ToSql + Sync)> = g.meta.key.iter().map(|&k| all[k]).collect();
+                execute(&tx, &g.meta.delete_sql, &keys).await?;
+                execute(&tx, &g.meta.insert_sql, &all).await?;
+            }
+        }
     }
     tx.commit().await
+}
+
+async fn execute(
+    tx: &deadpool_postgres::Transaction<'_>,
+    sql: &str,
+    params: &[&(dyn ToSql + Sync)],
+) -> Result<(), tokio_postgres::Error> {
+    let stmt = tx.prepare_cached(sql).await?;
+    tx.execute(&stmt, params).await?;
+    Ok(())
 }
 
 /// PostgreSQL refused the batch: find the first change it refuses on its own and name it.

@@ -26,6 +26,18 @@ impl fmt::Display for Flavor {
     }
 }
 
+/// What kind of server the PostgreSQL side is; decides how an upsert is written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum PgTarget {
+    /// Greenplum if `version()` says so, else PostgreSQL.
+    Auto,
+    /// `INSERT … ON CONFLICT DO UPDATE`.
+    Postgres,
+    /// `DELETE` of the batch's keys, then `INSERT`, in one transaction.
+    Greenplum,
+}
+
 /// `[[source]]`: a MySQL schema and the tables of it to replicate.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -65,6 +77,9 @@ pub struct Config {
     #[serde(default)]
     pub pg_pass: String,
     pub pg_dbname: String,
+    /// `auto`, `postgres` or `greenplum`.
+    #[serde(default = "default_pg_target")]
+    pub pg_target: PgTarget,
 
     /// Holds `master.info`. Relative paths are taken from the working directory, as the Go tool does.
     #[serde(default = "default_data_dir")]
@@ -108,6 +123,9 @@ fn default_flavor() -> Flavor {
 }
 fn default_pg_port() -> u16 {
     5432
+}
+fn default_pg_target() -> PgTarget {
+    PgTarget::Auto
 }
 fn default_data_dir() -> PathBuf {
     PathBuf::from("var")
@@ -304,7 +322,10 @@ tables = ["*"]
 
     #[test]
     fn shipped_example_parses() {
-        let path = Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/conf/mysql-gp-sync.toml"));
+        let path = Path::new(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/conf/mysql-gp-sync.toml"
+        ));
         let c = Config::load(path).unwrap();
         assert_eq!(c.flavor, Flavor::Mariadb);
         assert_eq!(c.rule.len(), 1);

@@ -35,7 +35,10 @@ pub struct TableMeta {
     pub columns: Vec<Column>,
     /// Indexes into `columns` of the key that identifies a row.
     pub key: Vec<usize>,
+    /// Greenplum mode: upserts are a delete of the keys and a plain insert.
+    pub greenplum: bool,
     pub upsert_sql: String,
+    pub insert_sql: String,
     pub delete_sql: String,
     pub truncate_sql: String,
 }
@@ -63,6 +66,7 @@ pub struct SchemaLoader {
     mysql: mysql_async::Pool,
     pg: deadpool_postgres::Pool,
     rules: TableRules,
+    greenplum: bool,
 }
 
 struct MyColumn {
@@ -73,8 +77,18 @@ struct MyColumn {
 }
 
 impl SchemaLoader {
-    pub fn new(mysql: mysql_async::Pool, pg: deadpool_postgres::Pool, rules: TableRules) -> Self {
-        SchemaLoader { mysql, pg, rules }
+    pub fn new(
+        mysql: mysql_async::Pool,
+        pg: deadpool_postgres::Pool,
+        rules: TableRules,
+        greenplum: bool,
+    ) -> Self {
+        SchemaLoader {
+            mysql,
+            pg,
+            rules,
+            greenplum,
+        }
     }
 
     pub fn rules(&self) -> &TableRules {
@@ -166,8 +180,10 @@ impl SchemaLoader {
                 pg_type,
             });
         }
-        self.check_target_key(&target, &key_names, schema, table)
-            .await?;
+        if !self.greenplum {
+            self.check_target_key(&target, &key_names, schema, table)
+                .await?;
+        }
 
         let qualified = sql::qualified(&target.schema, &target.table);
         let typed: Vec<(&str, &str)> = columns
@@ -176,7 +192,9 @@ impl SchemaLoader {
             .collect();
         let key_typed: Vec<(&str, &str)> = key.iter().map(|&k| typed[k]).collect();
         Ok(Ok(Arc::new(TableMeta {
+            greenplum: self.greenplum,
             upsert_sql: sql::upsert(&qualified, &typed, &key),
+            insert_sql: sql::insert(&qualified, &typed),
             delete_sql: sql::delete(&qualified, &key_typed),
             truncate_sql: sql::truncate(&qualified),
             schema: schema.to_string(),

@@ -41,6 +41,21 @@ pub fn upsert(table: &str, columns: &[(&str, &str)], key: &[usize]) -> String {
     )
 }
 
+/// `INSERT … SELECT … FROM unnest(…)` without `ON CONFLICT`, for Greenplum, which has none
+/// (6) or refuses it on distribution keys (7): there a batch deletes its keys first.
+pub fn insert(table: &str, columns: &[(&str, &str)]) -> String {
+    let names: Vec<String> = columns.iter().map(|(n, _)| quote_ident(n)).collect();
+    let (arrays, casts) = unnest_parts(columns);
+    let aliases: Vec<String> = (1..=columns.len()).map(|i| format!("c{i}")).collect();
+    format!(
+        "INSERT INTO {table} ({}) SELECT {} FROM unnest({}) AS u({})",
+        names.join(", "),
+        casts.join(", "),
+        arrays.join(", "),
+        aliases.join(", "),
+    )
+}
+
 /// `DELETE … USING unnest(key arrays)`: one statement for every key of a batch.
 pub fn delete(table: &str, key_columns: &[(&str, &str)]) -> String {
     let (arrays, casts) = unnest_parts(key_columns);
@@ -110,6 +125,15 @@ mod tests {
         assert!(
             sql.ends_with("ON CONFLICT (\"a\", \"b\") DO NOTHING"),
             "{sql}"
+        );
+    }
+
+    #[test]
+    fn plain_insert_has_no_conflict_clause() {
+        let sql = insert("t", &[("a", "integer"), ("b", "text")]);
+        assert_eq!(
+            sql,
+            "INSERT INTO t (\"a\", \"b\") SELECT u.c1::integer, u.c2::text FROM unnest($1::text[], $2::text[]) AS u(c1, c2)"
         );
     }
 

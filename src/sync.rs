@@ -18,7 +18,7 @@ use tokio::task::JoinSet;
 
 use crate::apply::Worker;
 use crate::binlog::{file_index, Reader, Stop, Transient};
-use crate::config::Config;
+use crate::config::{Config, PgTarget};
 use crate::metrics::Metrics;
 use crate::position::{self, Position};
 use crate::rules::{TableRules, TargetName};
@@ -203,7 +203,7 @@ pub async fn run(cfg: Config, config_path: &Path) -> Result<()> {
     let mysql = mysql_async::Pool::new(opts.clone());
     let server = check_mysql(&cfg, &mysql).await?;
     let pg = pg_pool(&cfg, cfg.concurrent_size + 2)?;
-    let _probe = tokio::time::timeout(Duration::from_secs(15), pg.get())
+    let probe = tokio::time::timeout(Duration::from_secs(15), pg.get())
         .await
         .map_err(|_| anyhow!("cannot connect to PostgreSQL at {}:{}: no answer in 15 s", cfg.pg_host, cfg.pg_port))?
         .map_err(|e| {
@@ -216,7 +216,24 @@ pub async fn run(cfg: Config, config_path: &Path) -> Result<()> {
                 pool_error(&e)
             )
         })?;
-    let loader = Arc::new(SchemaLoader::new(mysql.clone(), pg.clone(), rules));
+    let greenplum = match cfg.pg_target {
+        PgTarget::Postgres => false,
+        PgTarget::Greenplum => true,
+        PgTarget::Auto => {
+            let v: String = probe.query_one("SELECT version()", &[]).await?.get(0);
+            v.contains("Greenplum")
+        }
+    };
+    if greenplum {
+        tracing::info!("Greenplum mode: a batch deletes its keys, then inserts the final rows, in one transaction");
+    }
+    drop(probe);
+    let loader = Arc::new(SchemaLoader::new(
+        mysql.clone(),
+        pg.clone(),
+        rules,
+        greenplum,
+    ));
     let metas = load_tables(&cfg, &loader).await?;
     let start = start_position(&cfg, &mysql).await?;
     tracing::info!(
