@@ -180,16 +180,14 @@ impl Reader {
                 self.on_rows(st, stream, rows, start).await?;
             }
             Some(_) => {}
-            None => match raw_type {
-                // MariaDB's compressed rows events (log_bin_compress): their rows cannot be read.
-                166..=171 => bail!(
-                    "the binlog at {}:{log_pos} holds a compressed rows event (MariaDB log_bin_compress=ON); \
-                     set log_bin_compress=OFF on the server and resynchronise",
-                    st.file
-                ),
-                // ANNOTATE_ROWS, BINLOG_CHECKPOINT, GTID, GTID_LIST (MariaDB) and other vendor events.
-                _ => {}
-            },
+            // MariaDB's compressed rows events (log_bin_compress): their rows cannot be read.
+            None if (166..=171).contains(&raw_type) => bail!(
+                "the binlog at {}:{log_pos} holds a compressed rows event (MariaDB log_bin_compress=ON); \
+                 set log_bin_compress=OFF on the server and resynchronise",
+                st.file
+            ),
+            // ANNOTATE_ROWS, BINLOG_CHECKPOINT, GTID, GTID_LIST (MariaDB) and other vendor events.
+            None => {}
         }
         Ok(())
     }

@@ -142,7 +142,7 @@ impl SchemaLoader {
             })
             .collect();
 
-        let idx: Vec<(String, String, i64, String, Option<i64>)> = conn
+        let idx: Vec<IndexColumn> = conn
             .exec(
                 "SELECT INDEX_NAME, COLUMN_NAME, NON_UNIQUE, NULLABLE, SUB_PART \
                  FROM information_schema.STATISTICS WHERE TABLE_SCHEMA = ? AND TABLE_NAME = ? \
@@ -267,10 +267,13 @@ impl SchemaLoader {
     }
 }
 
+/// One row of `information_schema.STATISTICS`: index, column, NON_UNIQUE, NULLABLE, SUB_PART.
+type IndexColumn = (String, String, i64, String, Option<i64>);
+
 /// The primary key, else the first unique index whose columns are all NOT NULL and whole
 /// (a prefix index does not identify a row).
-fn choose_key(idx: &[(String, String, i64, String, Option<i64>)]) -> Option<Vec<String>> {
-    let mut by_index: Vec<(&str, Vec<&(String, String, i64, String, Option<i64>)>)> = Vec::new();
+fn choose_key(idx: &[IndexColumn]) -> Option<Vec<String>> {
+    let mut by_index: Vec<(&str, Vec<&IndexColumn>)> = Vec::new();
     for row in idx {
         match by_index.last_mut() {
             Some((name, cols)) if *name == row.0 => cols.push(row),
@@ -292,12 +295,7 @@ fn choose_key(idx: &[(String, String, i64, String, Option<i64>)]) -> Option<Vec<
 mod tests {
     use super::*;
 
-    fn row(
-        i: &str,
-        c: &str,
-        non_unique: i64,
-        nullable: &str,
-    ) -> (String, String, i64, String, Option<i64>) {
+    fn row(i: &str, c: &str, non_unique: i64, nullable: &str) -> IndexColumn {
         (i.into(), c.into(), non_unique, nullable.into(), None)
     }
 

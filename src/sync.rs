@@ -449,7 +449,7 @@ async fn save_positions(
                 .unwrap_or(0)
         };
         metrics.lag(Duration::from_secs(lag));
-        if n % 10 == 0 {
+        if n.is_multiple_of(10) {
             tracing::info!(
                 "progress: applied up to {acked}, {in_flight} changes in flight, lag {lag} s"
             );
