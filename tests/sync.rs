@@ -375,14 +375,14 @@ async fn primary_key_changes() {
     // previous row's old key), then back down.
     my_q(
         &mut c,
-        "UPDATE k SET id = id + 1 WHERE id BETWEEN 10 AND 30 ORDER BY id DESC",
+        "UPDATE k SET id = id + 1 WHERE id BETWEEN 10 AND 40 ORDER BY id DESC",
     )
     .await;
     sync.wait_tables_equal(&db.t("k"), &db.t("k"), &["id"], to)
         .await;
     my_q(
         &mut c,
-        "UPDATE k SET id = id - 1 WHERE id BETWEEN 11 AND 31 ORDER BY id ASC",
+        "UPDATE k SET id = id - 1 WHERE id BETWEEN 11 AND 41 ORDER BY id ASC",
     )
     .await;
     sync.wait_tables_equal(&db.t("k"), &db.t("k"), &["id"], to)
@@ -848,6 +848,8 @@ async fn kill_worker(
         my_q(&mut c, "COMMIT").await;
         done += changes;
         counter.fetch_add(changes, Ordering::SeqCst);
+        // Pace the workload (~10 s in all) so that the kills land mid-stream.
+        tokio::time::sleep(Duration::from_millis(50)).await;
     }
     let _ = c.disconnect().await;
 }
@@ -884,25 +886,51 @@ async fn kill9_during_workload_then_restart() {
         f2.store(true, Ordering::SeqCst);
     });
 
-    // kill -9 at ~30% and again at ~70% of the workload, restarting each time.
+    // kill -9 three times: when the workload has made ~25%, ~50%, ~75% of its changes
+    // (or has finished: the sync is then still catching up on the stream) AND the
+    // running sync has visibly applied something since it was (re)started, so every
+    // kill lands while it is reading and applying.
+    let pg = db.pg().await;
+    let progress =
+        "SELECT count(*) || ':' || coalesce(sum(v), 0) || ':' || coalesce(max(id), 0) FROM w";
     let started = Instant::now();
     let mut kills = 0;
-    for threshold in [KILL_TOTAL_CHANGES * 3 / 10, KILL_TOTAL_CHANGES * 7 / 10] {
-        while counter.load(Ordering::SeqCst) < threshold && !finished.load(Ordering::SeqCst) {
+    let mut kill_log = Vec::new();
+    for pct in [25u64, 50, 75] {
+        let threshold = KILL_TOTAL_CHANGES * pct / 100;
+        let before = pg_value(&pg, progress).await;
+        let mi_before = sync.master_info();
+        loop {
             assert!(
                 started.elapsed() < secs(240),
-                "workload too slow: {} changes",
-                counter.load(Ordering::SeqCst)
+                "kill9 test stuck: {} changes made, PG progress {:?}\n{}",
+                counter.load(Ordering::SeqCst),
+                pg_value(&pg, progress).await,
+                sync.diag()
             );
-            tokio::time::sleep(Duration::from_millis(50)).await;
+            sync.assert_alive("before kill -9");
+            let workload_there =
+                counter.load(Ordering::SeqCst) >= threshold || finished.load(Ordering::SeqCst);
+            // Also wait for master.info to move, so the restart resumes mid-stream
+            // rather than replaying from where this run started.
+            if workload_there
+                && pg_value(&pg, progress).await != before
+                && sync.master_info() != mi_before
+            {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
         }
-        if finished.load(Ordering::SeqCst) {
-            break;
-        }
-        sync.assert_alive("before kill -9");
         sync.kill9();
         kills += 1;
-        tokio::time::sleep(Duration::from_millis(500)).await;
+        kill_log.push(format!(
+            "kill at {} changes (workload finished: {}), PG {:?}, master.info {:?}",
+            counter.load(Ordering::SeqCst),
+            finished.load(Ordering::SeqCst),
+            pg_value(&pg, progress).await,
+            sync.master_info()
+        ));
+        tokio::time::sleep(Duration::from_millis(300)).await;
         sync.restart();
     }
     all.await.expect("workload");
@@ -911,15 +939,82 @@ async fn kill9_during_workload_then_restart() {
         total >= KILL_TOTAL_CHANGES,
         "workload made only {total} changes"
     );
-    assert!(
-        kills >= 1,
-        "the workload finished before the sync could be killed"
-    );
     eprintln!(
-        "kill9 test: {total} changes, {kills} kills, workload took {:?}",
-        started.elapsed()
+        "kill9 test: {total} changes, {kills} kills, {:?} elapsed\n  {}",
+        started.elapsed(),
+        kill_log.join("\n  ")
     );
     sync.wait_tables_equal(&db.t("w"), &db.t("w"), &["id"], secs(240))
+        .await;
+    sync.sigterm_and_wait().await;
+    drop(sync);
+    db.cleanup().await;
+}
+
+// ---------------------------------------------------------------------------
+// 7b. SIGTERM in the middle of a stream: exit 0, master.info written, restart, equal
+// ---------------------------------------------------------------------------
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_during_workload_then_restart() {
+    let env = Env::get();
+    let db = TestDb::create("sigterm").await;
+    db.create_table(
+        "CREATE TABLE w (id BIGINT NOT NULL PRIMARY KEY, owner INT NOT NULL, v BIGINT NOT NULL, s VARCHAR(100) NULL, d DECIMAL(20,6) NULL) ENGINE=InnoDB",
+        "CREATE TABLE w (id bigint NOT NULL PRIMARY KEY, owner integer NOT NULL, v bigint NOT NULL, s varchar(100), d numeric(20,6))",
+    )
+    .await;
+    let cfg = SyncConfig::new(&env, &db.name, &["w"]).concurrent(8);
+    let mut sync = SyncProc::start(&env, &cfg).await;
+    let start_mi = sync.master_info().unwrap();
+    let total: u64 = 60_000;
+    let counter = Arc::new(AtomicU64::new(0));
+    let mut handles = Vec::new();
+    for conn_no in 0..2 {
+        handles.push(tokio::spawn(kill_worker(
+            db.name.clone(),
+            env.clone(),
+            conn_no,
+            counter.clone(),
+            total / 2,
+        )));
+    }
+    let pg = db.pg().await;
+    let progress = "SELECT count(*) || ':' || coalesce(sum(v), 0) FROM w";
+    let before = pg_value(&pg, progress).await;
+    let started = Instant::now();
+    while counter.load(Ordering::SeqCst) < total * 4 / 10 || pg_value(&pg, progress).await == before
+    {
+        assert!(
+            started.elapsed() < secs(120),
+            "workload/sync too slow\n{}",
+            sync.diag()
+        );
+        sync.assert_alive("before SIGTERM");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    sync.sigterm_and_wait().await;
+    let mi = sync.master_info().expect("master.info after SIGTERM");
+    assert!(
+        pos_ge(&mi, &start_mi),
+        "master.info went backwards: {start_mi:?} → {mi:?}"
+    );
+    let logs = binary_logs(&env).await;
+    assert!(
+        logs.iter().any(|(n, _)| *n == mi.0),
+        "master.info names {:?}, not a binlog of the server {logs:?}",
+        mi.0
+    );
+    eprintln!(
+        "sigterm at {} changes, master.info {mi:?}",
+        counter.load(Ordering::SeqCst)
+    );
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    sync.restart();
+    for h in handles {
+        h.await.expect("workload task panicked");
+    }
+    sync.wait_tables_equal(&db.t("w"), &db.t("w"), &["id"], secs(120))
         .await;
     sync.sigterm_and_wait().await;
     drop(sync);
@@ -1214,7 +1309,7 @@ async fn myisam_table_syncs() {
     my_q(&mut c, &format!("INSERT INTO mi VALUES {}", rows.join(","))).await;
     my_q(
         &mut c,
-        "UPDATE mi SET v = CONCAT(v, ' ✓'), x = x * 2 WHERE id % 3 = 0",
+        "UPDATE mi SET v = CONCAT(v, ' ✓'), x = x / 2 WHERE id % 3 = 0",
     )
     .await;
     my_q(&mut c, "DELETE FROM mi WHERE id % 4 = 0").await;
@@ -1255,7 +1350,10 @@ async fn unique_not_null_key_without_pk() {
             UNIQUE KEY uk_other (other),
             UNIQUE KEY uk_code (code)
         ) ENGINE=InnoDB",
-        "CREATE TABLE u (other integer UNIQUE, code varchar(20) NOT NULL UNIQUE, v integer, note varchar(100))",
+        // Only the key the sync uses (code) is unique in PG: parallel per-key apply may
+        // order changes of different keys differently, so a second unique constraint
+        // on the target is outside the contract.
+        "CREATE TABLE u (other integer, code varchar(20) NOT NULL UNIQUE, v integer, note varchar(100))",
     )
     .await;
     let cfg = SyncConfig::new(&env, &db.name, &["u"]);
@@ -1306,5 +1404,61 @@ async fn unique_not_null_key_without_pk() {
         .await;
     sync.sigterm_and_wait().await;
     drop(sync);
+    db.cleanup().await;
+}
+
+// ---------------------------------------------------------------------------
+// Harness self-checks: the comparator is strict (no sync process involved)
+// ---------------------------------------------------------------------------
+
+#[tokio::test]
+async fn harness_comparator_is_strict() {
+    let env = Env::get();
+    let db = TestDb::create("harness").await;
+    db.create_table(
+        "CREATE TABLE h (id INT NOT NULL PRIMARY KEY, s VARCHAR(20) NULL, d DATETIME(6) NULL, x DECIMAL(20,6) NULL, n BIGINT NULL) ENGINE=InnoDB",
+        "CREATE TABLE h (id integer NOT NULL PRIMARY KEY, s varchar(20), d timestamp(6), x numeric(20,6), n bigint)",
+    )
+    .await;
+    let rows = "(1, 'a', '2024-01-01 00:00:00.100000', '1.500000', 1), \
+                (2, NULL, NULL, NULL, NULL), \
+                (3, '', '2024-01-01 00:00:00.000000', '0.000000', 0), \
+                (10, '😀数据', '1999-12-31 23:59:59.999999', '-99999999999999.999999', -9223372036854775808)";
+    db.my_exec_all(&[&format!("INSERT INTO h VALUES {rows}")])
+        .await;
+    db.pg_exec_all(&[&format!("INSERT INTO h VALUES {rows}")])
+        .await;
+    let t = db.t("h");
+    assert_eq!(tables_equal_now(&env, &t, &t, &["id"]).await, Ok(4));
+
+    // Each of these PG changes must be reported as a difference, then is undone.
+    let cases: &[(&str, &str, &str)] = &[
+        ("UPDATE h SET s = '' WHERE id = 2", "UPDATE h SET s = NULL WHERE id = 2", "NULL vs empty string"),
+        ("UPDATE h SET s = NULL WHERE id = 3", "UPDATE h SET s = '' WHERE id = 3", "empty string vs NULL"),
+        ("UPDATE h SET s = 'a ' WHERE id = 1", "UPDATE h SET s = 'a' WHERE id = 1", "trailing space"),
+        (
+            "UPDATE h SET d = '2024-01-01 00:00:00.100001' WHERE id = 1",
+            "UPDATE h SET d = '2024-01-01 00:00:00.1' WHERE id = 1",
+            "one microsecond",
+        ),
+        ("UPDATE h SET x = 1.500001 WHERE id = 1", "UPDATE h SET x = 1.5 WHERE id = 1", "decimal digit"),
+        ("UPDATE h SET n = 2 WHERE id = 1", "UPDATE h SET n = 1 WHERE id = 1", "bigint"),
+        ("DELETE FROM h WHERE id = 10", "INSERT INTO h VALUES (10, '😀数据', '1999-12-31 23:59:59.999999', '-99999999999999.999999', -9223372036854775808)", "missing row"),
+        ("INSERT INTO h VALUES (11, 'x', NULL, NULL, NULL)", "DELETE FROM h WHERE id = 11", "extra row"),
+    ];
+    for (change, undo, what) in cases {
+        db.pg_exec_all(&[change]).await;
+        let r = tables_equal_now(&env, &t, &t, &["id"]).await;
+        assert!(
+            r.is_err(),
+            "comparator missed a difference ({what}): {change}"
+        );
+        db.pg_exec_all(&[undo]).await;
+        assert_eq!(
+            tables_equal_now(&env, &t, &t, &["id"]).await,
+            Ok(4),
+            "after undoing {what}"
+        );
+    }
     db.cleanup().await;
 }

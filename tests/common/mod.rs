@@ -1153,13 +1153,24 @@ async fn compare_once(
 
 /// Compare once, without a sync process (e.g. after stopping it).
 pub async fn assert_tables_equal_now(env: &Env, my_table: &str, pg_table: &str, keys: &[&str]) {
+    if let Err(d) = tables_equal_now(env, my_table, pg_table, keys).await {
+        panic!("MySQL {my_table} and PG {pg_table} differ:\n{d}");
+    }
+}
+
+/// Compare once: Ok(row count) when equal, Err(readable diff) otherwise.
+pub async fn tables_equal_now(
+    env: &Env,
+    my_table: &str,
+    pg_table: &str,
+    keys: &[&str],
+) -> Result<usize, String> {
     let mut my = env.mysql().await;
     let pg = env.pg().await;
     let sql = format!("SELECT * FROM {}", quote_my(my_table));
-    if let Err(d) = compare_once(&mut my, &pg, &sql, pg_table, keys, true).await {
-        panic!("MySQL {my_table} and PG {pg_table} differ:\n{d}");
-    }
+    let r = compare_once(&mut my, &pg, &sql, pg_table, keys, true).await;
     let _ = my.disconnect().await;
+    r
 }
 
 // ---------------------------------------------------------------------------
