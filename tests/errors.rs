@@ -5,15 +5,16 @@
 mod common;
 
 use std::process::ExitStatus;
-use std::sync::{Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use common::*;
+use tokio::sync::{Mutex, MutexGuard};
 
-static SERIAL: Mutex<()> = Mutex::new(());
+// tokio's Mutex: held across awaits, and not poisoned by a panicking test.
+static SERIAL: Mutex<()> = Mutex::const_new(());
 
-fn serial() -> MutexGuard<'static, ()> {
-    SERIAL.lock().unwrap_or_else(|e| e.into_inner())
+async fn serial() -> MutexGuard<'static, ()> {
+    SERIAL.lock().await
 }
 
 /// A valid config for `db` with `tables`; the data dir is filled in by `start_raw`.
@@ -60,7 +61,7 @@ async fn expect_fatal(
 
 #[tokio::test]
 async fn bad_config_unknown_key() {
-    let _g = serial();
+    let _g = serial().await;
     let env = Env::get();
     let text = valid_toml(&env, "nonexistent_db_for_config_test", &["t"]);
     assert!(text.contains("\nmysql_addr = ") || text.starts_with("mysql_addr = "));
@@ -72,7 +73,7 @@ async fn bad_config_unknown_key() {
 
 #[tokio::test]
 async fn bad_config_wrong_type() {
-    let _g = serial();
+    let _g = serial().await;
     let env = Env::get();
     let text = valid_toml(&env, "nonexistent_db_for_config_test", &["t"]);
     assert!(text.contains("concurrent_size = 4\n"));
@@ -84,7 +85,7 @@ async fn bad_config_wrong_type() {
 
 #[tokio::test]
 async fn bad_config_missing_required_key() {
-    let _g = serial();
+    let _g = serial().await;
     let env = Env::get();
     let text = valid_toml(&env, "nonexistent_db_for_config_test", &["t"]);
     let bad: String = text
@@ -100,7 +101,7 @@ async fn bad_config_missing_required_key() {
 
 #[tokio::test]
 async fn bad_config_file_missing() {
-    let _g = serial();
+    let _g = serial().await;
     let env = Env::get();
     let mut sync = SyncProc::prepare(&env);
     // config_path was never written
@@ -115,7 +116,7 @@ async fn bad_config_file_missing() {
 
 #[tokio::test]
 async fn unreachable_mysql() {
-    let _g = serial();
+    let _g = serial().await;
     let env = Env::get();
     let mut cfg = SyncConfig::new(&env, "nonexistent_db_for_unreachable_test", &["t"]);
     cfg.mysql_addr = "127.0.0.1:1".to_string();
@@ -162,7 +163,7 @@ impl Drop for BinlogFormatGuard {
 
 #[tokio::test]
 async fn binlog_format_not_row() {
-    let _g = serial();
+    let _g = serial().await;
     let env = Env::get();
     let db = TestDb::create("err_fmt").await;
     db.create_table(
@@ -218,7 +219,7 @@ async fn nopk_db(name: &str) -> TestDb {
 
 #[tokio::test]
 async fn table_without_key_is_fatal_by_default() {
-    let _g = serial();
+    let _g = serial().await;
     let env = Env::get();
     let db = nopk_db("err_nopk").await;
     let cfg = SyncConfig::new(&env, &db.name, &["keyed", "nopk"]).skip_no_pk(false);
@@ -249,7 +250,7 @@ async fn table_without_key_is_fatal_by_default() {
 
 #[tokio::test]
 async fn table_without_key_skipped_when_configured() {
-    let _g = serial();
+    let _g = serial().await;
     let env = Env::get();
     let db = nopk_db("err_nopk_skip").await;
     let cfg = SyncConfig::new(&env, &db.name, &["*"]).skip_no_pk(true);

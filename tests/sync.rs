@@ -530,7 +530,7 @@ async fn interleaved_worker(db_name: String, env: Env, conn_no: u64, txns: u64) 
                 rows.push(format!(
                     "({id}, {conn_no}, {}, {})",
                     r.next_u64() as i64,
-                    lit(*r.pick(STRINGS))
+                    lit(r.pick_str(STRINGS))
                 ));
             }
             my_q(
@@ -548,7 +548,7 @@ async fn interleaved_worker(db_name: String, env: Env, conn_no: u64, txns: u64) 
                     &mut c,
                     &format!(
                         "UPDATE m{ti} SET v = v DIV 2 + {t}, s = {} WHERE id = {id}",
-                        lit(*r.pick(STRINGS))
+                        lit(r.pick_str(STRINGS))
                     ),
                 )
                 .await;
@@ -809,7 +809,7 @@ async fn kill_worker(
                 format!(
                     "({id}, {conn_no}, {}, {}, {})",
                     r.next_u64() as i64 / 3,
-                    lit(*r.pick(STRINGS)),
+                    lit(r.pick_str(STRINGS)),
                     lit(&gen_dec(&mut r))
                 )
             })
@@ -822,7 +822,7 @@ async fn kill_worker(
             &mut c,
             &format!(
                 "UPDATE w SET v = v + {txn}, s = {}, d = d / 2 WHERE id >= {lo} AND id < {}",
-                lit(*r.pick(STRINGS)),
+                lit(r.pick_str(STRINGS)),
                 lo + n_upd
             ),
         )
@@ -1296,7 +1296,7 @@ async fn myisam_table_syncs() {
             &mut c,
             &format!(
                 "INSERT INTO mi VALUES ({i}, {}, {}, {})",
-                lit(*r.pick(STRINGS)),
+                lit(r.pick_str(STRINGS)),
                 lit(&gen_dt(&mut r)),
                 lit(&gen_dec(&mut r))
             ),

@@ -1199,6 +1199,9 @@ impl Rng {
     pub fn chance(&mut self, percent: u64) -> bool {
         self.next_u64() % 100 < percent
     }
+    pub fn pick_str(&mut self, items: &[&'static str]) -> &'static str {
+        items[(self.next_u64() % items.len() as u64) as usize]
+    }
     pub fn pick<'a, T>(&mut self, items: &'a [T]) -> &'a T {
         &items[(self.next_u64() % items.len() as u64) as usize]
     }
