@@ -81,6 +81,13 @@ pub struct Config {
     #[serde(default = "default_pg_target")]
     pub pg_target: PgTarget,
 
+    /// What zero dates become: `"null"` (default) or `"-infinity"`.
+    #[serde(default)]
+    pub zero_date: crate::convert::ZeroDate,
+    /// Create missing PostgreSQL target tables from the MySQL schema at start.
+    #[serde(default)]
+    pub create_missing_tables: bool,
+
     /// Holds `master.info`. Relative paths are taken from the working directory, as the Go tool does.
     #[serde(default = "default_data_dir")]
     pub data_dir: PathBuf,

@@ -4,9 +4,24 @@
 //! for every type we target (numeric keeps all 65 digits, timestamps keep microseconds), and
 //! one `text[]` per column lets a whole batch travel as one statement.
 
+use std::borrow::Cow;
+
 use mysql_async::Value;
 
 use crate::schema::Column;
+use crate::types::Kind;
+
+/// What a zero or partly-zero date (`0000-00-00`, `2020-00-15`) becomes: PostgreSQL has no such
+/// dates, and refusing them would stop the whole sync.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum ZeroDate {
+    #[default]
+    Null,
+    /// `-infinity`, which date, timestamp and timestamptz all accept.
+    #[serde(rename = "-infinity")]
+    NegInfinity,
+}
 
 #[derive(Debug, thiserror::Error)]
 pub enum ConvertError {
@@ -16,7 +31,7 @@ pub enum ConvertError {
         charset: String,
         bytes: String,
     },
-    #[error("column {column}: unexpected {value} for MySQL type {ty}")]
+    #[error("column {column}: unexpected binlog value {value} for MySQL type {ty}")]
     Unexpected {
         column: String,
         value: String,
@@ -24,68 +39,106 @@ pub enum ConvertError {
     },
 }
 
-/// `None` is SQL NULL. Zero and partly-zero dates (`0000-00-00`, `2020-00-15`) become NULL:
-/// PostgreSQL has no such dates, and a failed apply would stop the whole sync.
+/// `None` is SQL NULL.
 pub fn to_pg_text(col: &Column, v: &Value) -> Result<Option<String>, ConvertError> {
-    Ok(Some(match v {
-        Value::NULL => return Ok(None),
-        Value::Int(i) => {
-            if col.unsigned && *i < 0 {
-                unsigned_of(*i, &col.data_type).to_string()
-            } else {
-                i.to_string()
-            }
-        }
-        Value::UInt(u) => u.to_string(),
+    let s = match (&col.kind, v) {
+        (_, Value::NULL) => return Ok(None),
+        (
+            Kind::Int {
+                bits,
+                unsigned: true,
+            },
+            Value::Int(i),
+        ) if *i < 0 => unsigned_of(*i, *bits).to_string(),
+        (Kind::Enum(names), Value::Int(i)) => enum_name(col, names, *i)?,
+        (Kind::Timestamp, Value::Int(secs)) => return Ok(epoch_text(col, *secs, 0)),
+        (Kind::Timestamp, Value::Bytes(b)) => return timestamp_text(col, b),
+        (_, Value::Int(i)) => i.to_string(),
+        (_, Value::UInt(u)) => u.to_string(),
         // `{:e}` is the shortest text that reads back to the same bits, sign of zero included.
-        Value::Float(f) => format!("{f:e}"),
-        Value::Double(d) => format!("{d:e}"),
-        Value::Date(y, mo, d, h, mi, s, us) => {
-            if *mo == 0 || *d == 0 {
-                return Ok(None);
+        (_, Value::Float(f)) => format!("{f:e}"),
+        (_, Value::Double(d)) => format!("{d:e}"),
+        (_, Value::Date(y, mo, d, h, mi, s, us)) => {
+            // Year 0 does not exist in PostgreSQL either.
+            if *mo == 0 || *d == 0 || *y == 0 {
+                return Ok(zero_date(col));
             }
-            if col.data_type == "date" {
+            if matches!(col.kind, Kind::Date) {
                 format!("{y:04}-{mo:02}-{d:02}")
             } else {
                 format!("{y:04}-{mo:02}-{d:02} {h:02}:{mi:02}:{s:02}.{us:06}")
             }
         }
-        Value::Time(neg, d, h, mi, s, us) => {
+        (_, Value::Time(neg, d, h, mi, s, us)) => {
             let hours = *d as u64 * 24 + *h as u64;
             let sign = if *neg { "-" } else { "" };
             format!("{sign}{hours}:{mi:02}:{s:02}.{us:06}")
         }
-        Value::Bytes(b) => return bytes_to_text(col, b),
-    }))
+        (kind, Value::Bytes(b)) => return bytes_text(col, kind, b).map(Some),
+    };
+    Ok(Some(s))
 }
 
-fn bytes_to_text(col: &Column, b: &[u8]) -> Result<Option<String>, ConvertError> {
-    match col.data_type.as_str() {
-        // The binlog carries TIMESTAMP as seconds since the epoch in UTC ("sec" or "sec.usec").
-        "timestamp" => Ok(epoch_text(col, b)?),
+fn bytes_text(col: &Column, kind: &Kind, b: &[u8]) -> Result<String, ConvertError> {
+    Ok(match kind {
+        Kind::Text(enc) => {
+            let text = decode(col, *enc, b)?;
+            if text.contains('\0') {
+                // PostgreSQL text cannot hold NUL: drop it (documented), say so once per column.
+                if !col
+                    .nul_warned
+                    .swap(true, std::sync::atomic::Ordering::Relaxed)
+                {
+                    tracing::warn!(
+                        "column {} holds text with NUL bytes, which PostgreSQL text cannot store: \
+                         they are dropped (further occurrences in this column are not logged)",
+                        col.name
+                    );
+                }
+                text.replace('\0', "")
+            } else {
+                text.into_owned()
+            }
+        }
         // mysql_common reads YEAR as 1900 + byte; the byte 0 is the year 0000.
-        "year" => Ok(Some(match b {
-            b"1900" => "0".to_string(),
-            _ => utf8(col, b)?,
-        })),
-        _ if col.charset.is_some() => Ok(Some(decode(col, b)?)),
-        "decimal" | "newdecimal" => Ok(Some(utf8(col, b)?)),
-        // Binary strings, BLOBs, GEOMETRY and anything without a charset: bytea hex form.
-        _ => Ok(Some(bytea_hex(b))),
-    }
-}
-
-fn decode(col: &Column, b: &[u8]) -> Result<String, ConvertError> {
-    // Other charsets are decoded in the type-fidelity work; until then they must be UTF-8.
-    utf8(col, b)
-}
-
-fn utf8(col: &Column, b: &[u8]) -> Result<String, ConvertError> {
-    String::from_utf8(b.to_vec()).map_err(|_| ConvertError::BadText {
-        column: col.name.clone(),
-        charset: col.charset.clone().unwrap_or_else(|| "utf8".into()),
-        bytes: bytea_hex(&b[..b.len().min(32)]),
+        Kind::Year if b == b"1900" => "0".to_string(),
+        Kind::Year | Kind::Decimal | Kind::Json => decode(col, None, b)?.into_owned(),
+        Kind::Bit(n) => bit_string(b, *n),
+        Kind::Set(names) => set_members(names, b),
+        Kind::Binary { pad: Some(n) } if b.len() < *n => {
+            let mut padded = b.to_vec();
+            padded.resize(*n, 0);
+            bytea_hex(&padded)
+        }
+        // MySQL stores geometry as a 4-byte SRID followed by WKB.
+        Kind::Geometry if b.len() >= 4 => bytea_hex(&b[4..]),
+        Kind::Binary { .. } | Kind::Geometry => bytea_hex(b),
+        _ => {
+            return Err(ConvertError::Unexpected {
+                column: col.name.clone(),
+                value: bytea_hex(&b[..b.len().min(32)]),
+                ty: col.column_type.clone(),
+            })
+        }
     })
+}
+
+fn decode<'a>(
+    col: &Column,
+    enc: Option<&'static encoding_rs::Encoding>,
+    b: &'a [u8],
+) -> Result<Cow<'a, str>, ConvertError> {
+    let bad = || ConvertError::BadText {
+        column: col.name.clone(),
+        charset: enc.map_or("utf8mb4", |e| e.name()).to_string(),
+        bytes: bytea_hex(&b[..b.len().min(32)]),
+    };
+    match enc {
+        None => std::str::from_utf8(b).map(Cow::Borrowed).map_err(|_| bad()),
+        Some(e) => e
+            .decode_without_bom_handling_and_without_replacement(b)
+            .ok_or_else(bad),
+    }
 }
 
 pub fn bytea_hex(b: &[u8]) -> String {
@@ -100,42 +153,89 @@ pub fn bytea_hex(b: &[u8]) -> String {
 }
 
 /// The unsigned value of an integer the binlog gave without its signedness.
-fn unsigned_of(i: i64, data_type: &str) -> u64 {
-    let bits = match data_type {
-        "tinyint" => 8,
-        "smallint" => 16,
-        "mediumint" => 24,
-        "int" | "integer" => 32,
-        _ => 64,
-    };
-    if bits == 64 {
+fn unsigned_of(i: i64, bits: u8) -> u64 {
+    if bits >= 64 {
         i as u64
     } else {
         (i as u64) & ((1u64 << bits) - 1)
     }
 }
 
-fn epoch_text(col: &Column, b: &[u8]) -> Result<Option<String>, ConvertError> {
-    let s = utf8(col, b)?;
+fn enum_name(col: &Column, names: &[String], i: i64) -> Result<String, ConvertError> {
+    match i {
+        // Index 0 is the empty string MySQL stores for an invalid value.
+        0 => Ok(String::new()),
+        _ => names
+            .get(i as usize - 1)
+            .cloned()
+            .ok_or_else(|| ConvertError::Unexpected {
+                column: col.name.clone(),
+                value: format!("enum index {i}"),
+                ty: col.column_type.clone(),
+            }),
+    }
+}
+
+/// A SET value is a little-endian bitmask of its members.
+fn set_members(names: &[String], b: &[u8]) -> String {
+    let mut out: Vec<&str> = Vec::new();
+    for (i, name) in names.iter().enumerate() {
+        if b.get(i / 8).is_some_and(|byte| byte & (1 << (i % 8)) != 0) {
+            out.push(name);
+        }
+    }
+    out.join(",")
+}
+
+/// BIT(n) arrives big-endian in ceil(n/8) bytes; PostgreSQL's bit(n) reads a string of n digits.
+fn bit_string(b: &[u8], n: u32) -> String {
+    let total = b.len() as u32 * 8;
+    (0..n)
+        .map(|i| {
+            let bit = total - n + i;
+            let byte = b[(bit / 8) as usize];
+            if byte & (0x80 >> (bit % 8)) != 0 {
+                '1'
+            } else {
+                '0'
+            }
+        })
+        .collect()
+}
+
+fn zero_date(col: &Column) -> Option<String> {
+    match col.zero_date {
+        ZeroDate::Null => None,
+        ZeroDate::NegInfinity => Some("-infinity".into()),
+    }
+}
+
+/// The binlog carries TIMESTAMP as seconds since the epoch in UTC ("sec" or "sec.usec").
+fn timestamp_text(col: &Column, b: &[u8]) -> Result<Option<String>, ConvertError> {
+    let s = decode(col, None, b)?;
     let (secs, frac) = s.split_once('.').unwrap_or((&s, "0"));
     let secs: i64 = secs.parse().map_err(|_| ConvertError::Unexpected {
         column: col.name.clone(),
-        value: s.clone(),
+        value: s.to_string(),
         ty: col.column_type.clone(),
     })?;
     let us: u32 = format!("{frac:0<6}")[..6].parse().unwrap_or(0);
+    Ok(epoch_text(col, secs, us))
+}
+
+fn epoch_text(col: &Column, secs: i64, us: u32) -> Option<String> {
     if secs == 0 && us == 0 {
-        return Ok(None); // '0000-00-00 00:00:00'
+        return zero_date(col); // '0000-00-00 00:00:00'
     }
     let days = secs.div_euclid(86_400);
     let rem = secs.rem_euclid(86_400);
     let (y, m, d) = civil_from_days(days);
-    Ok(Some(format!(
+    Some(format!(
         "{y:04}-{m:02}-{d:02} {:02}:{:02}:{:02}.{us:06}+00",
         rem / 3600,
         rem % 3600 / 60,
         rem % 60
-    )))
+    ))
 }
 
 /// Days since 1970-01-01 → (year, month, day), Howard Hinnant's algorithm.
@@ -156,15 +256,15 @@ fn civil_from_days(z: i64) -> (i64, u32, u32) {
 mod tests {
     use super::*;
 
-    fn col(data_type: &str, unsigned: bool, charset: Option<&str>) -> Column {
-        Column {
-            name: "c".into(),
-            data_type: data_type.into(),
-            column_type: data_type.into(),
-            unsigned,
-            charset: charset.map(Into::into),
-            pg_type: "text".into(),
-        }
+    fn col(data_type: &str, column_type: &str, charset: Option<&str>) -> Column {
+        Column::new(
+            "c".into(),
+            data_type.into(),
+            column_type.into(),
+            Kind::parse(data_type, column_type, charset).unwrap(),
+            "text".into(),
+            ZeroDate::Null,
+        )
     }
 
     fn t(c: &Column, v: Value) -> Option<String> {
@@ -173,28 +273,20 @@ mod tests {
 
     #[test]
     fn integers_keep_their_unsigned_range() {
+        let u = |dt: &str| col(dt, &format!("{dt} unsigned"), None);
+        assert_eq!(t(&u("tinyint"), Value::Int(-1)).unwrap(), "255");
+        assert_eq!(t(&u("int"), Value::Int(-1)).unwrap(), "4294967295");
+        assert_eq!(t(&u("mediumint"), Value::Int(-1)).unwrap(), "16777215");
         assert_eq!(
-            t(&col("tinyint", true, None), Value::Int(-1)).unwrap(),
-            "255"
-        );
-        assert_eq!(
-            t(&col("int", true, None), Value::Int(-1)).unwrap(),
-            "4294967295"
-        );
-        assert_eq!(
-            t(&col("mediumint", true, None), Value::Int(-1)).unwrap(),
-            "16777215"
-        );
-        assert_eq!(
-            t(&col("bigint", true, None), Value::Int(-1)).unwrap(),
+            t(&u("bigint"), Value::Int(-1)).unwrap(),
             "18446744073709551615"
         );
         assert_eq!(
-            t(&col("bigint", false, None), Value::Int(i64::MIN)).unwrap(),
+            t(&col("bigint", "bigint", None), Value::Int(i64::MIN)).unwrap(),
             "-9223372036854775808"
         );
         assert_eq!(
-            t(&col("bigint", true, None), Value::UInt(u64::MAX)).unwrap(),
+            t(&u("bigint"), Value::UInt(u64::MAX)).unwrap(),
             "18446744073709551615"
         );
     }
@@ -202,24 +294,36 @@ mod tests {
     #[test]
     fn floats_round_trip_exactly() {
         for d in [0.1f64, -0.0, 1e300, 5e-324, -123.456, f64::MAX] {
-            let s = t(&col("double", false, None), Value::Double(d)).unwrap();
+            let s = t(&col("double", "double", None), Value::Double(d)).unwrap();
             let back: f64 = s.parse().unwrap();
             assert_eq!(back.to_bits(), d.to_bits(), "{s}");
+        }
+        for f in [0.1f32, -0.0, 3.4e38, 1e-45] {
+            let s = t(&col("float", "float", None), Value::Float(f)).unwrap();
+            let back: f32 = s.parse().unwrap();
+            assert_eq!(back.to_bits(), f.to_bits(), "{s}");
         }
     }
 
     #[test]
     fn dates_and_zero_dates() {
-        let dt = col("datetime", false, None);
+        let dt = col("datetime", "datetime(6)", None);
         assert_eq!(
             t(&dt, Value::Date(2024, 2, 29, 23, 59, 58, 123456)).unwrap(),
             "2024-02-29 23:59:58.123456"
         );
         assert_eq!(t(&dt, Value::Date(0, 0, 0, 0, 0, 0, 0)), None);
         assert_eq!(t(&dt, Value::Date(2020, 0, 15, 0, 0, 0, 0)), None);
+        assert_eq!(t(&dt, Value::Date(0, 1, 1, 0, 0, 0, 0)), None);
+        let mut inf = col("date", "date", None);
+        inf.zero_date = ZeroDate::NegInfinity;
+        assert_eq!(
+            t(&inf, Value::Date(0, 0, 0, 0, 0, 0, 0)).unwrap(),
+            "-infinity"
+        );
         assert_eq!(
             t(
-                &col("date", false, None),
+                &col("date", "date", None),
                 Value::Date(1000, 1, 1, 0, 0, 0, 0)
             )
             .unwrap(),
@@ -227,7 +331,7 @@ mod tests {
         );
         assert_eq!(
             t(
-                &col("time", false, None),
+                &col("time", "time", None),
                 Value::Time(true, 34, 22, 59, 59, 0)
             )
             .unwrap(),
@@ -237,7 +341,7 @@ mod tests {
 
     #[test]
     fn timestamp_is_utc_instant() {
-        let ts = col("timestamp", false, None);
+        let ts = col("timestamp", "timestamp(6)", None);
         assert_eq!(
             t(&ts, Value::Bytes(b"1700000000.5".to_vec())).unwrap(),
             "2023-11-14 22:13:20.500000+00"
@@ -250,19 +354,37 @@ mod tests {
     }
 
     #[test]
-    fn text_binary_and_decimal() {
-        let s = col("varchar", false, Some("utf8mb4"));
+    fn text_in_its_charset() {
+        let s = col("varchar", "varchar(10)", Some("utf8mb4"));
         assert_eq!(
             t(&s, Value::Bytes("é🎉中".as_bytes().to_vec())).unwrap(),
             "é🎉中"
         );
         assert!(to_pg_text(&s, &Value::Bytes(vec![0xff, 0xfe])).is_err());
-        let b = col("varbinary", false, None);
+        let latin1 = col("varchar", "varchar(10)", Some("latin1"));
+        assert_eq!(
+            t(&latin1, Value::Bytes(vec![b'a', 0xe9, 0x80])).unwrap(),
+            "aé€"
+        );
+        let gbk = col("text", "text", Some("gbk"));
+        assert_eq!(
+            t(&gbk, Value::Bytes(vec![0xd6, 0xd0, 0xce, 0xc4])).unwrap(),
+            "中文"
+        );
+        assert_eq!(t(&s, Value::Bytes(b"a\0b".to_vec())).unwrap(), "ab");
+        assert_eq!(t(&s, Value::NULL), None);
+    }
+
+    #[test]
+    fn binary_decimal_bit_enum_set() {
+        let b = col("varbinary", "varbinary(4)", None);
         assert_eq!(
             t(&b, Value::Bytes(vec![0, 0xff, b' '])).unwrap(),
             "\\x00ff20"
         );
-        let d = col("decimal", false, None);
+        let b4 = col("binary", "binary(4)", None);
+        assert_eq!(t(&b4, Value::Bytes(vec![1])).unwrap(), "\\x01000000");
+        let d = col("decimal", "decimal(65,30)", None);
         assert_eq!(
             t(
                 &d,
@@ -271,7 +393,25 @@ mod tests {
             .unwrap(),
             "-0.000000000000000000000000000001"
         );
-        assert_eq!(t(&s, Value::NULL), None);
+        let bit = col("bit", "bit(10)", None);
+        assert_eq!(
+            t(&bit, Value::Bytes(vec![0b10, 0b0000_0001])).unwrap(),
+            "1000000001"
+        );
+        let bit64 = col("bit", "bit(64)", None);
+        assert_eq!(
+            t(&bit64, Value::Bytes(vec![0xff; 8])).unwrap(),
+            "1".repeat(64)
+        );
+        let e = col("enum", "enum('a','b')", Some("utf8mb4"));
+        assert_eq!(t(&e, Value::Int(2)).unwrap(), "b");
+        assert_eq!(t(&e, Value::Int(0)).unwrap(), "");
+        let s = col("set", "set('x','y','z')", Some("utf8mb4"));
+        assert_eq!(t(&s, Value::Bytes(vec![0b101])).unwrap(), "x,z");
+        assert_eq!(t(&s, Value::Bytes(vec![0])).unwrap(), "");
+        let y = col("year", "year(4)", None);
+        assert_eq!(t(&y, Value::Bytes(b"1900".to_vec())).unwrap(), "0");
+        assert_eq!(t(&y, Value::Bytes(b"2155".to_vec())).unwrap(), "2155");
     }
 
     #[test]

@@ -13,4 +13,5 @@ pub mod schema;
 pub mod sql;
 pub mod statement;
 pub mod sync;
+pub mod types;
 pub mod window;

@@ -22,6 +22,8 @@ struct Cli {
 enum Command {
     /// Run the sync in the foreground (the default).
     Run,
+    /// Print the PostgreSQL CREATE TABLE statements for the configured tables.
+    Schema,
 }
 
 fn main() -> ExitCode {
@@ -38,11 +40,17 @@ fn main() -> ExitCode {
 
 fn run(cli: Cli) -> anyhow::Result<()> {
     let cfg = Config::load(&cli.config)?;
-    let _guard = logging::init(&cfg)?;
+    let command = cli.command.unwrap_or(Command::Run);
+    // Only the long-running sync logs; `schema` prints SQL on stdout and nothing else.
+    let _guard = match command {
+        Command::Run => Some(logging::init(&cfg)?),
+        Command::Schema => None,
+    };
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;
-    match cli.command.unwrap_or(Command::Run) {
+    match command {
         Command::Run => rt.block_on(sync::run(cfg, &cli.config)),
+        Command::Schema => rt.block_on(sync::print_schema(&cfg)),
     }
 }

@@ -3,27 +3,53 @@
 //! statements that write it. Loaded at start and again when a table first appears in the binlog.
 
 use std::collections::HashMap;
+use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 
 use anyhow::{anyhow, bail, Context, Result};
 use mysql_async::prelude::Queryable;
 
+use crate::convert::ZeroDate;
 use crate::rules::{TableRules, TargetName};
 use crate::sql;
+use crate::types::Kind;
 
 /// One source column, with what value conversion needs to know about it.
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub struct Column {
     pub name: String,
     /// MySQL `DATA_TYPE`, lower case (`int`, `varchar`, `decimal`, `datetime`, …).
     pub data_type: String,
     /// MySQL `COLUMN_TYPE` (`int(10) unsigned`, `enum('a','b')`, …).
     pub column_type: String,
-    pub unsigned: bool,
-    /// `None` for binary strings and non-string types.
-    pub charset: Option<String>,
+    /// How its binlog values are read.
+    pub kind: Kind,
     /// The PostgreSQL base type values are cast to (`integer`, `numeric`, …).
     pub pg_type: String,
+    pub zero_date: ZeroDate,
+    /// Set once a NUL byte was dropped from this column's text (logged once).
+    pub nul_warned: AtomicBool,
+}
+
+impl Column {
+    pub fn new(
+        name: String,
+        data_type: String,
+        column_type: String,
+        kind: Kind,
+        pg_type: String,
+        zero_date: ZeroDate,
+    ) -> Self {
+        Column {
+            name,
+            data_type,
+            column_type,
+            kind,
+            pg_type,
+            zero_date,
+            nul_warned: AtomicBool::new(false),
+        }
+    }
 }
 
 /// A configured source table, resolved against its PostgreSQL target.
@@ -62,32 +88,98 @@ pub enum Skip {
     NoKey,
 }
 
-pub struct SchemaLoader {
-    mysql: mysql_async::Pool,
-    pg: deadpool_postgres::Pool,
-    rules: TableRules,
-    greenplum: bool,
+/// A MySQL column as `information_schema` describes it.
+#[derive(Debug, Clone)]
+pub struct SourceColumn {
+    pub name: String,
+    pub data_type: String,
+    pub column_type: String,
+    pub charset: Option<String>,
+    pub nullable: bool,
 }
 
-struct MyColumn {
-    name: String,
-    data_type: String,
-    column_type: String,
-    charset: Option<String>,
+/// A MySQL table as `information_schema` describes it, before it is matched with its target.
+#[derive(Debug, Clone)]
+pub struct SourceTable {
+    pub schema: String,
+    pub table: String,
+    pub columns: Vec<SourceColumn>,
+    /// Key column names; empty when the table has no usable key.
+    pub key: Vec<String>,
+}
+
+impl SourceTable {
+    fn kinds(&self) -> Result<Vec<Kind>> {
+        self.columns
+            .iter()
+            .map(|c| {
+                Kind::parse(&c.data_type, &c.column_type, c.charset.as_deref()).with_context(|| {
+                    format!(
+                        "MySQL table `{}`.`{}` column `{}`",
+                        self.schema, self.table, c.name
+                    )
+                })
+            })
+            .collect()
+    }
+
+    /// `CREATE TABLE` for the target, with the type mapping of [`Kind::pg_type`] and the key.
+    pub fn create_table_sql(&self, target: &TargetName) -> Result<String> {
+        let kinds = self.kinds()?;
+        let mut lines: Vec<String> = self
+            .columns
+            .iter()
+            .zip(&kinds)
+            .map(|(c, k)| {
+                format!(
+                    "    {} {}{}",
+                    sql::quote_ident(&c.name),
+                    k.pg_type(&c.column_type),
+                    if c.nullable { "" } else { " NOT NULL" }
+                )
+            })
+            .collect();
+        if !self.key.is_empty() {
+            let key: Vec<String> = self.key.iter().map(|k| sql::quote_ident(k)).collect();
+            lines.push(format!("    PRIMARY KEY ({})", key.join(", ")));
+        }
+        Ok(format!(
+            "CREATE TABLE IF NOT EXISTS {} (\n{}\n);",
+            sql::qualified(&target.schema, &target.table),
+            lines.join(",\n")
+        ))
+    }
+}
+
+/// How tables are loaded, from the config.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct LoadOptions {
+    pub greenplum: bool,
+    pub zero_date: ZeroDate,
+    /// Create missing target tables from the source schema.
+    pub create_tables: bool,
+}
+
+pub struct SchemaLoader {
+    mysql: mysql_async::Pool,
+    pg: Option<deadpool_postgres::Pool>,
+    rules: TableRules,
+    options: LoadOptions,
 }
 
 impl SchemaLoader {
+    /// `pg` may be `None` for commands that only read the MySQL side (`schema`).
     pub fn new(
         mysql: mysql_async::Pool,
-        pg: deadpool_postgres::Pool,
+        pg: Option<deadpool_postgres::Pool>,
         rules: TableRules,
-        greenplum: bool,
+        options: LoadOptions,
     ) -> Self {
         SchemaLoader {
             mysql,
             pg,
             rules,
-            greenplum,
+            options,
         }
     }
 
@@ -117,12 +209,12 @@ impl SchemaLoader {
         Ok(out)
     }
 
-    /// Loads one table; `Ok(Err(Skip))` when it has no usable key.
-    pub async fn load(&self, schema: &str, table: &str) -> Result<Result<Arc<TableMeta>, Skip>> {
+    /// Columns and key of a MySQL table, from `information_schema`.
+    pub async fn source_table(&self, schema: &str, table: &str) -> Result<SourceTable> {
         let mut conn = self.mysql.get_conn().await?;
-        let rows: Vec<(String, String, String, Option<String>)> = conn
+        let rows: Vec<(String, String, String, Option<String>, String)> = conn
             .exec(
-                "SELECT COLUMN_NAME, DATA_TYPE, COLUMN_TYPE, CHARACTER_SET_NAME \
+                "SELECT COLUMN_NAME, DATA_TYPE, COLUMN_TYPE, CHARACTER_SET_NAME, IS_NULLABLE \
                  FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = ? AND TABLE_NAME = ? \
                  ORDER BY ORDINAL_POSITION",
                 (schema, table),
@@ -132,16 +224,36 @@ impl SchemaLoader {
         if rows.is_empty() {
             bail!("MySQL table `{schema}`.`{table}` does not exist (or the sync user may not SELECT it)");
         }
-        let my_cols: Vec<MyColumn> = rows
+        // MariaDB's JSON is LONGTEXT with a json_valid() check: find those columns.
+        let json_checks: Vec<String> = conn
+            .exec(
+                "SELECT CHECK_CLAUSE FROM information_schema.CHECK_CONSTRAINTS \
+                 WHERE CONSTRAINT_SCHEMA = ? AND TABLE_NAME = ? AND CHECK_CLAUSE LIKE 'json_valid(%'",
+                (schema, table),
+            )
+            .await
+            .unwrap_or_default();
+        let is_json = |name: &str| {
+            json_checks
+                .iter()
+                .any(|c| c.trim() == format!("json_valid(`{}`)", name.replace('`', "``")))
+        };
+        let columns = rows
             .into_iter()
-            .map(|(name, data_type, column_type, charset)| MyColumn {
-                name,
-                data_type: data_type.to_lowercase(),
-                column_type: column_type.to_lowercase(),
-                charset: charset.filter(|c| c != "binary"),
-            })
+            .map(
+                |(name, data_type, column_type, charset, nullable)| SourceColumn {
+                    data_type: if is_json(&name) {
+                        "json".into()
+                    } else {
+                        data_type.to_lowercase()
+                    },
+                    name,
+                    column_type: column_type.to_lowercase(),
+                    charset: charset.filter(|c| c != "binary"),
+                    nullable: nullable == "YES",
+                },
+            )
             .collect();
-
         let idx: Vec<IndexColumn> = conn
             .exec(
                 "SELECT INDEX_NAME, COLUMN_NAME, NON_UNIQUE, NULLABLE, SUB_PART \
@@ -151,37 +263,62 @@ impl SchemaLoader {
             )
             .await
             .with_context(|| format!("reading the indexes of MySQL table `{schema}`.`{table}`"))?;
-        let Some(key_names) = choose_key(&idx) else {
-            return Ok(Err(Skip::NoKey));
-        };
-        let key: Vec<usize> = key_names
-            .iter()
-            .map(|k| my_cols.iter().position(|c| &c.name == k).unwrap())
-            .collect();
+        Ok(SourceTable {
+            schema: schema.to_string(),
+            table: table.to_string(),
+            columns,
+            key: choose_key(&idx).unwrap_or_default(),
+        })
+    }
 
+    /// Loads one table and matches it with its target; `Ok(Err(Skip))` when it has no usable key.
+    pub async fn load(&self, schema: &str, table: &str) -> Result<Result<Arc<TableMeta>, Skip>> {
+        let src = self.source_table(schema, table).await?;
+        if src.key.is_empty() {
+            return Ok(Err(Skip::NoKey));
+        }
+        let kinds = src.kinds()?;
         let target = self.rules.target(schema, table);
-        let pg_cols = self.target_columns(&target, schema, table).await?;
-        let mut columns = Vec::with_capacity(my_cols.len());
-        for c in my_cols {
+        let mut pg_cols = self.target_columns(&target).await?;
+        if pg_cols.is_empty() && self.options.create_tables {
+            self.create_target(&src, &target).await?;
+            pg_cols = self.target_columns(&target).await?;
+        }
+        if pg_cols.is_empty() {
+            bail!(
+                "PostgreSQL table {target} (target of MySQL `{schema}`.`{table}`) does not exist; \
+                 create it (`mysql-gp-sync schema` prints the CREATE TABLE) or set create_missing_tables = true"
+            );
+        }
+        let mut columns = Vec::with_capacity(src.columns.len());
+        for (c, kind) in src.columns.iter().zip(kinds) {
             let pg_type = pg_cols.get(&c.name).cloned().ok_or_else(|| {
                 anyhow!(
                     "PostgreSQL table {target} has no column \"{}\" that MySQL table `{schema}`.`{table}` has; \
-                     add it (ALTER TABLE {} ADD COLUMN …) or map the table elsewhere with a [[rule]]",
+                     add it (ALTER TABLE {} ADD COLUMN {} {}) or map the table elsewhere with a [[rule]]",
                     c.name,
-                    sql::qualified(&target.schema, &target.table)
+                    sql::qualified(&target.schema, &target.table),
+                    sql::quote_ident(&c.name),
+                    kind.pg_type(&c.column_type)
                 )
             })?;
-            columns.push(Column {
-                unsigned: c.column_type.contains("unsigned"),
-                name: c.name,
-                data_type: c.data_type,
-                column_type: c.column_type,
-                charset: c.charset,
+            check_compatible(&src, &target, c, &kind, &pg_type)?;
+            columns.push(Column::new(
+                c.name.clone(),
+                c.data_type.clone(),
+                c.column_type.clone(),
+                kind,
                 pg_type,
-            });
+                self.options.zero_date,
+            ));
         }
-        if !self.greenplum {
-            self.check_target_key(&target, &key_names, schema, table)
+        let key: Vec<usize> = src
+            .key
+            .iter()
+            .map(|k| src.columns.iter().position(|c| &c.name == k).unwrap())
+            .collect();
+        if !self.options.greenplum {
+            self.check_target_key(&target, &src.key, schema, table)
                 .await?;
         }
 
@@ -192,7 +329,7 @@ impl SchemaLoader {
             .collect();
         let key_typed: Vec<(&str, &str)> = key.iter().map(|&k| typed[k]).collect();
         Ok(Ok(Arc::new(TableMeta {
-            greenplum: self.greenplum,
+            greenplum: self.options.greenplum,
             upsert_sql: sql::upsert(&qualified, &typed, &key),
             insert_sql: sql::insert(&qualified, &typed),
             delete_sql: sql::delete(&qualified, &key_typed),
@@ -205,14 +342,34 @@ impl SchemaLoader {
         })))
     }
 
+    fn pg(&self) -> Result<&deadpool_postgres::Pool> {
+        self.pg
+            .as_ref()
+            .ok_or_else(|| anyhow!("internal: no PostgreSQL pool for this command"))
+    }
+
+    async fn create_target(&self, src: &SourceTable, target: &TargetName) -> Result<()> {
+        let ddl = src.create_table_sql(target)?;
+        let client = self.pg()?.get().await.context("connecting to PostgreSQL")?;
+        client
+            .batch_execute(&format!(
+                "CREATE SCHEMA IF NOT EXISTS {};\n{ddl}",
+                sql::quote_ident(&target.schema)
+            ))
+            .await
+            .with_context(|| format!("creating PostgreSQL table {target}"))?;
+        tracing::info!(
+            "created PostgreSQL table {target} from MySQL `{}`.`{}`",
+            src.schema,
+            src.table
+        );
+        Ok(())
+    }
+
     /// Column name → base type of the PostgreSQL target table.
-    async fn target_columns(
-        &self,
-        target: &TargetName,
-        schema: &str,
-        table: &str,
-    ) -> Result<HashMap<String, String>> {
-        let client = self.pg.get().await.context("connecting to PostgreSQL")?;
+    /// Empty when the table does not exist.
+    async fn target_columns(&self, target: &TargetName) -> Result<HashMap<String, String>> {
+        let client = self.pg()?.get().await.context("connecting to PostgreSQL")?;
         let rows = client
             .query(
                 "SELECT a.attname::text, format_type(a.atttypid, NULL) \
@@ -224,13 +381,10 @@ impl SchemaLoader {
             )
             .await
             .with_context(|| format!("reading PostgreSQL table {target}"))?;
-        if rows.is_empty() {
-            bail!(
-                "PostgreSQL table {target} (target of MySQL `{schema}`.`{table}`) does not exist; \
-                 create it with the same columns and key before starting the sync"
-            );
-        }
-        Ok(rows.iter().map(|r| (r.get(0), r.get(1))).collect())
+        Ok(rows
+            .iter()
+            .map(|r| (r.get(0), cast_type(r.get(1))))
+            .collect())
     }
 
     /// `ON CONFLICT (key)` needs a unique index on exactly the key columns.
@@ -241,7 +395,7 @@ impl SchemaLoader {
         schema: &str,
         table: &str,
     ) -> Result<()> {
-        let client = self.pg.get().await.context("connecting to PostgreSQL")?;
+        let client = self.pg()?.get().await.context("connecting to PostgreSQL")?;
         let rows = client
             .query(
                 "SELECT array_agg(a.attname::text ORDER BY a.attname) \
@@ -265,6 +419,69 @@ impl SchemaLoader {
             key.join(", ")
         )
     }
+}
+
+/// The type values are cast to before assignment. Without a typmod, `character` and `bit` mean
+/// length 1, and an explicit cast would silently truncate: cast to the varying form instead and
+/// let the assignment into the column check the length.
+fn cast_type(base: String) -> String {
+    match base.as_str() {
+        "character" => "text".into(),
+        "bit" => "bit varying".into(),
+        _ => base,
+    }
+}
+
+/// A target column whose type cannot hold the source's values is refused at start, naming
+/// both; combinations not listed are let through (PostgreSQL's own cast decides).
+fn check_compatible(
+    src: &SourceTable,
+    target: &TargetName,
+    c: &SourceColumn,
+    kind: &Kind,
+    pg_type: &str,
+) -> Result<()> {
+    let ok: &[&str] = match kind {
+        Kind::Int { bits, unsigned } => match (bits, unsigned) {
+            (8, false) | (16, false) => &[
+                "smallint",
+                "integer",
+                "bigint",
+                "numeric",
+                "text",
+                "character varying",
+            ],
+            (8, true) => &[
+                "smallint",
+                "integer",
+                "bigint",
+                "numeric",
+                "text",
+                "character varying",
+            ],
+            (16, true) | (24, _) | (32, false) => {
+                &["integer", "bigint", "numeric", "text", "character varying"]
+            }
+            (32, true) | (64, false) => &["bigint", "numeric", "text", "character varying"],
+            _ => &["numeric", "text", "character varying"],
+        },
+        Kind::Decimal => &["numeric", "text", "character varying"],
+        Kind::Binary { .. } | Kind::Geometry => &["bytea"],
+        _ => return Ok(()),
+    };
+    if ok.contains(&pg_type) {
+        return Ok(());
+    }
+    bail!(
+        "PostgreSQL column {target}.{} is {pg_type}, which cannot hold every value of MySQL `{}`.`{}`.{} {}; \
+         change it to {} (ALTER TABLE … ALTER COLUMN … TYPE …)",
+        c.name,
+        src.schema,
+        src.table,
+        c.name,
+        c.column_type,
+        kind.pg_type(&c.column_type)
+    )
 }
 
 /// One row of `information_schema.STATISTICS`: index, column, NON_UNIQUE, NULLABLE, SUB_PART.

@@ -22,7 +22,7 @@ use crate::config::{Config, PgTarget};
 use crate::metrics::Metrics;
 use crate::position::{self, Position};
 use crate::rules::{TableRules, TargetName};
-use crate::schema::{SchemaLoader, Skip, TableMeta};
+use crate::schema::{LoadOptions, SchemaLoader, Skip, TableMeta};
 use crate::window::AckWindow;
 
 pub fn mysql_opts(cfg: &Config) -> Result<mysql_async::Opts> {
@@ -230,9 +230,13 @@ pub async fn run(cfg: Config, config_path: &Path) -> Result<()> {
     drop(probe);
     let loader = Arc::new(SchemaLoader::new(
         mysql.clone(),
-        pg.clone(),
+        Some(pg.clone()),
         rules,
-        greenplum,
+        LoadOptions {
+            greenplum,
+            zero_date: cfg.zero_date,
+            create_tables: cfg.create_missing_tables,
+        },
     ));
     let metas = load_tables(&cfg, &loader).await?;
     let start = start_position(&cfg, &mysql).await?;
@@ -297,6 +301,37 @@ pub async fn run(cfg: Config, config_path: &Path) -> Result<()> {
             Err(e) => return Err(e),
         }
     }
+}
+
+/// `mysql-gp-sync schema`: the PostgreSQL `CREATE TABLE` statements for the configured tables,
+/// from the MySQL schema (shards mapped into one table give one statement).
+pub async fn print_schema(cfg: &Config) -> Result<()> {
+    let mysql = mysql_async::Pool::new(mysql_opts(cfg)?);
+    check_mysql(cfg, &mysql).await?;
+    let loader = SchemaLoader::new(mysql, None, TableRules::new(cfg)?, LoadOptions::default());
+    let mut done: HashSet<TargetName> = HashSet::new();
+    let tables = loader.configured_tables().await?;
+    if tables.is_empty() {
+        bail!("no MySQL table matches the [[source]] sections of the config");
+    }
+    for (schema, table) in tables {
+        let target = loader.rules().target(&schema, &table);
+        if !done.insert(target.clone()) {
+            println!("-- {schema}.{table} also maps into {target}\n");
+            continue;
+        }
+        let src = loader.source_table(&schema, &table).await?;
+        println!("-- from MySQL {schema}.{table}");
+        if src.key.is_empty() {
+            println!("-- WARNING: no primary key or NOT NULL unique key: the sync cannot replicate this table");
+        }
+        println!(
+            "CREATE SCHEMA IF NOT EXISTS {};",
+            crate::sql::quote_ident(&target.schema)
+        );
+        println!("{}\n", src.create_table_sql(&target)?);
+    }
+    Ok(())
 }
 
 struct Pipeline {
