@@ -246,7 +246,8 @@ impl Config {
 fn describe_toml_error(e: &toml::de::Error, text: &str, path: &Path) -> anyhow::Error {
     let msg = e.message().trim();
     match e.span() {
-        Some(span) if !text.is_empty() => {
+        // A missing key has no line of its own: the span is the whole document.
+        Some(span) if !text.is_empty() && !msg.starts_with("missing field") => {
             let start = span.start.min(text.len());
             let line_no = text[..start].matches('\n').count() + 1;
             let line = text.lines().nth(line_no - 1).unwrap_or("").trim();
@@ -317,6 +318,7 @@ tables = ["*"]
         let t = MIN.replace("server_id = 7\n", "");
         let e = format!("{:#}", parse(&t).unwrap_err());
         assert!(e.contains("server_id"), "{e}");
+        assert!(!e.contains("line"), "a missing key has no line: {e}");
     }
 
     #[test]
