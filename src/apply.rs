@@ -14,7 +14,7 @@ use anyhow::{anyhow, Result};
 use tokio::sync::mpsc;
 use tokio_postgres::types::ToSql;
 
-use crate::change::{Change, Op};
+use crate::change::{Change, Op, RowKind};
 use crate::convert::to_pg_text;
 use crate::metrics::Metrics;
 use crate::schema::TableMeta;
@@ -51,13 +51,15 @@ impl Worker {
             let groups = collapse(&batch)?;
             let started = Instant::now();
             self.write_with_retry(&mut client, &groups).await?;
-            self.metrics.batch(started.elapsed(), batch.len());
-            for g in &groups {
-                self.metrics
-                    .rows(&g.meta.target.to_string(), g.op, g.changes.len());
-            }
             drop(groups);
             self.window.ack(&txn_counts(&batch));
+            let rows: Vec<(&str, RowKind)> = batch
+                .iter()
+                .map(|c| (c.table.name.as_str(), c.kind))
+                .collect();
+            let newest = batch.iter().map(|c| c.ts).max().unwrap_or(0);
+            self.metrics
+                .applied(&rows, newest as u64, started.elapsed());
             batch.clear();
         }
     }

@@ -20,8 +20,9 @@ use mysql_async::prelude::Queryable;
 use mysql_async::{BinlogStreamRequest, Value};
 use tokio::sync::{mpsc, watch};
 
-use crate::change::{Change, Op};
+use crate::change::{Change, Op, RowKind};
 use crate::config::{Config, Flavor};
+use crate::metrics::Metrics;
 use crate::position::Position;
 use crate::rules::TargetName;
 use crate::schema::{SchemaLoader, Skip, TableMeta};
@@ -59,8 +60,7 @@ pub struct Reader {
     pub target_sources: HashMap<TargetName, HashSet<(String, String)>>,
     /// The server's binlog_checksum is on (the first fake ROTATE carries the checksum in its name).
     pub checksum: bool,
-    /// Time of the last event read (seconds since the epoch, from the event header).
-    pub last_event_time: Arc<std::sync::atomic::AtomicU64>,
+    pub metrics: Metrics,
 }
 
 struct StreamState {
@@ -144,8 +144,7 @@ impl Reader {
         };
         let ts = hdr.timestamp() as u64;
         if ts != 0 {
-            self.last_event_time
-                .store(ts, std::sync::atomic::Ordering::Relaxed);
+            self.metrics.event_time(ts);
         }
         let data = event.read_data().with_context(|| {
             format!(
@@ -177,7 +176,7 @@ impl Reader {
             Some(EventData::TableMapEvent(tme)) => self.on_table_map(st, &tme, log_pos).await?,
             Some(EventData::RowsEvent(rows)) => {
                 let start = Position::new(st.file.clone(), log_pos.saturating_sub(hdr.event_size() as u64));
-                self.on_rows(st, stream, rows, start).await?;
+                self.on_rows(st, stream, rows, start, ts as u32).await?;
             }
             Some(_) => {}
             // MariaDB's compressed rows events (log_bin_compress): their rows cannot be read.
@@ -356,6 +355,7 @@ impl Reader {
         stream: &mysql_async::BinlogStream,
         rows: RowsEventData<'_>,
         at: Position,
+        ts: u32,
     ) -> Result<()> {
         let Some(Some(layout)) = st.tables.get(&rows.table_id()).cloned() else {
             return Ok(());
@@ -390,22 +390,28 @@ impl Reader {
             })?;
             let before = before.map(|r| image(&layout, r, &at)).transpose()?;
             let after = after.map(|r| image(&layout, r, &at)).transpose()?;
-            let mk = |op, row| Change {
+            let mk = |op, kind, row| Change {
                 table: layout.meta.clone(),
                 op,
+                kind,
                 row,
                 txn,
                 pos: at.clone(),
+                ts,
             };
             match (kind, before, after) {
-                (EventType::WRITE_ROWS_EVENT, _, Some(a)) => changes.push(mk(Op::Upsert, a)),
-                (EventType::DELETE_ROWS_EVENT, Some(b), _) => changes.push(mk(Op::Delete, b)),
+                (EventType::WRITE_ROWS_EVENT, _, Some(a)) => {
+                    changes.push(mk(Op::Upsert, RowKind::Insert, a))
+                }
+                (EventType::DELETE_ROWS_EVENT, Some(b), _) => {
+                    changes.push(mk(Op::Delete, RowKind::Delete, b))
+                }
                 (EventType::UPDATE_ROWS_EVENT, Some(b), Some(a)) => {
                     let same_key = layout.meta.key.iter().all(|&k| b[k] == a[k]);
                     if !same_key {
-                        changes.push(mk(Op::Delete, b));
+                        changes.push(mk(Op::Delete, RowKind::KeyMove, b));
                     }
-                    changes.push(mk(Op::Upsert, a));
+                    changes.push(mk(Op::Upsert, RowKind::Update, a));
                 }
                 _ => bail!(
                     "malformed rows event for {} at {at}",

@@ -17,10 +17,21 @@ pub enum Op {
     Delete,
 }
 
+/// What the source row did, for the per-table counts (`status`, metrics).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RowKind {
+    Insert,
+    Update,
+    Delete,
+    /// The delete of the old key of an UPDATE that changed it: counted with its upsert.
+    KeyMove,
+}
+
 #[derive(Debug, Clone)]
 pub struct Change {
     pub table: Arc<TableMeta>,
     pub op: Op,
+    pub kind: RowKind,
     /// The full row image, in the order of `table.columns`: the after-image of an upsert,
     /// the before-image of a delete.
     pub row: Vec<Value>,
@@ -28,6 +39,8 @@ pub struct Change {
     pub txn: TxnId,
     /// Where the rows event starts in the binlog, for error messages.
     pub pos: Position,
+    /// When the source wrote the event (seconds since the epoch), for the lag.
+    pub ts: u32,
 }
 
 impl Change {

@@ -116,6 +116,15 @@ pub struct Config {
     /// Where the log file goes; relative to the working directory.
     #[serde(default = "default_log_file")]
     pub log_file: PathBuf,
+    /// The log file is rotated once it passes this size…
+    #[serde(default = "default_log_max_size_mb")]
+    pub log_max_size_mb: usize,
+    /// …and this many old files are kept (`sync.log.1` is the newest).
+    #[serde(default = "default_log_max_files")]
+    pub log_max_files: usize,
+    /// `host:port` for an HTTP endpoint with `/metrics` (Prometheus) and `/health`; empty: off.
+    #[serde(default)]
+    pub stat_addr: String,
 
     pub source: Vec<Source>,
     #[serde(default)]
@@ -154,6 +163,12 @@ fn default_batch_size() -> usize {
 }
 fn default_log_level() -> String {
     "info".into()
+}
+fn default_log_max_size_mb() -> usize {
+    100
+}
+fn default_log_max_files() -> usize {
+    10
 }
 fn default_log_file() -> PathBuf {
     PathBuf::from("sync.log")
@@ -239,6 +254,11 @@ impl Config {
 
     pub fn master_info_path(&self) -> PathBuf {
         self.data_dir.join("master.info")
+    }
+
+    /// Rewritten each second by the running sync; read by `mysql-gp-sync status`.
+    pub fn status_path(&self) -> PathBuf {
+        self.data_dir.join("status.json")
     }
 }
 

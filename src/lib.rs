@@ -12,6 +12,7 @@ pub mod rules;
 pub mod schema;
 pub mod sql;
 pub mod statement;
+pub mod status;
 pub mod sync;
 pub mod types;
 pub mod window;

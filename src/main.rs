@@ -24,6 +24,8 @@ enum Command {
     Run,
     /// Print the PostgreSQL CREATE TABLE statements for the configured tables.
     Schema,
+    /// Show what the running sync is doing: position, lag, rows/s, per-table counts.
+    Status,
 }
 
 fn main() -> ExitCode {
@@ -44,7 +46,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
     // Only the long-running sync logs; `schema` prints SQL on stdout and nothing else.
     let _guard = match command {
         Command::Run => Some(logging::init(&cfg)?),
-        Command::Schema => None,
+        Command::Schema | Command::Status => None,
     };
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -52,5 +54,6 @@ fn run(cli: Cli) -> anyhow::Result<()> {
     match command {
         Command::Run => rt.block_on(sync::run(cfg, &cli.config)),
         Command::Schema => rt.block_on(sync::print_schema(&cfg)),
+        Command::Status => mysql_gp_sync::status::print(&cfg.status_path()),
     }
 }

@@ -1,20 +1,80 @@
-//! statsd metrics through cadence. Sending is non-blocking UDP: a missing statsd daemon costs
-//! nothing and never slows the apply path.
+//! What the sync has done, kept in process (for `status`, the progress line and the
+//! Prometheus endpoint) and sent to statsd through cadence. Sending is non-blocking UDP: a
+//! missing statsd daemon costs nothing and never slows the apply path.
+//!
+//! statsd names carry the table and operation in the name (`rows.shop_orders.insert`), not as
+//! DogStatsD tags, because plain statsd daemons (what users of the Go tool run) reject tags.
 
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
 use std::net::UdpSocket;
-use std::sync::Arc;
-use std::time::Duration;
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use anyhow::{Context, Result};
 use cadence::prelude::*;
 use cadence::{BufferedUdpMetricSink, NopMetricSink, QueuingMetricSink, StatsdClient};
+use serde::{Deserialize, Serialize};
 
-use crate::change::Op;
+use crate::change::RowKind;
 use crate::config::Config;
+use crate::position::Position;
+
+/// Rows applied to one table since start.
+#[derive(Debug, Default, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
+pub struct Counts {
+    pub inserts: u64,
+    pub updates: u64,
+    pub deletes: u64,
+}
+
+#[derive(Default)]
+struct Shared {
+    tables: Mutex<BTreeMap<String, Counts>>,
+    rows: AtomicU64,
+    last_event_time: AtomicU64,
+    lag_ms: AtomicU64,
+    reconnects: AtomicU64,
+    errors: AtomicU64,
+    batches: AtomicU64,
+}
 
 #[derive(Clone)]
 pub struct Metrics {
     client: Arc<StatsdClient>,
+    shared: Arc<Shared>,
+}
+
+/// A point-in-time view, as `status` prints it and the Prometheus endpoint serves it.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Snapshot {
+    pub pid: u32,
+    pub updated_at: u64,
+    pub bin_name: String,
+    pub bin_pos: u64,
+    pub last_event_time: u64,
+    pub lag_ms: u64,
+    pub rows_total: u64,
+    pub rows_per_sec: f64,
+    pub in_flight: u64,
+    pub reconnects: u64,
+    pub errors: u64,
+    pub tables: BTreeMap<String, Counts>,
+}
+
+pub fn now_secs() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
+}
+
+fn now_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0)
 }
 
 impl Metrics {
@@ -35,42 +95,212 @@ impl Metrics {
         };
         Ok(Metrics {
             client: Arc::new(client),
+            shared: Arc::default(),
         })
     }
 
-    pub fn rows(&self, table: &str, op: Op, n: usize) {
-        let op = match op {
-            Op::Upsert => "upsert",
-            Op::Delete => "delete",
-        };
-        let _ = self
-            .client
-            .count_with_tags("rows_applied", n as i64)
-            .with_tag("table", table)
-            .with_tag("op", op)
-            .try_send();
-    }
-
-    pub fn batch(&self, latency: Duration, size: usize) {
+    /// A batch committed: count its rows per table and operation, and the lag of its newest event.
+    pub fn applied(&self, rows: &[(&str, RowKind)], newest_event: u64, latency: Duration) {
+        let mut per: BTreeMap<&str, Counts> = BTreeMap::new();
+        let mut n = 0;
+        for (table, kind) in rows {
+            let c = per.entry(table).or_default();
+            match kind {
+                RowKind::Insert => c.inserts += 1,
+                RowKind::Update => c.updates += 1,
+                RowKind::Delete => c.deletes += 1,
+                RowKind::KeyMove => continue,
+            }
+            n += 1;
+        }
+        {
+            let mut tables = self.shared.tables.lock().unwrap();
+            for (table, c) in &per {
+                let t = tables.entry(table.to_string()).or_default();
+                t.inserts += c.inserts;
+                t.updates += c.updates;
+                t.deletes += c.deletes;
+            }
+        }
+        self.shared.rows.fetch_add(n, Relaxed);
+        self.shared.batches.fetch_add(1, Relaxed);
+        for (table, c) in &per {
+            let name = table.replace(['.', ' ', ':', '|', '@'], "_");
+            for (op, v) in [
+                ("insert", c.inserts),
+                ("update", c.updates),
+                ("delete", c.deletes),
+            ] {
+                if v > 0 {
+                    let _ = self.client.count(&format!("rows.{name}.{op}"), v as i64);
+                }
+            }
+        }
+        let _ = self.client.count("rows_applied", n as i64);
         let _ = self.client.time("apply_batch_ms", latency);
-        let _ = self.client.histogram("apply_batch_size", size as u64);
+        let _ = self.client.histogram("apply_batch_size", rows.len() as u64);
+        if newest_event > 0 {
+            let lag = now_ms().saturating_sub(newest_event * 1000);
+            self.shared.lag_ms.store(lag, Relaxed);
+            let _ = self.client.gauge("lag_ms", lag);
+        }
     }
 
-    pub fn position(&self, file_index: u64, pos: u64, in_flight: usize) {
-        let _ = self.client.gauge("binlog_file_index", file_index);
-        let _ = self.client.gauge("binlog_pos", pos);
-        let _ = self.client.gauge("in_flight", in_flight as u64);
+    /// The reader saw an event written at `ts` (seconds since the epoch).
+    pub fn event_time(&self, ts: u64) {
+        self.shared.last_event_time.store(ts, Relaxed);
     }
 
-    pub fn lag(&self, lag: Duration) {
-        let _ = self.client.gauge("lag_ms", lag.as_millis() as u64);
-    }
-
-    pub fn error(&self, kind: &str) {
+    /// Once a second: the saved position and the window, to statsd.
+    pub fn position(&self, p: &Position, in_flight: usize) {
         let _ = self
             .client
-            .count_with_tags("errors", 1)
-            .with_tag("kind", kind)
-            .try_send();
+            .gauge("binlog_file_index", crate::binlog::file_index(&p.file));
+        let _ = self.client.gauge("binlog_pos", p.pos);
+        let _ = self.client.gauge("in_flight", in_flight as u64);
+        if in_flight == 0 {
+            // Caught up: no event is waiting for PostgreSQL.
+            self.shared.lag_ms.store(0, Relaxed);
+            let _ = self.client.gauge("lag_ms", 0);
+        }
+    }
+
+    pub fn reconnect(&self) {
+        self.shared.reconnects.fetch_add(1, Relaxed);
+        let _ = self.client.count("reconnects", 1);
+    }
+
+    pub fn error(&self) {
+        self.shared.errors.fetch_add(1, Relaxed);
+        let _ = self.client.count("errors", 1);
+    }
+
+    pub fn rows_total(&self) -> u64 {
+        self.shared.rows.load(Relaxed)
+    }
+
+    pub fn lag_ms(&self) -> u64 {
+        self.shared.lag_ms.load(Relaxed)
+    }
+
+    pub fn snapshot(&self, p: &Position, in_flight: usize, rows_per_sec: f64) -> Snapshot {
+        Snapshot {
+            pid: std::process::id(),
+            updated_at: now_secs(),
+            bin_name: p.file.to_string(),
+            bin_pos: p.pos,
+            last_event_time: self.shared.last_event_time.load(Relaxed),
+            lag_ms: self.lag_ms(),
+            rows_total: self.rows_total(),
+            rows_per_sec,
+            in_flight: in_flight as u64,
+            reconnects: self.shared.reconnects.load(Relaxed),
+            errors: self.shared.errors.load(Relaxed),
+            tables: self.shared.tables.lock().unwrap().clone(),
+        }
+    }
+}
+
+impl Snapshot {
+    /// The same figures in Prometheus' text format.
+    pub fn prometheus(&self) -> String {
+        let mut s = String::new();
+        let mut gauge = |name: &str, help: &str, v: f64| {
+            let _ = writeln!(s, "# HELP mysql_gp_sync_{name} {help}");
+            let _ = writeln!(s, "# TYPE mysql_gp_sync_{name} gauge");
+            let _ = writeln!(s, "mysql_gp_sync_{name} {v}");
+        };
+        gauge(
+            "binlog_file_index",
+            "Index of the binlog file applied up to.",
+            crate::binlog::file_index(&self.bin_name) as f64,
+        );
+        gauge(
+            "binlog_pos",
+            "Binlog position applied up to.",
+            self.bin_pos as f64,
+        );
+        gauge(
+            "lag_ms",
+            "Event time to PostgreSQL commit, of the newest applied batch.",
+            self.lag_ms as f64,
+        );
+        gauge(
+            "in_flight",
+            "Changes read but not yet committed.",
+            self.in_flight as f64,
+        );
+        gauge(
+            "rows_per_sec",
+            "Rows applied per second, last interval.",
+            self.rows_per_sec,
+        );
+        gauge(
+            "last_event_time_seconds",
+            "Timestamp of the last binlog event read.",
+            self.last_event_time as f64,
+        );
+        let _ = writeln!(s, "# TYPE mysql_gp_sync_reconnects_total counter");
+        let _ = writeln!(s, "mysql_gp_sync_reconnects_total {}", self.reconnects);
+        let _ = writeln!(s, "# TYPE mysql_gp_sync_errors_total counter");
+        let _ = writeln!(s, "mysql_gp_sync_errors_total {}", self.errors);
+        let _ = writeln!(s, "# HELP mysql_gp_sync_rows_total Rows applied since start, per source table and operation.");
+        let _ = writeln!(s, "# TYPE mysql_gp_sync_rows_total counter");
+        for (table, c) in &self.tables {
+            let t = table.replace('\\', "\\\\").replace('"', "\\\"");
+            for (op, v) in [
+                ("insert", c.inserts),
+                ("update", c.updates),
+                ("delete", c.deletes),
+            ] {
+                let _ = writeln!(
+                    s,
+                    "mysql_gp_sync_rows_total{{table=\"{t}\",op=\"{op}\"}} {v}"
+                );
+            }
+        }
+        s
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn prometheus_text_has_per_table_counters() {
+        let mut tables = BTreeMap::new();
+        tables.insert(
+            "shop.orders".to_string(),
+            Counts {
+                inserts: 3,
+                updates: 2,
+                deletes: 1,
+            },
+        );
+        let s = Snapshot {
+            pid: 1,
+            updated_at: 0,
+            bin_name: "mysql-bin.000007".into(),
+            bin_pos: 99,
+            last_event_time: 0,
+            lag_ms: 12,
+            rows_total: 6,
+            rows_per_sec: 1.5,
+            in_flight: 0,
+            reconnects: 0,
+            errors: 0,
+            tables,
+        };
+        let text = s.prometheus();
+        assert!(
+            text.contains("mysql_gp_sync_binlog_file_index 7\n"),
+            "{text}"
+        );
+        assert!(
+            text.contains("mysql_gp_sync_rows_total{table=\"shop.orders\",op=\"update\"} 2\n"),
+            "{text}"
+        );
+        assert!(text.contains("mysql_gp_sync_lag_ms 12\n"), "{text}");
     }
 }

@@ -64,20 +64,28 @@ pub fn load(path: &Path) -> Result<Option<Position>> {
 
 /// Replaces `master.info` atomically and durably.
 pub fn save(path: &Path, p: &Position) -> Result<()> {
-    let dir = path.parent().filter(|d| !d.as_os_str().is_empty());
-    if let Some(dir) = dir {
-        std::fs::create_dir_all(dir)
-            .with_context(|| format!("cannot create data_dir {}", dir.display()))?;
-    }
     let text = toml::to_string(&MasterInfo {
         bin_name: p.file.to_string(),
         bin_pos: p.pos,
     })?;
-    let tmp = path.with_extension("info.tmp");
+    atomic_write(path, text.as_bytes())
+}
+
+/// Writes a temp file beside `path`, fsyncs it, renames it over `path` and fsyncs the directory:
+/// a reader (or a crash) sees the old content or the new, never a torn file.
+pub fn atomic_write(path: &Path, bytes: &[u8]) -> Result<()> {
+    let dir = path.parent().filter(|d| !d.as_os_str().is_empty());
+    if let Some(dir) = dir {
+        std::fs::create_dir_all(dir)
+            .with_context(|| format!("cannot create directory {}", dir.display()))?;
+    }
+    let mut tmp_name = path.file_name().unwrap_or_default().to_os_string();
+    tmp_name.push(".tmp");
+    let tmp = path.with_file_name(tmp_name);
     {
         let mut f = std::fs::File::create(&tmp)
             .with_context(|| format!("cannot write {}", tmp.display()))?;
-        f.write_all(text.as_bytes())?;
+        f.write_all(bytes)?;
         f.sync_all()?;
     }
     std::fs::rename(&tmp, path)
@@ -105,7 +113,7 @@ mod tests {
         let text = std::fs::read_to_string(&path).unwrap();
         assert!(text.contains("bin_name = \"mysql-bin.000042\""), "{text}");
         assert!(text.contains("bin_pos = 12345"), "{text}");
-        assert!(!path.with_extension("info.tmp").exists());
+        assert!(!path.with_file_name("master.info.tmp").exists());
     }
 
     #[test]

@@ -55,6 +55,8 @@ impl Column {
 /// A configured source table, resolved against its PostgreSQL target.
 #[derive(Debug)]
 pub struct TableMeta {
+    /// `schema.table` of the source, for messages and counts.
+    pub name: String,
     pub schema: String,
     pub table: String,
     pub target: TargetName,
@@ -70,8 +72,8 @@ pub struct TableMeta {
 }
 
 impl TableMeta {
-    pub fn source_name(&self) -> String {
-        format!("{}.{}", self.schema, self.table)
+    pub fn source_name(&self) -> &str {
+        &self.name
     }
 
     pub fn key_names(&self) -> Vec<&str> {
@@ -334,6 +336,7 @@ impl SchemaLoader {
             insert_sql: sql::insert(&qualified, &typed),
             delete_sql: sql::delete(&qualified, &key_typed),
             truncate_sql: sql::truncate(&qualified),
+            name: format!("{schema}.{table}"),
             schema: schema.to_string(),
             table: table.to_string(),
             target,

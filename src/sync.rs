@@ -7,9 +7,8 @@
 
 use std::collections::{HashMap, HashSet};
 use std::path::Path;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 use anyhow::{anyhow, bail, Context, Result};
 use mysql_async::prelude::Queryable;
@@ -17,12 +16,13 @@ use tokio::sync::{mpsc, watch};
 use tokio::task::JoinSet;
 
 use crate::apply::Worker;
-use crate::binlog::{file_index, Reader, Stop, Transient};
+use crate::binlog::{Reader, Stop, Transient};
 use crate::config::{Config, PgTarget};
-use crate::metrics::Metrics;
+use crate::metrics::{Metrics, Snapshot};
 use crate::position::{self, Position};
 use crate::rules::{TableRules, TargetName};
 use crate::schema::{LoadOptions, SchemaLoader, Skip, TableMeta};
+use crate::status;
 use crate::window::AckWindow;
 
 pub fn mysql_opts(cfg: &Config) -> Result<mysql_async::Opts> {
@@ -252,6 +252,15 @@ pub async fn run(cfg: Config, config_path: &Path) -> Result<()> {
     );
 
     let metrics = Metrics::new(&cfg)?;
+    let snapshot: status::Shared = Default::default();
+    if !cfg.stat_addr.is_empty() {
+        let (addr, shared) = (cfg.stat_addr.clone(), snapshot.clone());
+        tokio::spawn(async move {
+            if let Err(e) = status::serve(addr, shared).await {
+                tracing::error!("{e:#}");
+            }
+        });
+    }
     let (shutdown_tx, shutdown_rx) = watch::channel(false);
     tokio::spawn(async move {
         wait_for_signal().await;
@@ -269,6 +278,7 @@ pub async fn run(cfg: Config, config_path: &Path) -> Result<()> {
             loader: loader.clone(),
             pg: pg.clone(),
             metrics: metrics.clone(),
+            snapshot: snapshot.clone(),
             checksum: server.checksum,
             shutdown: shutdown_rx.clone(),
         };
@@ -282,7 +292,7 @@ pub async fn run(cfg: Config, config_path: &Path) -> Result<()> {
                 return Ok(());
             }
             Err(e) if e.is::<Transient>() && !*shutdown_rx.borrow() => {
-                metrics.error("reconnect");
+                metrics.reconnect();
                 if started.elapsed() > Duration::from_secs(60) {
                     backoff = Duration::from_secs(1);
                 }
@@ -340,6 +350,7 @@ struct Pipeline {
     loader: Arc<SchemaLoader>,
     pg: deadpool_postgres::Pool,
     metrics: Metrics,
+    snapshot: status::Shared,
     checksum: bool,
     shutdown: watch::Receiver<bool>,
 }
@@ -379,12 +390,11 @@ impl Pipeline {
                     .insert(k.clone());
             }
         }
-        let last_event_time = Arc::new(AtomicU64::new(0));
         let saver = tokio::spawn(save_positions(
-            cfg.master_info_path(),
+            cfg.clone(),
             window.clone(),
             self.metrics.clone(),
-            last_event_time.clone(),
+            self.snapshot.clone(),
         ));
         let reader = Reader {
             cfg: cfg.clone(),
@@ -397,7 +407,7 @@ impl Pipeline {
             metas,
             target_sources,
             checksum: self.checksum,
-            last_event_time,
+            metrics: self.metrics.clone(),
         };
         let mut reader = tokio::spawn(reader.run(start));
 
@@ -452,16 +462,21 @@ fn flatten<T>(r: Result<Result<T>, tokio::task::JoinError>) -> Result<T> {
     }
 }
 
-/// Saves the acknowledged position about once a second, and logs progress every ten.
+/// Saves the acknowledged position about once a second, writes the status file for
+/// `mysql-gp-sync status`, and logs a progress line every ten seconds.
 async fn save_positions(
-    path: std::path::PathBuf,
+    cfg: Arc<Config>,
     window: Arc<AckWindow>,
     metrics: Metrics,
-    last_event_time: Arc<AtomicU64>,
+    snapshot: Arc<std::sync::Mutex<Option<Snapshot>>>,
 ) {
+    let path = cfg.master_info_path();
+    let status_path = cfg.status_path();
     let mut saved = window.acked();
     let mut tick = tokio::time::interval(Duration::from_secs(1));
     let mut n: u64 = 0;
+    let (mut last_rows, mut last_at) = (metrics.rows_total(), Instant::now());
+    let mut progress_rows = last_rows;
     loop {
         tick.tick().await;
         n += 1;
@@ -473,21 +488,22 @@ async fn save_positions(
             }
         }
         let in_flight = window.in_flight();
-        metrics.position(file_index(&acked.file), acked.pos, in_flight);
-        let ev = last_event_time.load(Ordering::Relaxed);
-        let lag = if ev == 0 || in_flight == 0 {
-            0
-        } else {
-            SystemTime::now()
-                .duration_since(UNIX_EPOCH)
-                .map(|d| d.as_secs().saturating_sub(ev))
-                .unwrap_or(0)
-        };
-        metrics.lag(Duration::from_secs(lag));
+        metrics.position(&acked, in_flight);
+        let rows = metrics.rows_total();
+        let rate = (rows - last_rows) as f64 / last_at.elapsed().as_secs_f64().max(0.001);
+        (last_rows, last_at) = (rows, Instant::now());
+        let snap = metrics.snapshot(&acked, in_flight, rate);
+        if let Err(e) = status::write(&status_path, &snap) {
+            tracing::debug!("cannot write {}: {e:#}", status_path.display());
+        }
+        *snapshot.lock().unwrap() = Some(snap);
         if n.is_multiple_of(10) {
             tracing::info!(
-                "progress: applied up to {acked}, {in_flight} changes in flight, lag {lag} s"
+                "progress: applied up to {acked}, {:.0} rows/s over 10 s, {in_flight} changes in flight, lag {} ms",
+                (rows - progress_rows) as f64 / 10.0,
+                metrics.lag_ms()
             );
+            progress_rows = rows;
         }
     }
 }

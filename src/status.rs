@@ -1,0 +1,119 @@
+//! What a running sync exposes about itself: a status file beside master.info (rewritten each
+//! second, read by `mysql-gp-sync status`), and optionally (`stat_addr`) an HTTP endpoint with
+//! `/metrics` in Prometheus' text format and `/health`, as go-mysql-elasticsearch users had.
+//!
+//! The HTTP side is a few lines over a TCP listener rather than a web framework: it serves two
+//! fixed GET paths with no keep-alive, and pulling in hyper/axum for that would double the
+//! build of a tool whose other dependencies are all about databases.
+
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+
+use anyhow::{Context, Result};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+use crate::metrics::{now_secs, Snapshot};
+use crate::position;
+
+/// The latest snapshot, shared between the saver (writer) and the HTTP endpoint (reader).
+pub type Shared = Arc<Mutex<Option<Snapshot>>>;
+
+pub fn write(path: &Path, snap: &Snapshot) -> Result<()> {
+    let json = serde_json::to_vec_pretty(snap)?;
+    position::atomic_write(path, &json)
+}
+
+/// `mysql-gp-sync status`: prints the running process' figures; an error when it is not running.
+pub fn print(path: &Path) -> Result<()> {
+    let text = std::fs::read_to_string(path).with_context(|| {
+        format!(
+            "no status file {}: the sync has not run with this config's data_dir",
+            path.display()
+        )
+    })?;
+    let s: Snapshot = serde_json::from_str(&text)
+        .with_context(|| format!("{} is not a status file", path.display()))?;
+    let alive = Path::new(&format!("/proc/{}", s.pid)).exists();
+    let age = now_secs().saturating_sub(s.updated_at);
+    if !alive || age > 10 {
+        anyhow::bail!(
+            "the sync is not running (pid {} {}, status last written {age} s ago); last position {}:{}",
+            s.pid,
+            if alive { "alive but not updating" } else { "gone" },
+            s.bin_name,
+            s.bin_pos
+        );
+    }
+    println!("pid              {}", s.pid);
+    println!("position         {}:{}", s.bin_name, s.bin_pos);
+    println!(
+        "last event       {} ({} s ago)",
+        s.last_event_time,
+        now_secs().saturating_sub(s.last_event_time)
+    );
+    println!("lag              {} ms", s.lag_ms);
+    println!("rows/s           {:.0}", s.rows_per_sec);
+    println!("rows applied     {}", s.rows_total);
+    println!("in flight        {}", s.in_flight);
+    println!("reconnects       {}", s.reconnects);
+    println!("errors           {}", s.errors);
+    println!();
+    println!(
+        "{:<40} {:>12} {:>12} {:>12}",
+        "table", "inserts", "updates", "deletes"
+    );
+    for (t, c) in &s.tables {
+        println!(
+            "{t:<40} {:>12} {:>12} {:>12}",
+            c.inserts, c.updates, c.deletes
+        );
+    }
+    Ok(())
+}
+
+/// Serves `/metrics` and `/health` on `addr` until the process ends.
+pub async fn serve(addr: String, shared: Shared) -> Result<()> {
+    let listener = tokio::net::TcpListener::bind(&addr)
+        .await
+        .with_context(|| format!("cannot listen on stat_addr {addr}"))?;
+    tracing::info!("metrics on http://{addr}/metrics, health on /health");
+    loop {
+        let (mut sock, _) = match listener.accept().await {
+            Ok(s) => s,
+            Err(e) => {
+                tracing::debug!("stat_addr accept: {e}");
+                continue;
+            }
+        };
+        let shared = shared.clone();
+        tokio::spawn(async move {
+            let mut buf = [0u8; 1024];
+            let n =
+                match tokio::time::timeout(std::time::Duration::from_secs(5), sock.read(&mut buf))
+                    .await
+                {
+                    Ok(Ok(n)) => n,
+                    _ => return,
+                };
+            let request = String::from_utf8_lossy(&buf[..n]);
+            let path = request.split_whitespace().nth(1).unwrap_or("/");
+            let snap = shared.lock().unwrap().clone();
+            let (code, body) = match (path, snap) {
+                ("/metrics", Some(s)) => ("200 OK", s.prometheus()),
+                ("/health", Some(s)) if now_secs().saturating_sub(s.updated_at) <= 10 => {
+                    ("200 OK", "ok\n".to_string())
+                }
+                ("/health", _) | ("/metrics", None) => (
+                    "503 Service Unavailable",
+                    "starting or stalled\n".to_string(),
+                ),
+                _ => ("404 Not Found", "try /metrics or /health\n".to_string()),
+            };
+            let response = format!(
+                "HTTP/1.0 {code}\r\nContent-Type: text/plain; version=0.0.4\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                body.len()
+            );
+            let _ = sock.write_all(response.as_bytes()).await;
+        });
+    }
+}
