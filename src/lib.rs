@@ -3,6 +3,7 @@
 pub mod apply;
 pub mod binlog;
 pub mod change;
+pub mod check;
 pub mod config;
 pub mod convert;
 pub mod logging;

@@ -24,6 +24,8 @@ enum Command {
     Run,
     /// Print the PostgreSQL CREATE TABLE statements for the configured tables.
     Schema,
+    /// Preflight: what is fine and what must change before syncing (exit 1 if anything blocks).
+    Check,
     /// Show what the running sync is doing: position, lag, rows/s, per-table counts.
     Status,
 }
@@ -46,7 +48,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
     // Only the long-running sync logs; `schema` prints SQL on stdout and nothing else.
     let _guard = match command {
         Command::Run => Some(logging::init(&cfg)?),
-        Command::Schema | Command::Status => None,
+        Command::Schema | Command::Status | Command::Check => None,
     };
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -55,5 +57,9 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Run => rt.block_on(sync::run(cfg, &cli.config)),
         Command::Schema => rt.block_on(sync::print_schema(&cfg)),
         Command::Status => mysql_gp_sync::status::print(&cfg.status_path()),
+        Command::Check => match rt.block_on(mysql_gp_sync::check::run(&cfg))? {
+            true => Ok(()),
+            false => std::process::exit(1),
+        },
     }
 }

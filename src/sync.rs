@@ -508,7 +508,7 @@ async fn save_positions(
     }
 }
 
-fn pool_error(e: &deadpool_postgres::PoolError) -> String {
+pub fn pool_error(e: &deadpool_postgres::PoolError) -> String {
     match e {
         deadpool_postgres::PoolError::Backend(b) => match b.as_db_error() {
             Some(db) => db.message().to_string(),

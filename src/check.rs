@@ -1,0 +1,284 @@
+//! `mysql-gp-sync check`: a preflight that says, one line per item, what is fine and what must
+//! change before syncing. It never stops at the first problem: an operator fixes them all in
+//! one round. The exit status is non-zero when something blocks the sync.
+
+use std::time::Duration;
+
+use anyhow::Result;
+use mysql_async::prelude::Queryable;
+
+use crate::config::{Config, PgTarget};
+use crate::position;
+use crate::rules::TableRules;
+use crate::schema::{LoadOptions, SchemaLoader, Skip};
+use crate::sync::{mysql_opts, pg_pool, pool_error};
+
+#[derive(Default)]
+struct Report {
+    failures: usize,
+}
+
+impl Report {
+    fn ok(&mut self, msg: impl AsRef<str>) {
+        println!("[ OK ] {}", msg.as_ref());
+    }
+    fn fail(&mut self, msg: impl AsRef<str>) {
+        self.failures += 1;
+        println!("[FAIL] {}", msg.as_ref());
+    }
+    fn warn(&mut self, msg: impl AsRef<str>) {
+        println!("[WARN] {}", msg.as_ref());
+    }
+}
+
+/// Runs every check; `Ok(false)` when at least one blocks.
+pub async fn run(cfg: &Config) -> Result<bool> {
+    let mut r = Report::default();
+    let addr = &cfg.mysql_addr;
+    let mysql = mysql_async::Pool::new(mysql_opts(cfg)?);
+    let conn = tokio::time::timeout(Duration::from_secs(10), mysql.get_conn()).await;
+    let mut conn = match conn {
+        Ok(Ok(c)) => {
+            r.ok(format!("MySQL reachable at {addr} as {}", cfg.mysql_user));
+            Some(c)
+        }
+        Ok(Err(e)) => {
+            r.fail(format!(
+                "MySQL at {addr} as {}: {e}; check mysql_addr, mysql_user, mysql_pass",
+                cfg.mysql_user
+            ));
+            None
+        }
+        Err(_) => {
+            r.fail(format!(
+                "MySQL at {addr}: no answer in 10 s; check mysql_addr and the server"
+            ));
+            None
+        }
+    };
+    if let Some(conn) = conn.as_mut() {
+        check_binlog_settings(&mut r, conn, cfg).await;
+        check_grants(&mut r, conn, cfg).await;
+        check_position(&mut r, conn, cfg).await;
+        check_server_id(&mut r, conn, cfg).await;
+    }
+
+    let pg = pg_pool(cfg, 2)?;
+    let pg_ok = match tokio::time::timeout(Duration::from_secs(10), pg.get()).await {
+        Ok(Ok(_)) => {
+            r.ok(format!(
+                "PostgreSQL reachable at {}:{} database {}",
+                cfg.pg_host, cfg.pg_port, cfg.pg_dbname
+            ));
+            true
+        }
+        Ok(Err(e)) => {
+            r.fail(format!(
+                "PostgreSQL at {}:{} database {} as {}: {}; check pg_host, pg_port, pg_dbname, pg_user, pg_pass",
+                cfg.pg_host, cfg.pg_port, cfg.pg_dbname, cfg.pg_user, pool_error(&e)
+            ));
+            false
+        }
+        Err(_) => {
+            r.fail(format!(
+                "PostgreSQL at {}:{}: no answer in 10 s",
+                cfg.pg_host, cfg.pg_port
+            ));
+            false
+        }
+    };
+    if conn.is_some() && pg_ok {
+        check_tables(&mut r, cfg, mysql.clone(), pg).await?;
+    }
+    println!();
+    if r.failures == 0 {
+        println!("all checks passed");
+    } else {
+        println!(
+            "{} check(s) failed: fix them before starting the sync",
+            r.failures
+        );
+    }
+    Ok(r.failures == 0)
+}
+
+async fn variable(conn: &mut mysql_async::Conn, name: &str) -> Option<String> {
+    conn.query_first::<String, _>(format!("SELECT @@global.{name}"))
+        .await
+        .ok()
+        .flatten()
+}
+
+async fn check_binlog_settings(r: &mut Report, conn: &mut mysql_async::Conn, cfg: &Config) {
+    let want = [
+        ("log_bin", &["1", "ON"][..], "set log_bin and server_id in the server's configuration and restart it"),
+        ("binlog_format", &["ROW"][..], "SET GLOBAL binlog_format = 'ROW' and put binlog_format = ROW in the server's configuration"),
+        ("binlog_row_image", &["FULL"][..], "SET GLOBAL binlog_row_image = 'FULL' and put it in the server's configuration"),
+    ];
+    for (name, ok, fix) in want {
+        match variable(conn, name).await {
+            Some(v) if ok.iter().any(|o| v.eq_ignore_ascii_case(o)) => {
+                r.ok(format!("{name} = {v}"))
+            }
+            Some(v) => r.fail(format!("{name} = {v} on {}: {fix}", cfg.mysql_addr)),
+            None => r.fail(format!("cannot read {name} on {}", cfg.mysql_addr)),
+        }
+    }
+    match variable(conn, "binlog_row_metadata").await {
+        Some(v) if v.eq_ignore_ascii_case("FULL") => r.ok("binlog_row_metadata = FULL".to_string()),
+        Some(v) => r.warn(format!(
+            "binlog_row_metadata = {v}: works, but FULL lets the sync check column names in every event (SET GLOBAL binlog_row_metadata = 'FULL')"
+        )),
+        None => r.warn("binlog_row_metadata not supported by this server: column names come from information_schema only"),
+    }
+}
+
+async fn check_grants(r: &mut Report, conn: &mut mysql_async::Conn, cfg: &Config) {
+    let grants: Vec<String> = match conn.query("SHOW GRANTS").await {
+        Ok(g) => g,
+        Err(e) => return r.warn(format!("cannot read the grants of {}: {e}", cfg.mysql_user)),
+    };
+    let text = grants.join("\n").to_uppercase();
+    let global = |p: &str| {
+        grants.iter().any(|g| {
+            let g = g.to_uppercase();
+            g.contains(" ON *.* ") && (g.contains(p) || g.contains("ALL PRIVILEGES"))
+        })
+    };
+    let mut missing = Vec::new();
+    if !global("REPLICATION SLAVE") {
+        missing.push("REPLICATION SLAVE");
+    }
+    if !(global("REPLICATION CLIENT") || global("BINLOG MONITOR")) {
+        missing.push("REPLICATION CLIENT (MariaDB: BINLOG MONITOR)");
+    }
+    let schemas: Vec<String> = cfg.source.iter().map(|s| s.schema.to_uppercase()).collect();
+    let can_select = global("SELECT")
+        || schemas.iter().all(|s| {
+            text.lines().any(|g| {
+                (g.contains("SELECT") || g.contains("ALL PRIVILEGES"))
+                    && (g.contains(&format!(" ON `{s}`.*")) || g.contains(&format!(" ON {s}.*")))
+            })
+        });
+    if !can_select {
+        missing.push("SELECT on the configured schemas");
+    }
+    if missing.is_empty() {
+        r.ok(format!(
+            "{} has REPLICATION SLAVE, REPLICATION CLIENT and SELECT",
+            cfg.mysql_user
+        ));
+    } else {
+        r.fail(format!(
+            "{} lacks {}: GRANT {} ON *.* TO the sync user",
+            cfg.mysql_user,
+            missing.join(", "),
+            missing.join(", ")
+        ));
+    }
+}
+
+async fn check_position(r: &mut Report, conn: &mut mysql_async::Conn, cfg: &Config) {
+    let path = cfg.master_info_path();
+    let logs: Vec<(String, u64)> = match conn
+        .query_map("SHOW BINARY LOGS", |row: mysql_async::Row| {
+            (
+                row.get::<String, _>(0).unwrap_or_default(),
+                row.get::<u64, _>(1).unwrap_or(0),
+            )
+        })
+        .await
+    {
+        Ok(l) => l,
+        Err(e) => {
+            return r.fail(format!(
+                "SHOW BINARY LOGS failed ({e}): the sync user needs REPLICATION CLIENT"
+            ))
+        }
+    };
+    match position::load(&path) {
+        Ok(None) => r.warn(format!(
+            "no {}: the sync would start from the first binlog the server has ({}); write a position to start elsewhere",
+            path.display(),
+            logs.first().map(|l| l.0.as_str()).unwrap_or("none")
+        )),
+        Ok(Some(p)) => match logs.iter().find(|l| *l.0 == *p.file) {
+            Some((_, size)) if p.pos <= *size => r.ok(format!("{} position {p} is on the server", path.display())),
+            Some((_, size)) => r.fail(format!("{} says {p} but {} is only {size} bytes", path.display(), p.file)),
+            None => r.fail(format!(
+                "{} says {p} but the server no longer has {} (purged): re-load the tables and write a current position",
+                path.display(),
+                p.file
+            )),
+        },
+        Err(e) => r.fail(format!("{e:#}")),
+    }
+}
+
+async fn check_server_id(r: &mut Report, conn: &mut mysql_async::Conn, cfg: &Config) {
+    if variable(conn, "server_id").await.as_deref() == Some(&cfg.server_id.to_string()) {
+        return r.fail(format!(
+            "server_id {} is the server's own id: pick another one for the sync",
+            cfg.server_id
+        ));
+    }
+    match conn.query_map("SHOW SLAVE HOSTS", |row: mysql_async::Row| row.get::<u32, _>(0).unwrap_or(0)).await {
+        Ok(ids) if ids.contains(&cfg.server_id) => r.fail(format!(
+            "a replica with server_id {} is already connected (another sync, or this one running): two replicas with one id disconnect each other",
+            cfg.server_id
+        )),
+        Ok(_) => r.ok(format!("no other replica uses server_id {}", cfg.server_id)),
+        Err(_) => r.warn(format!(
+            "cannot list replicas (SHOW SLAVE HOSTS needs REPLICATION MASTER ADMIN): make sure no other replica uses server_id {}",
+            cfg.server_id
+        )),
+    }
+}
+
+async fn check_tables(
+    r: &mut Report,
+    cfg: &Config,
+    mysql: mysql_async::Pool,
+    pg: deadpool_postgres::Pool,
+) -> Result<()> {
+    let loader = SchemaLoader::new(
+        mysql,
+        Some(pg),
+        TableRules::new(cfg)?,
+        LoadOptions {
+            greenplum: cfg.pg_target == PgTarget::Greenplum,
+            zero_date: cfg.zero_date,
+            create_tables: false,
+        },
+    );
+    let tables = match loader.configured_tables().await {
+        Ok(t) => t,
+        Err(e) => {
+            r.fail(format!("{e:#}"));
+            return Ok(());
+        }
+    };
+    if tables.is_empty() {
+        r.warn("no MySQL table matches the [[source]] sections yet");
+    }
+    for (schema, table) in tables {
+        match loader.load(&schema, &table).await {
+            Ok(Ok(m)) => r.ok(format!(
+                "{schema}.{table} → {} (key {}), columns match",
+                m.target,
+                m.key_names().join(", ")
+            )),
+            Ok(Err(Skip::NoKey)) if cfg.skip_no_pk_table => {
+                r.warn(format!("{schema}.{table} has no primary key: it will be skipped"))
+            }
+            Ok(Err(Skip::NoKey)) => r.fail(format!(
+                "{schema}.{table} has no primary key and no NOT NULL unique key: add one, or set skip_no_pk_table = true"
+            )),
+            Err(e) if cfg.create_missing_tables && format!("{e:#}").contains("does not exist") => {
+                r.ok(format!("{schema}.{table}: target missing, will be created (create_missing_tables = true)"))
+            }
+            Err(e) => r.fail(format!("{e:#}")),
+        }
+    }
+    Ok(())
+}
