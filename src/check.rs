@@ -125,7 +125,7 @@ async fn check_binlog_settings(r: &mut Report, conn: &mut mysql_async::Conn, cfg
         }
     }
     match variable(conn, "binlog_row_metadata").await {
-        Some(v) if v.eq_ignore_ascii_case("FULL") => r.ok("binlog_row_metadata = FULL".to_string()),
+        Some(v) if v.eq_ignore_ascii_case("FULL") => r.ok("binlog_row_metadata = FULL"),
         Some(v) => r.warn(format!(
             "binlog_row_metadata = {v}: works, but FULL lets the sync check column names in every event (SET GLOBAL binlog_row_metadata = 'FULL')"
         )),
