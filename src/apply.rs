@@ -72,6 +72,7 @@ impl Worker {
         groups: &[Group<'_>],
     ) -> Result<()> {
         let mut backoff = Duration::from_millis(200);
+        let mut refused = 0;
         loop {
             let c = match client {
                 Some(c) if !c.is_closed() => c,
@@ -90,10 +91,36 @@ impl Worker {
             };
             match write_batch(c, groups).await {
                 Ok(()) => return Ok(()),
+                // Deadlocks, serialization failures, a server shutting down or out of
+                // connections: the batch is fine, the moment was not.
+                Err(e) if e.code().is_some_and(is_transient) => {
+                    self.metrics.error();
+                    tracing::warn!(
+                        worker = self.id,
+                        "PostgreSQL: {}; retrying the batch in {backoff:?}",
+                        db_message(&e)
+                    );
+                    *client = None;
+                    tokio::time::sleep(backoff).await;
+                    backoff = (backoff * 2).min(Duration::from_secs(10));
+                }
+                // Refused (a constraint, a type): try a few times, then name the row and stop.
                 Err(e) if e.as_db_error().is_some() => {
-                    return Err(pinpoint(c, groups, e).await);
+                    self.metrics.error();
+                    refused += 1;
+                    if refused >= REFUSED_ATTEMPTS {
+                        return Err(pinpoint(c, groups, e).await);
+                    }
+                    tracing::warn!(
+                        worker = self.id,
+                        "PostgreSQL refused a batch ({}); attempt {refused} of {REFUSED_ATTEMPTS}, retrying in {backoff:?}",
+                        db_message(&e)
+                    );
+                    tokio::time::sleep(backoff).await;
+                    backoff = (backoff * 2).min(Duration::from_secs(10));
                 }
                 Err(e) => {
+                    self.metrics.error();
                     tracing::warn!(
                         worker = self.id,
                         "PostgreSQL connection error ({e}); retrying the batch in {backoff:?}"
@@ -105,6 +132,16 @@ impl Worker {
             }
         }
     }
+}
+
+/// How often a batch PostgreSQL refuses is tried before the sync stops on it.
+const REFUSED_ATTEMPTS: u32 = 3;
+
+/// SQLSTATE classes that say "try again": transaction rollback (40), insufficient resources
+/// (53), operator intervention (57), connection exception (08), lock not available (55P03).
+fn is_transient(code: &tokio_postgres::error::SqlState) -> bool {
+    let c = code.code();
+    ["40", "53", "57", "08"].iter().any(|p| c.starts_with(p)) || c == "55P03"
 }
 
 /// Converts each change to text and keeps the last change per target row, grouped by statement.

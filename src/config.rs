@@ -64,6 +64,9 @@ pub struct Config {
     pub mysql_user: String,
     #[serde(default)]
     pub mysql_pass: String,
+    /// A file holding the MySQL password (first line), instead of `mysql_pass`.
+    #[serde(default)]
+    pub mysql_pass_file: Option<PathBuf>,
     #[serde(default = "default_charset")]
     pub mysql_charset: String,
     pub server_id: u32,
@@ -76,6 +79,9 @@ pub struct Config {
     pub pg_user: String,
     #[serde(default)]
     pub pg_pass: String,
+    /// A file holding the PostgreSQL password (first line), instead of `pg_pass`.
+    #[serde(default)]
+    pub pg_pass_file: Option<PathBuf>,
     pub pg_dbname: String,
     /// `auto`, `postgres` or `greenplum`.
     #[serde(default = "default_pg_target")]
@@ -201,7 +207,59 @@ impl Config {
     pub fn load(path: &Path) -> Result<Config> {
         let text = std::fs::read_to_string(path)
             .with_context(|| format!("cannot read config file {}", path.display()))?;
-        Self::parse(&text, path)
+        let mut cfg = Self::parse(&text, path)?;
+        cfg.resolve_passwords()
+            .with_context(|| format!("config file {}", path.display()))?;
+        Ok(cfg)
+    }
+
+    /// Passwords may also come from `MYSQL_GP_SYNC_MYSQL_PASS` / `MYSQL_GP_SYNC_PG_PASS` or from
+    /// `mysql_pass_file` / `pg_pass_file`, so that the config file can be shared without them.
+    /// The environment wins over the file, the file over the key.
+    fn resolve_passwords(&mut self) -> Result<()> {
+        for (value, file, env) in [
+            (
+                &mut self.mysql_pass,
+                &self.mysql_pass_file,
+                "MYSQL_GP_SYNC_MYSQL_PASS",
+            ),
+            (
+                &mut self.pg_pass,
+                &self.pg_pass_file,
+                "MYSQL_GP_SYNC_PG_PASS",
+            ),
+        ] {
+            if let Ok(v) = std::env::var(env) {
+                *value = v;
+            } else if let Some(f) = file {
+                let text = std::fs::read_to_string(f)
+                    .with_context(|| format!("cannot read password file {}", f.display()))?;
+                *value = text.lines().next().unwrap_or("").to_string();
+            }
+        }
+        Ok(())
+    }
+
+    /// A config file others may read should not hold a password: say so (once, at start).
+    pub fn warn_if_exposed(&self, path: &Path) {
+        use std::os::unix::fs::PermissionsExt;
+        let Ok(meta) = std::fs::metadata(path) else {
+            return;
+        };
+        let text = std::fs::read_to_string(path).unwrap_or_default();
+        let holds_password = text.lines().any(|l| {
+            let l = l.trim_start();
+            (l.starts_with("mysql_pass") || l.starts_with("pg_pass"))
+                && !l.contains("_file")
+                && l.split_once('=').is_some_and(|(_, v)| v.trim() != "\"\"")
+        });
+        if holds_password && meta.permissions().mode() & 0o004 != 0 {
+            tracing::warn!(
+                "{} holds a password and is readable by every user: chmod 600 it, or move the password to \
+                 mysql_pass_file / pg_pass_file or MYSQL_GP_SYNC_MYSQL_PASS / MYSQL_GP_SYNC_PG_PASS",
+                path.display()
+            );
+        }
     }
 
     pub fn parse(text: &str, path: &Path) -> Result<Config> {
@@ -358,6 +416,17 @@ tables = ["*"]
         let c = Config::load(path).unwrap();
         assert_eq!(c.flavor, Flavor::Mariadb);
         assert_eq!(c.rule.len(), 1);
+    }
+
+    #[test]
+    fn password_from_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let pw = dir.path().join("pw");
+        std::fs::write(&pw, "s3cret\n").unwrap();
+        let t = format!("mysql_pass_file = {:?}\n{MIN}", pw.display().to_string());
+        let cfg_path = dir.path().join("c.toml");
+        std::fs::write(&cfg_path, t).unwrap();
+        assert_eq!(Config::load(&cfg_path).unwrap().mysql_pass, "s3cret");
     }
 
     #[test]

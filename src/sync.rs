@@ -197,6 +197,7 @@ async fn load_tables(
 }
 
 pub async fn run(cfg: Config, config_path: &Path) -> Result<()> {
+    cfg.warn_if_exposed(config_path);
     let cfg = Arc::new(cfg);
     let rules = TableRules::new(&cfg)?;
     let opts = mysql_opts(&cfg)?;
