@@ -1,0 +1,419 @@
+//! Helper for `scripts/bench.sh`: the parts of the benchmark a shell cannot do well.
+//!
+//!   cargo run --release --example mgs-bench -- copy-ceiling ROWS TABLE
+//!       (Re)creates TABLE (id int PRIMARY KEY, k int, c char(120), pad char(60)) in PostgreSQL,
+//!       generates ROWS sysbench-shaped rows in memory, then times one text-format COPY of them.
+//!       Prints `rows secs rows_per_sec`.
+//!   … copy-file TABLE FILE
+//!       TRUNCATE TABLE, then COPY the tab-separated FILE (`mariadb --batch -N` output) into it.
+//!       Prints `rows secs rows_per_sec`.
+//!   … gen-mixed SCHEMA.TABLE EXISTING CHANGES CONNS
+//!       On MariaDB: CHANGES single-row autocommit transactions spread over CONNS connections,
+//!       25 % INSERT, 25 % UPDATE of k (indexed), 25 % UPDATE of c, 25 % DELETE, on a table whose
+//!       ids 1..=EXISTING exist. Every statement changes exactly one row (checked), so the binlog
+//!       holds exactly CHANGES row changes. Prints `changes secs changes_per_sec`.
+//!   … probe SCHEMA SECS [INTERVAL_MS]
+//!       Replication lag probe: every INTERVAL_MS (50) inserts (id, UTC_TIMESTAMP(6)) into
+//!       SCHEMA.probe on MariaDB for SECS seconds; meanwhile polls PostgreSQL's SCHEMA.probe
+//!       every 10 ms and records arrival time − the row's timestamp. Waits up to 120 s after the
+//!       last insert for stragglers. Prints `n missing p50_ms p99_ms max_ms`.
+//!
+//! Connections come from the environment that `scripts/test-env.sh env` prints
+//! (MGS_MYSQL_HOST/PORT/ADMIN_USER/ADMIN_PASS, MGS_PG_HOST/PORT/USER/PASS/DB).
+
+use std::io::{Cursor, Read};
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use anyhow::{anyhow, bail, Context, Result};
+use futures_util::SinkExt;
+use mysql_async::prelude::Queryable;
+use tokio::sync::Mutex;
+
+fn env(name: &str) -> Result<String> {
+    std::env::var(name).with_context(|| format!("{name} is not set (source the test-env env.sh)"))
+}
+
+async fn pg_connect() -> Result<tokio_postgres::Client> {
+    let conninfo = format!(
+        "host={} port={} user={} password={} dbname={} application_name=mgs-bench",
+        env("MGS_PG_HOST")?,
+        env("MGS_PG_PORT")?,
+        env("MGS_PG_USER")?,
+        env("MGS_PG_PASS")?,
+        env("MGS_PG_DB")?
+    );
+    let (client, conn) = tokio_postgres::connect(&conninfo, tokio_postgres::NoTls)
+        .await
+        .context("connecting to PostgreSQL")?;
+    tokio::spawn(async move {
+        if let Err(e) = conn.await {
+            eprintln!("mgs-bench: PostgreSQL connection: {e}");
+        }
+    });
+    Ok(client)
+}
+
+fn mysql_opts(db: Option<&str>) -> Result<mysql_async::Opts> {
+    Ok(mysql_async::OptsBuilder::default()
+        .ip_or_hostname(env("MGS_MYSQL_HOST")?)
+        .tcp_port(env("MGS_MYSQL_PORT")?.parse()?)
+        .user(Some(env("MGS_MYSQL_ADMIN_USER")?))
+        .pass(Some(env("MGS_MYSQL_ADMIN_PASS")?))
+        .db_name(db.map(str::to_string))
+        .prefer_socket(false)
+        .into())
+}
+
+/// xorshift64*: no `rand` among the crate's dependencies, and this is plenty for test data.
+struct Rng(u64);
+
+impl Rng {
+    fn new(seed: u64) -> Self {
+        Rng(seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1)
+    }
+    fn next(&mut self) -> u64 {
+        let mut x = self.0;
+        x ^= x >> 12;
+        x ^= x << 25;
+        x ^= x >> 27;
+        self.0 = x;
+        x.wrapping_mul(0x2545_F491_4F6C_DD1D)
+    }
+    fn below(&mut self, n: u64) -> u64 {
+        self.next() % n
+    }
+    /// sysbench's value shape: `groups` groups of `width` digits joined by '-'.
+    fn digits(&mut self, out: &mut String, groups: usize, width: usize) {
+        for g in 0..groups {
+            if g > 0 {
+                out.push('-');
+            }
+            for _ in 0..width {
+                out.push(char::from(b'0' + self.below(10) as u8));
+            }
+        }
+    }
+    fn c(&mut self) -> String {
+        let mut s = String::with_capacity(120);
+        self.digits(&mut s, 11, 10);
+        s
+    }
+    fn pad(&mut self) -> String {
+        let mut s = String::with_capacity(60);
+        self.digits(&mut s, 5, 11);
+        s
+    }
+}
+
+const CHUNK: usize = 1 << 20;
+
+async fn copy_chunks(
+    client: &tokio_postgres::Client,
+    table: &str,
+    chunks: impl IntoIterator<Item = Result<Vec<u8>>>,
+) -> Result<u64> {
+    let sink = client
+        .copy_in::<_, Cursor<Vec<u8>>>(&format!("COPY {table} (id, k, c, pad) FROM STDIN"))
+        .await?;
+    futures_util::pin_mut!(sink);
+    for chunk in chunks {
+        sink.send(Cursor::new(chunk?)).await?;
+    }
+    Ok(sink.finish().await?)
+}
+
+async fn copy_ceiling(rows: u64, table: &str) -> Result<()> {
+    let client = pg_connect().await?;
+    client
+        .batch_execute(&format!(
+            "SET client_min_messages = warning; DROP TABLE IF EXISTS {table};
+             CREATE TABLE {table} (id int PRIMARY KEY, k int, c char(120), pad char(60))"
+        ))
+        .await?;
+    // Generate everything first: the client's work must not count against PostgreSQL.
+    let mut rng = Rng::new(rows ^ 0x5eed);
+    let mut chunks = Vec::new();
+    let mut cur = Vec::with_capacity(CHUNK + 256);
+    for id in 1..=rows {
+        let k = 1 + rng.below(rows.max(1));
+        let line = format!("{id}\t{k}\t{}\t{}\n", rng.c(), rng.pad());
+        cur.extend_from_slice(line.as_bytes());
+        if cur.len() >= CHUNK {
+            chunks.push(std::mem::replace(&mut cur, Vec::with_capacity(CHUNK + 256)));
+        }
+    }
+    if !cur.is_empty() {
+        chunks.push(cur);
+    }
+    let started = Instant::now();
+    let n = copy_chunks(&client, table, chunks.into_iter().map(Ok)).await?;
+    let secs = started.elapsed().as_secs_f64();
+    if n != rows {
+        bail!("COPY reported {n} rows, expected {rows}");
+    }
+    println!("{n} {secs:.3} {:.0}", n as f64 / secs);
+    Ok(())
+}
+
+async fn copy_file(table: &str, file: &str) -> Result<()> {
+    let client = pg_connect().await?;
+    client.batch_execute(&format!("TRUNCATE {table}")).await?;
+    let mut f = std::fs::File::open(file).with_context(|| format!("opening {file}"))?;
+    let started = Instant::now();
+    // A chunk may end mid-line: COPY's data stream does not care where messages split.
+    let chunks = std::iter::from_fn(move || {
+        let mut buf = vec![0u8; CHUNK];
+        match f.read(&mut buf) {
+            Ok(0) => None,
+            Ok(n) => {
+                buf.truncate(n);
+                Some(Ok(buf))
+            }
+            Err(e) => Some(Err(anyhow!("reading {file}: {e}"))),
+        }
+    });
+    let file = file.to_string();
+    let n = copy_chunks(&client, table, chunks)
+        .await
+        .with_context(|| format!("COPY {table} from {file}"))?;
+    let secs = started.elapsed().as_secs_f64();
+    println!("{n} {secs:.3} {:.0}", n as f64 / secs);
+    Ok(())
+}
+
+async fn gen_mixed(table: &str, existing: u64, changes: u64, conns: u64) -> Result<()> {
+    if conns == 0 {
+        bail!("CONNS must be at least 1");
+    }
+    let opts = mysql_opts(None)?;
+    let started = Instant::now();
+    let mut tasks = Vec::new();
+    for j in 0..conns {
+        let opts = opts.clone();
+        let table = table.to_string();
+        let todo = changes / conns + u64::from(j < changes % conns);
+        tasks.push(tokio::spawn(async move {
+            mixed_worker(opts, &table, existing, conns, j, todo).await
+        }));
+    }
+    let mut total = 0;
+    for t in tasks {
+        total += t.await??;
+    }
+    let secs = started.elapsed().as_secs_f64();
+    println!("{total} {secs:.3} {:.0}", total as f64 / secs);
+    Ok(())
+}
+
+/// One connection owns the ids ≡ j (mod conns), so it knows which exist without asking and
+/// no two connections ever touch the same row.
+async fn mixed_worker(
+    opts: mysql_async::Opts,
+    table: &str,
+    existing: u64,
+    conns: u64,
+    j: u64,
+    todo: u64,
+) -> Result<u64> {
+    let mut conn = mysql_async::Conn::new(opts).await?;
+    conn.query_drop("SET autocommit = 1").await?;
+    let ins = conn
+        .prep(format!(
+            "INSERT INTO {table} (id, k, c, pad) VALUES (?, ?, ?, ?)"
+        ))
+        .await?;
+    let upd_k = conn
+        .prep(format!("UPDATE {table} SET k = k + 1 WHERE id = ?"))
+        .await?;
+    let upd_c = conn
+        .prep(format!("UPDATE {table} SET c = ? WHERE id = ?"))
+        .await?;
+    let del = conn
+        .prep(format!("DELETE FROM {table} WHERE id = ?"))
+        .await?;
+    let first = if j == 0 { conns } else { j };
+    let mut live: Vec<u64> = (first..=existing).step_by(conns as usize).collect();
+    let mut dead: Vec<u64> = Vec::new();
+    let mut next_new = existing + 1 + ((conns - (existing + 1) % conns) + j) % conns;
+    let mut rng = Rng::new(0xb00c + j);
+    for _ in 0..todo {
+        let mut op = rng.below(4);
+        if live.is_empty() {
+            op = 0;
+        }
+        match op {
+            0 => {
+                let id = if !dead.is_empty() && rng.below(2) == 0 {
+                    let i = rng.below(dead.len() as u64) as usize;
+                    dead.swap_remove(i)
+                } else {
+                    next_new += conns;
+                    next_new - conns
+                };
+                let k = 1 + rng.below(existing.max(1));
+                conn.exec_drop(&ins, (id, k, rng.c(), rng.pad())).await?;
+                live.push(id);
+            }
+            1 | 2 => {
+                let id = live[rng.below(live.len() as u64) as usize];
+                if op == 1 {
+                    conn.exec_drop(&upd_k, (id,)).await?;
+                } else {
+                    conn.exec_drop(&upd_c, (rng.c(), id)).await?;
+                }
+            }
+            _ => {
+                let i = rng.below(live.len() as u64) as usize;
+                let id = live.swap_remove(i);
+                conn.exec_drop(&del, (id,)).await?;
+                dead.push(id);
+            }
+        }
+        if conn.affected_rows() != 1 {
+            bail!(
+                "connection {j}: a statement changed {} rows instead of 1 (op {op}); is the table in the expected state?",
+                conn.affected_rows()
+            );
+        }
+    }
+    conn.disconnect().await?;
+    Ok(todo)
+}
+
+fn epoch_secs() -> f64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs_f64())
+        .unwrap_or(0.0)
+}
+
+async fn probe(schema: &str, secs: f64, interval_ms: u64) -> Result<()> {
+    let mut my = mysql_async::Conn::new(mysql_opts(Some(schema))?).await?;
+    // The timestamps are UTC on both sides: UTC_TIMESTAMP(6) into a DATETIME(6) (no time zone
+    // conversion anywhere), read in PostgreSQL as a timestamp without time zone, whose epoch is
+    // taken as UTC.
+    let start_id: u64 = my
+        .query_first("SELECT COALESCE(MAX(id), 0) + 1 FROM probe")
+        .await?
+        .unwrap_or(1);
+    let pg = pg_connect().await?;
+    let poll = pg
+        .prepare(&format!(
+            "SELECT id, extract(epoch FROM ts)::float8 FROM {schema}.probe WHERE id >= $1 ORDER BY id"
+        ))
+        .await?;
+    let sent = Arc::new(Mutex::new(None::<u64>)); // last id inserted, once the writer is done
+    let writer = {
+        let sent = sent.clone();
+        tokio::spawn(async move {
+            let ins = my
+                .prep("INSERT INTO probe (id, ts) VALUES (?, UTC_TIMESTAMP(6))")
+                .await?;
+            let mut tick = tokio::time::interval(Duration::from_millis(interval_ms));
+            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            let deadline = Instant::now() + Duration::from_secs_f64(secs);
+            let mut id = start_id;
+            while Instant::now() < deadline {
+                tick.tick().await;
+                my.exec_drop(&ins, (id as i64,)).await?;
+                id += 1;
+            }
+            *sent.lock().await = Some(id - 1);
+            my.disconnect().await?;
+            anyhow::Ok(())
+        })
+    };
+    let mut lags: Vec<f64> = Vec::new();
+    // Rows of different keys may commit out of order (they go to different workers), so keep
+    // track of every id seen and poll from the lowest one not seen yet.
+    let mut seen: Vec<bool> = Vec::new();
+    let mut lowest_unseen = start_id;
+    let mut done_at: Option<Instant> = None;
+    let mut writer = Some(writer);
+    loop {
+        let rows = pg.query(&poll, &[&(lowest_unseen as i64)]).await?;
+        let now = epoch_secs();
+        for r in rows {
+            let id = r.get::<_, i64>(0) as u64;
+            let ts: f64 = r.get(1);
+            let i = (id - start_id) as usize;
+            if i >= seen.len() {
+                seen.resize(i + 1, false);
+            }
+            if !seen[i] {
+                seen[i] = true;
+                lags.push((now - ts) * 1000.0);
+            }
+        }
+        while seen
+            .get((lowest_unseen - start_id) as usize)
+            .copied()
+            .unwrap_or(false)
+        {
+            lowest_unseen += 1;
+        }
+        if writer.as_ref().is_some_and(|w| w.is_finished()) {
+            writer.take().unwrap().await??;
+            done_at = Some(Instant::now());
+        }
+        if let Some(last) = *sent.lock().await {
+            if lowest_unseen > last {
+                break;
+            }
+            if done_at.is_some_and(|t| t.elapsed() > Duration::from_secs(120)) {
+                break;
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let last = sent.lock().await.unwrap_or(start_id - 1);
+    let expected = (last + 1).saturating_sub(start_id);
+    let missing = expected.saturating_sub(lags.len() as u64);
+    lags.sort_by(|a, b| a.total_cmp(b));
+    let pct = |p: f64| -> f64 {
+        if lags.is_empty() {
+            return f64::NAN;
+        }
+        let i = ((p * lags.len() as f64).ceil() as usize).clamp(1, lags.len()) - 1;
+        lags[i]
+    };
+    println!(
+        "{} {missing} {:.1} {:.1} {:.1}",
+        lags.len(),
+        pct(0.50),
+        pct(0.99),
+        pct(1.0)
+    );
+    Ok(())
+}
+
+fn arg<T: std::str::FromStr>(args: &[String], i: usize, what: &str) -> Result<T> {
+    args.get(i)
+        .ok_or_else(|| anyhow!("missing argument {what}"))?
+        .parse()
+        .map_err(|_| anyhow!("bad {what}: {:?}", args[i]))
+}
+
+#[tokio::main]
+async fn main() -> Result<()> {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    match args.first().map(String::as_str) {
+        Some("copy-ceiling") => copy_ceiling(arg(&args, 1, "ROWS")?, &arg::<String>(&args, 2, "TABLE")?).await,
+        Some("copy-file") => copy_file(&arg::<String>(&args, 1, "TABLE")?, &arg::<String>(&args, 2, "FILE")?).await,
+        Some("gen-mixed") => {
+            gen_mixed(
+                &arg::<String>(&args, 1, "TABLE")?,
+                arg(&args, 2, "EXISTING")?,
+                arg(&args, 3, "CHANGES")?,
+                arg(&args, 4, "CONNS")?,
+            )
+            .await
+        }
+        Some("probe") => {
+            let interval = if args.len() > 3 { arg(&args, 3, "INTERVAL_MS")? } else { 50 };
+            probe(&arg::<String>(&args, 1, "SCHEMA")?, arg(&args, 2, "SECS")?, interval).await
+        }
+        _ => bail!("usage: mgs-bench copy-ceiling ROWS TABLE | copy-file TABLE FILE | gen-mixed TABLE EXISTING CHANGES CONNS | probe SCHEMA SECS [INTERVAL_MS]"),
+    }
+}
