@@ -94,7 +94,9 @@ impl<'de> MyDeserialize<'de> for BinlogValue<'de> {
                     Ok(BinlogValue::Value(Int(*val as i64)))
                 } else {
                     let val: RawInt<LeI24> = buf.parse(())?;
-                    Ok(BinlogValue::Value(Int(*val as i64)))
+                    // mysql-gp-sync patch: the 3 bytes are read without sign extension, so a
+                    // negative MEDIUMINT came out as 2^24 + value. Shift the sign bit into place.
+                    Ok(BinlogValue::Value(Int(((*val << 8) >> 8) as i64)))
                 }
             }
             MYSQL_TYPE_TIME => {
