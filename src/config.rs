@@ -87,6 +87,15 @@ pub struct Config {
     #[serde(default = "default_pg_target")]
     pub pg_target: PgTarget,
 
+    /// `init`: tables copied at once (reading connections on one snapshot).
+    #[serde(default = "default_init_parallel")]
+    pub init_parallel: usize,
+    /// `init`: empty target tables that already hold rows instead of refusing.
+    #[serde(default)]
+    pub init_truncate: bool,
+    /// Run `init` at start when there is no master.info yet.
+    #[serde(default)]
+    pub init_on_start: bool,
     /// What zero dates become: `"null"` (default) or `"-infinity"`.
     #[serde(default)]
     pub zero_date: crate::convert::ZeroDate,
@@ -145,6 +154,9 @@ fn default_flavor() -> Flavor {
 }
 fn default_pg_port() -> u16 {
     5432
+}
+fn default_init_parallel() -> usize {
+    4
 }
 fn default_pg_target() -> PgTarget {
     PgTarget::Auto

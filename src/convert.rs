@@ -51,6 +51,9 @@ pub fn to_pg_text(col: &Column, v: &Value) -> Result<Option<String>, ConvertErro
             Value::Int(i),
         ) if *i < 0 => unsigned_of(*i, *bits).to_string(),
         (Kind::Enum(names), Value::Int(i)) => enum_name(col, names, *i)?,
+        // The initial load reads SET as its number (`col+0`): the same bits the binlog carries.
+        (Kind::Set(names), Value::Int(i)) => set_members(names, &i.to_le_bytes()),
+        (Kind::Set(names), Value::UInt(u)) => set_members(names, &u.to_le_bytes()),
         (Kind::Timestamp, Value::Int(secs)) => return Ok(epoch_text(col, *secs, 0)),
         (Kind::Timestamp, Value::Bytes(b)) => return timestamp_text(col, b),
         (_, Value::Int(i)) => i.to_string(),
@@ -409,6 +412,8 @@ mod tests {
         let s = col("set", "set('x','y','z')", Some("utf8mb4"));
         assert_eq!(t(&s, Value::Bytes(vec![0b101])).unwrap(), "x,z");
         assert_eq!(t(&s, Value::Bytes(vec![0])).unwrap(), "");
+        assert_eq!(t(&s, Value::Int(0b110)).unwrap(), "y,z");
+        assert_eq!(t(&s, Value::UInt(1)).unwrap(), "x");
         let y = col("year", "year(4)", None);
         assert_eq!(t(&y, Value::Bytes(b"1900".to_vec())).unwrap(), "0");
         assert_eq!(t(&y, Value::Bytes(b"2155".to_vec())).unwrap(), "2155");

@@ -11,6 +11,7 @@ pub mod metrics;
 pub mod position;
 pub mod rules;
 pub mod schema;
+pub mod snapshot;
 pub mod sql;
 pub mod statement;
 pub mod status;

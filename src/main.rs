@@ -24,6 +24,16 @@ enum Command {
     Run,
     /// Print the PostgreSQL CREATE TABLE statements for the configured tables.
     Schema,
+    /// Initial load: copy the configured tables at a consistent snapshot, write master.info at
+    /// the matching position, then run the sync from there.
+    Init {
+        /// Empty target tables that already hold rows instead of refusing.
+        #[arg(long)]
+        truncate: bool,
+        /// Stop after the copy instead of going on with the sync.
+        #[arg(long)]
+        no_follow: bool,
+    },
     /// Preflight: what is fine and what must change before syncing (exit 1 if anything blocks).
     Check,
     /// Show what the running sync is doing: position, lag, rows/s, per-table counts.
@@ -47,7 +57,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
     let command = cli.command.unwrap_or(Command::Run);
     // Only the long-running sync logs; `schema` prints SQL on stdout and nothing else.
     let _guard = match command {
-        Command::Run => Some(logging::init(&cfg)?),
+        Command::Run | Command::Init { .. } => Some(logging::init(&cfg)?),
         Command::Schema | Command::Status | Command::Check => None,
     };
     let rt = tokio::runtime::Builder::new_multi_thread()
@@ -55,6 +65,16 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         .build()?;
     match command {
         Command::Run => rt.block_on(sync::run(cfg, &cli.config)),
+        Command::Init {
+            truncate,
+            no_follow,
+        } => rt.block_on(async {
+            mysql_gp_sync::snapshot::run(&cfg, truncate).await?;
+            if no_follow {
+                return Ok(());
+            }
+            sync::run(cfg, &cli.config).await
+        }),
         Command::Schema => rt.block_on(sync::print_schema(&cfg)),
         Command::Status => mysql_gp_sync::status::print(&cfg.status_path()),
         Command::Check => match rt.block_on(mysql_gp_sync::check::run(&cfg))? {

@@ -55,13 +55,25 @@ pub fn pg_pool(cfg: &Config, size: usize) -> Result<deadpool_postgres::Pool> {
     .context("PostgreSQL pool settings")
 }
 
-/// What the server says about its binlog, checked before anything is read.
-struct ServerInfo {
-    version: String,
-    checksum: bool,
+/// Greenplum mode: configured, or (`auto`) when `version()` says so.
+pub async fn is_greenplum(cfg: &Config, client: &tokio_postgres::Client) -> Result<bool> {
+    Ok(match cfg.pg_target {
+        PgTarget::Postgres => false,
+        PgTarget::Greenplum => true,
+        PgTarget::Auto => {
+            let v: String = client.query_one("SELECT version()", &[]).await?.get(0);
+            v.contains("Greenplum")
+        }
+    })
 }
 
-async fn check_mysql(cfg: &Config, pool: &mysql_async::Pool) -> Result<ServerInfo> {
+/// What the server says about its binlog, checked before anything is read.
+pub struct ServerInfo {
+    pub version: String,
+    pub checksum: bool,
+}
+
+pub async fn check_mysql(cfg: &Config, pool: &mysql_async::Pool) -> Result<ServerInfo> {
     let addr = &cfg.mysql_addr;
     let mut conn = tokio::time::timeout(Duration::from_secs(15), pool.get_conn())
         .await
@@ -156,7 +168,7 @@ async fn start_position(cfg: &Config, pool: &mysql_async::Pool) -> Result<Positi
 }
 
 /// Loads every configured table; tables without a key stop the start unless skipping is on.
-async fn load_tables(
+pub async fn load_tables(
     cfg: &Config,
     loader: &SchemaLoader,
 ) -> Result<HashMap<(String, String), Option<Arc<TableMeta>>>> {
@@ -198,6 +210,10 @@ async fn load_tables(
 
 pub async fn run(cfg: Config, config_path: &Path) -> Result<()> {
     cfg.warn_if_exposed(config_path);
+    if cfg.init_on_start && position::load(&cfg.master_info_path())?.is_none() {
+        tracing::info!("no master.info and init_on_start = true: running the initial load first");
+        crate::snapshot::run(&cfg, false).await?;
+    }
     let cfg = Arc::new(cfg);
     let rules = TableRules::new(&cfg)?;
     let opts = mysql_opts(&cfg)?;
@@ -217,14 +233,7 @@ pub async fn run(cfg: Config, config_path: &Path) -> Result<()> {
                 pool_error(&e)
             )
         })?;
-    let greenplum = match cfg.pg_target {
-        PgTarget::Postgres => false,
-        PgTarget::Greenplum => true,
-        PgTarget::Auto => {
-            let v: String = probe.query_one("SELECT version()", &[]).await?.get(0);
-            v.contains("Greenplum")
-        }
-    };
+    let greenplum = is_greenplum(&cfg, &probe).await?;
     if greenplum {
         tracing::info!("Greenplum mode: a batch deletes its keys, then inserts the final rows, in one transaction");
     }

@@ -1,0 +1,261 @@
+//! The initial load (`init`), end to end against the real servers: a consistent copy taken
+//! while the application keeps writing, handed off to the binlog stream; refusal of occupied
+//! targets; and a load killed half way that resumes without copying finished tables twice.
+
+mod common;
+
+use std::process::Command;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use common::*;
+use mysql_async::prelude::Queryable;
+
+const SBTEST_MY: &str = "CREATE TABLE sbtest (id INT NOT NULL PRIMARY KEY, k INT NOT NULL, c CHAR(120) NOT NULL, pad CHAR(60) NOT NULL, KEY (k)) ENGINE=InnoDB";
+
+/// Fills `table` with `n` sysbench-shaped rows using MariaDB's sequence engine.
+async fn fill(db: &TestDb, table: &str, n: u64) {
+    let mut my = db.my().await;
+    let mut start = 1;
+    while start <= n {
+        let end = (start + 99_999).min(n);
+        my_q(
+            &mut my,
+            &format!(
+                "INSERT INTO {table} SELECT seq, seq * 7 % 100000, CONCAT('c-', seq, '-', REPEAT('x', 100)), CONCAT('p', seq) FROM seq_{start}_to_{end}"
+            ),
+        )
+        .await;
+        start = end + 1;
+    }
+}
+
+/// Config text for a sync that loads first (`init_on_start`), as a user would write it.
+fn init_config(
+    env: &Env,
+    db: &TestDb,
+    tables: &[&str],
+    parallel: u32,
+    user: Option<(&str, &str)>,
+) -> String {
+    let mut cfg = SyncConfig::new(env, &db.name, tables);
+    if let Some((u, p)) = user {
+        cfg.mysql_user = u.to_string();
+        cfg.mysql_pass = p.to_string();
+    }
+    let toml = cfg.to_toml(std::path::Path::new("{DATA_DIR}"));
+    format!(
+        "init_on_start = true\ninit_parallel = {parallel}\ncreate_missing_tables = true\n{toml}"
+    )
+}
+
+/// Updates, deletes and inserts from `conns` connections until `stop`, counting changes.
+fn workload(
+    db: &TestDb,
+    conns: u64,
+    max_id: u64,
+    stop: Arc<AtomicBool>,
+    done: Arc<AtomicU64>,
+) -> Vec<tokio::task::JoinHandle<()>> {
+    (0..conns)
+        .map(|w| {
+            let env = db.env.clone();
+            let name = db.name.clone();
+            let (stop, done) = (stop.clone(), done.clone());
+            tokio::spawn(async move {
+                let mut my = env.mysql_db(Some(&name)).await;
+                let mut rng = Rng::new(1000 + w);
+                let mut next_new = max_id + 1 + w * 1_000_000;
+                while !stop.load(Ordering::SeqCst) {
+                    let id = rng.range(1, max_id + 1);
+                    let sql = match rng.range(0, 4) {
+                        0 => format!("DELETE FROM sbtest WHERE id = {id}"),
+                        1 => {
+                            next_new += 1;
+                            format!("INSERT INTO sbtest VALUES ({next_new}, 1, 'new', 'row')")
+                        }
+                        _ => format!("UPDATE sbtest SET k = k + 1, c = CONCAT('u', {id}, '-', k) WHERE id = {id}"),
+                    };
+                    my.query_drop(&sql).await.expect("workload statement");
+                    done.fetch_add(1, Ordering::SeqCst);
+                }
+            })
+        })
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn init_copies_a_million_rows_while_the_application_writes() {
+    let env = Env::get();
+    let db = TestDb::create("init1m").await;
+    let mut my = db.my().await;
+    my_q(&mut my, SBTEST_MY).await;
+    fill(&db, "sbtest", 1_000_000).await;
+    my_q(&mut my, "ANALYZE TABLE sbtest").await;
+
+    let stop = Arc::new(AtomicBool::new(false));
+    let changes = Arc::new(AtomicU64::new(0));
+    let writers = workload(&db, 2, 1_000_000, stop.clone(), changes.clone());
+    tokio::time::sleep(Duration::from_millis(500)).await;
+
+    // The admin user has RELOAD: a parallel load on 4 snapshot connections.
+    let toml = init_config(
+        &env,
+        &db,
+        &["sbtest"],
+        4,
+        Some((&env.admin_user, &env.admin_pass)),
+    );
+    let mut sync = SyncProc::start_raw(&env, &toml, None).await;
+    let started = Instant::now();
+    loop {
+        sync.assert_alive("during the initial load");
+        if sync.log().contains("initial load done") {
+            break;
+        }
+        assert!(
+            started.elapsed() < secs(300),
+            "initial load did not finish\n{}",
+            sync.diag()
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    // Keep writing a little after the hand-off, then stop and compare everything.
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    stop.store(true, Ordering::SeqCst);
+    for w in writers {
+        w.await.unwrap();
+    }
+    let n = changes.load(Ordering::SeqCst);
+    assert!(n > 100, "the workload ran only {n} changes");
+    let log = sync.log();
+    assert!(
+        log.contains("commits were blocked for"),
+        "expected the brief-lock path:\n{log}"
+    );
+    sync.wait_tables_equal(&db.t("sbtest"), &db.t("sbtest"), &["id"], secs(180))
+        .await;
+    println!("init test: 1 000 000 rows copied with {n} concurrent changes; tables equal");
+    sync.sigterm_and_wait().await;
+    db.cleanup().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn init_without_reload_is_lock_free_refuses_occupied_targets_and_resumes() {
+    let env = Env::get();
+    let db = TestDb::create("initres").await;
+    let mut my = db.my().await;
+    my_q(&mut my, "CREATE TABLE a_small (id INT PRIMARY KEY, s SET('x','y','z'), e ENUM('p','q'), ts TIMESTAMP(3) NULL, y YEAR, b BIT(3))").await;
+    my_q(&mut my, "INSERT INTO a_small VALUES (1,'x,z','q','2020-02-03 04:05:06.789',1999,b'101'),(2,'','p',NULL,0,b'0')").await;
+    my_q(&mut my, &SBTEST_MY.replace("sbtest", "b_big")).await;
+    fill(&db, "b_big", 300_000).await;
+
+    // The replication user has no RELOAD: MariaDB's lock-free snapshot on one connection.
+    let toml = init_config(&env, &db, &["a_small", "b_big"], 4, None);
+    let mut sync = SyncProc::start_raw(&env, &toml, None).await;
+    let started = Instant::now();
+    // Kill it once the small table is copied and the big one is under way.
+    loop {
+        sync.assert_alive("during the first load");
+        let log = sync.log();
+        if log.contains(&format!("copied {}.a_small", db.name)) {
+            assert!(log.contains("lock-free snapshot"), "{log}");
+            break;
+        }
+        assert!(
+            started.elapsed() < secs(120),
+            "a_small never copied\n{}",
+            sync.diag()
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    sync.kill9();
+    assert!(
+        sync.master_info().is_none(),
+        "master.info must not exist before the load completes"
+    );
+    let state = std::fs::read_to_string(sync.data_dir.join("init.state")).expect("init.state kept");
+    assert!(state.contains(&format!("{}.a_small", db.name)), "{state}");
+    let first_pos: serde_json::Value = serde_json::from_str(&state).unwrap();
+
+    // Rows written now are after the first snapshot: the replay must bring them.
+    db.my_exec_all(&[
+        "UPDATE a_small SET s = 'y' WHERE id = 1",
+        "DELETE FROM b_big WHERE id <= 10",
+    ])
+    .await;
+    sync.restart();
+    let started = Instant::now();
+    loop {
+        sync.assert_alive("during the resumed load");
+        if sync.log().contains("initial load done") {
+            break;
+        }
+        assert!(
+            started.elapsed() < secs(120),
+            "resumed load did not finish\n{}",
+            sync.diag()
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let log = sync.log();
+    assert!(log.contains("resuming an interrupted load"), "{log}");
+    assert!(
+        log.contains(&format!("{}.b_big was partly loaded", db.name)) || log.contains("copied"),
+        "{log}"
+    );
+    let mi = sync.master_info().expect("master.info after the load");
+    assert_eq!(
+        (mi.0.as_str(), mi.1),
+        (
+            first_pos["bin_name"].as_str().unwrap(),
+            first_pos["bin_pos"].as_u64().unwrap()
+        ),
+        "replay starts from the first snapshot"
+    );
+    // SET/ENUM by name, YEAR and BIT in canonical text; TIMESTAMP as an instant below.
+    let my_sql = format!(
+        "SELECT id, s, e, y + 0 AS y, LPAD(BIN(b), 3, '0') AS b FROM `{}`.a_small",
+        db.name
+    );
+    sync.wait_query_equal(&my_sql, &db.t("a_small"), &["id"], secs(60))
+        .await;
+    let my_ts = my_value(
+        &mut my,
+        "SELECT UNIX_TIMESTAMP(ts) FROM a_small WHERE id = 1",
+    )
+    .await;
+    let pg = db.pg().await;
+    let pg_ts = pg_value(
+        &pg,
+        "SELECT extract(epoch FROM ts)::text FROM a_small WHERE id = 1",
+    )
+    .await;
+    let as_f64 = |v: Option<String>| v.and_then(|s| s.parse::<f64>().ok());
+    assert_eq!(
+        as_f64(my_ts.clone()),
+        as_f64(pg_ts.clone()),
+        "{my_ts:?} vs {pg_ts:?}"
+    );
+    assert!(as_f64(my_ts).is_some());
+    sync.wait_tables_equal(&db.t("b_big"), &db.t("b_big"), &["id"], secs(120))
+        .await;
+    sync.sigterm_and_wait().await;
+
+    // A second init onto tables that hold rows is refused, naming them and the way out.
+    let out = Command::new(BIN)
+        .arg("--config")
+        .arg(&sync.config_path)
+        .args(["init", "--no-follow"])
+        .current_dir(&sync.dir_path)
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{err}");
+    assert!(
+        err.contains("already hold rows") && err.contains("--truncate") && err.contains("b_big"),
+        "{err}"
+    );
+    db.cleanup().await;
+}
