@@ -40,31 +40,52 @@ enum Command {
     Status,
 }
 
+/// Exit status of a configuration mistake: retrying cannot help (systemd's
+/// `RestartPreventExitStatus=2`); every other failure exits 1.
+const EXIT_CONFIG: u8 = 2;
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    match run(cli) {
+    let cfg = match Config::load(&cli.config) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("Error: {e:#}");
+            return ExitCode::from(EXIT_CONFIG);
+        }
+    };
+    let command = cli.command.unwrap_or(Command::Run);
+    // Only the long-running sync logs; `schema` prints SQL on stdout and nothing else.
+    let guard = match command {
+        Command::Run | Command::Init { .. } => match logging::init(&cfg) {
+            Ok(g) => Some(g),
+            Err(e) => {
+                eprintln!("Error: {e:#}");
+                return ExitCode::from(EXIT_CONFIG);
+            }
+        },
+        Command::Schema | Command::Status | Command::Check => None,
+    };
+    let code = match run(cli.config, cfg, command) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            tracing::error!("{e:#}");
+            // Into sync.log too (while its writer is still alive): that is where operators look.
+            if guard.is_some() {
+                tracing::error!("{e:#}");
+            }
             eprintln!("Error: {e:#}");
             ExitCode::FAILURE
         }
-    }
+    };
+    drop(guard);
+    code
 }
 
-fn run(cli: Cli) -> anyhow::Result<()> {
-    let cfg = Config::load(&cli.config)?;
-    let command = cli.command.unwrap_or(Command::Run);
-    // Only the long-running sync logs; `schema` prints SQL on stdout and nothing else.
-    let _guard = match command {
-        Command::Run | Command::Init { .. } => Some(logging::init(&cfg)?),
-        Command::Schema | Command::Status | Command::Check => None,
-    };
+fn run(config: PathBuf, cfg: Config, command: Command) -> anyhow::Result<()> {
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;
     match command {
-        Command::Run => rt.block_on(sync::run(cfg, &cli.config)),
+        Command::Run => rt.block_on(sync::run(cfg, &config)),
         Command::Init {
             truncate,
             no_follow,
@@ -73,7 +94,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             if no_follow {
                 return Ok(());
             }
-            sync::run(cfg, &cli.config).await
+            sync::run(cfg, &config).await
         }),
         Command::Schema => rt.block_on(sync::print_schema(&cfg)),
         Command::Status => mysql_gp_sync::status::print(&cfg.status_path()),

@@ -209,6 +209,13 @@ pub async fn load_tables(
 }
 
 pub async fn run(cfg: Config, config_path: &Path) -> Result<()> {
+    // Listen for SIGTERM / SIGINT from the very start: a stop during start-up is a clean stop.
+    let (shutdown_tx, shutdown_rx) = watch::channel(false);
+    tokio::spawn(async move {
+        wait_for_signal().await;
+        tracing::info!("stop requested: finishing in-flight batches");
+        let _ = shutdown_tx.send(true);
+    });
     cfg.warn_if_exposed(config_path);
     if cfg.init_on_start && position::load(&cfg.master_info_path())?.is_none() {
         tracing::info!("no master.info and init_on_start = true: running the initial load first");
@@ -271,17 +278,15 @@ pub async fn run(cfg: Config, config_path: &Path) -> Result<()> {
             }
         });
     }
-    let (shutdown_tx, shutdown_rx) = watch::channel(false);
-    tokio::spawn(async move {
-        wait_for_signal().await;
-        tracing::info!("stop requested: finishing in-flight batches");
-        let _ = shutdown_tx.send(true);
-    });
-
     let mut pos = start;
     let mut backoff = Duration::from_secs(1);
     let mut metas = metas;
     loop {
+        if *shutdown_rx.borrow() {
+            position::save(&cfg.master_info_path(), &pos)?;
+            tracing::info!("stopped before reading, at {pos}");
+            return Ok(());
+        }
         let pipeline = Pipeline {
             cfg: cfg.clone(),
             opts: opts.clone(),
