@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # "See it work": starts MariaDB + PostgreSQL (scripts/test-env.sh), builds the
-# sync, replicates demo.orders (MariaDB) -> public.orders (PostgreSQL) while
-# writing to MariaDB, and shows both sides converge.  Leaves the servers up.
+# sync, loads demo.orders (MariaDB, 10 000 rows) into public.orders (PostgreSQL)
+# with `init`, keeps replicating while writing to MariaDB, and shows both sides
+# converge.  Leaves the servers up.
 #
 #   scripts/demo.sh            (MGS_DEMO_ROUNDS=10 changes the number of rounds)
 set -euo pipefail
@@ -66,26 +67,24 @@ if [[ -s $SYNC_PID_FILE ]]; then
   fi
 fi
 
-say "creating demo.orders in MariaDB and public.orders in PostgreSQL (both empty)"
+say "creating demo.orders in MariaDB with 10 000 rows (PostgreSQL gets nothing: init creates it)"
 my <<'SQL'
 DROP DATABASE IF EXISTS demo;
 CREATE DATABASE demo;
+USE demo;
 CREATE TABLE demo.orders (
   id         INT PRIMARY KEY AUTO_INCREMENT,
   customer   VARCHAR(64),
   amount     DECIMAL(12,2),
   created_at DATETIME(6)
 ) ENGINE=InnoDB;
+INSERT INTO demo.orders (id, customer, amount, created_at)
+  SELECT seq, CONCAT('customer-', seq % 97), (seq % 50000) / 100, NOW(6) - INTERVAL seq SECOND
+  FROM seq_1_to_10000;
 SQL
 pg <<'SQL'
 SET client_min_messages = warning;
 DROP TABLE IF EXISTS public.orders;
-CREATE TABLE public.orders (
-  id         INTEGER PRIMARY KEY,
-  customer   VARCHAR(64),
-  amount     NUMERIC(12,2),
-  created_at TIMESTAMP(6)
-);
 SQL
 
 # Fresh state dir: a saved binlog position from an old run would point at
@@ -112,6 +111,7 @@ skip_no_pk_table = false
 statsd_host = ""          # empty = metrics off
 statsd_port = 8125
 statsd_prefix = "mysql_gp_sync"
+create_missing_tables = true
 
 [[source]]
 schema = "demo"
@@ -125,20 +125,11 @@ pg_table = "orders"
 EOF
 echo "config: $CONFIG"
 
-# Start replicating from "now": both tables are empty at this point, so the
-# binlog position right after creating them is a consistent starting point.
-# Without master.info the sync starts at the oldest binlog and would replay
-# earlier demo runs and test traffic (rows of dropped tables included).
-read -r bin_name bin_pos _ < <(my -e "SHOW MASTER STATUS")
-[[ -n ${bin_name:-} && -n ${bin_pos:-} ]] || {
-  echo "SHOW MASTER STATUS returned nothing: is log_bin on?" >&2
-  exit 1
-}
-printf 'bin_name = "%s"\nbin_pos = %s\n' "$bin_name" "$bin_pos" >"$DEMO_DIR/master.info"
-echo "start position: $bin_name:$bin_pos (written to $DEMO_DIR/master.info)"
-
-say "starting $BIN --config $CONFIG (output: $SYNC_OUT)"
-"$BIN" --config "$CONFIG" >"$SYNC_OUT" 2>&1 &
+# No master.info: `init` copies demo.orders at a consistent snapshot (creating
+# public.orders from the MariaDB schema), writes master.info at the matching
+# binlog position, and goes on streaming from there.
+say "starting $BIN --config $CONFIG init (output: $SYNC_OUT)"
+"$BIN" --config "$CONFIG" init >"$SYNC_OUT" 2>&1 &
 sync_pid=$!
 echo "$sync_pid" >"$SYNC_PID_FILE"
 
@@ -163,8 +154,18 @@ sync_alive() {
     return 1
   fi
 }
-sleep 2 # let it connect and register as a replica before we write
-sync_alive
+# Wait for the initial copy to finish (the sync says so in its log), then write.
+for ((i = 0; i < 120; i++)); do
+  sync_alive
+  grep -q "initial load done" "$SYNC_OUT" && break
+  sleep 1
+done
+grep "initial load done" "$SYNC_OUT" || {
+  echo "the initial load did not finish in 120 s; last lines of $SYNC_OUT:" >&2
+  tail -n 30 "$SYNC_OUT" >&2
+  exit 1
+}
+sleep 1
 
 my_stats() { my -e "SELECT COUNT(*), COALESCE(SUM(amount), 0.00) FROM demo.orders" | tr '\t' ' '; }
 pg_stats() { pg -c "SELECT COUNT(*), COALESCE(SUM(amount), 0.00) FROM public.orders" 2>/dev/null | tr '\t' ' ' || echo "?"; }
