@@ -447,18 +447,31 @@ fn image(
         );
     }
     let mut out = vec![Value::NULL; layout.meta.columns.len()];
-    for (i, v) in row.unwrap().into_iter().enumerate() {
-        out[layout.map[i]] = match v {
-            BinlogValue::Value(v) => v,
-            BinlogValue::Jsonb(_) => Value::try_from(v)
-                .map_err(|e| anyhow!("JSON value of {} at {at}: {e}", layout.meta.source_name()))?,
-            BinlogValue::JsonDiff(_) => bail!(
-                "partial JSON update of {} at {at}: set binlog_row_value_options=''",
-                layout.meta.source_name()
-            ),
-        };
+    let values = row_values(row)
+        .map_err(|e| anyhow!("{e} in a row of {} at {at}", layout.meta.source_name()))?;
+    for (i, v) in values.into_iter().enumerate() {
+        out[layout.map[i]] = v;
     }
     Ok(out)
+}
+
+/// A decoded binlog row as plain values, in binlog column order: MySQL's binary JSON becomes
+/// JSON text. A partial JSON update (a diff, not a value) is refused: applying it would need
+/// the old document, and guessing would write a wrong value.
+pub fn row_values(row: mysql_async::binlog::row::BinlogRow) -> Result<Vec<Value>> {
+    row.unwrap()
+        .into_iter()
+        .map(|v| match v {
+            BinlogValue::Value(v) => Ok(v),
+            BinlogValue::Jsonb(_) => {
+                Value::try_from(v).map_err(|e| anyhow!("cannot convert a binary JSON value: {e}"))
+            }
+            BinlogValue::JsonDiff(_) => Err(anyhow!(
+                "partial JSON update (binlog_row_value_options = PARTIAL_JSON): switch it off on the server \
+                 (SET GLOBAL binlog_row_value_options = '') and re-load the table"
+            )),
+        })
+        .collect()
 }
 
 /// Column names logged in the table map (binlog_row_metadata=FULL), if any.
