@@ -109,7 +109,12 @@ if [[ $BUILD == 1 ]]; then
 fi
 [[ -x $BIN && -x $TOOL ]] || die "$BIN or $TOOL missing (MGS_BENCH_BUILD=0 needs a previous build)"
 
+FAILURES=()
 WORK="$(mktemp -d /tmp/mgs-bench-work.XXXXXX)"
+commit="$(git rev-parse --short HEAD 2>/dev/null || echo '?')"
+if [[ -n "$(git status --porcelain --untracked-files=no -- src Cargo.toml Cargo.lock vendor 2>/dev/null)" ]]; then
+  commit="$commit+uncommitted changes"
+fi
 LOAD_START="$(cut -d' ' -f1-3 /proc/loadavg)"
 GEN_NOTE=""
 sync_pid=
@@ -133,19 +138,29 @@ on_exit() {
     stop_pid "$sync_pid"
   fi
   for p in "${bg_pids[@]}"; do
-    kill -0 "$p" 2>/dev/null && stop_pid "$p"
+    if kill -0 "$p" 2>/dev/null; then stop_pid "$p"; fi
   done
   if [[ $KEEP_ENV == 1 ]]; then
     log "servers left up (MGS_KEEP_ENV=1); work dir $WORK"
   else
     scripts/test-env.sh down >/dev/null 2>&1 || log "scripts/test-env.sh down failed"
-    rm -rf "$WORK"
+    if ((${#FAILURES[@]})); then
+      rm -f "$WORK"/*.tsv "$WORK/mysql-gp-sync" "$WORK/mgs-bench"
+      log "sync logs of the runs kept in $WORK"
+    else
+      rm -rf "$WORK"
+    fi
   fi
   exit "$rc"
 }
 trap on_exit EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
+
+# Private copies: a `cargo build` elsewhere during the run must not swap the binary under us.
+cp "$BIN" "$WORK/mysql-gp-sync"
+cp "$TOOL" "$WORK/mgs-bench"
+BIN="$WORK/mysql-gp-sync" TOOL="$WORK/mgs-bench"
 
 log "starting private MariaDB :$MGS_MYSQL_PORT and PostgreSQL :$MGS_PG_PORT in $MGS_TEST_DIR"
 scripts/test-env.sh up 2>&1 | grep -v '^test-env: \(starting\|initialising\)' >&2 || true
@@ -361,7 +376,6 @@ stop_sync() {
 
 declare -A RES=() # "metric cfg" -> space-separated values, one per run
 declare -A BAD=() # "A|B|steady cfg" -> '!' when a run of it left PostgreSQL wrong
-FAILURES=()
 add() { RES["$1 $2"]="${RES["$1 $2"]:-}${RES["$1 $2"]:+ }$3"; }
 fail() {
   FAILURES+=("$*")
@@ -480,7 +494,7 @@ if has_phase insert || has_phase mixed || has_phase steady; then
   A_SUM="$(my_sum)"
   gen_ms=$(((${EPOCHREALTIME/./} - t0) / 1000))
   log "backlog A written in $gen_ms ms, up to $A_END_FILE:$A_END_POS; MariaDB count+checksum $A_SUM"
-  GEN_NOTE="MariaDB wrote A in $((gen_ms / 1000)).$(((gen_ms % 1000) / 100)) s"
+  GEN_NOTE="MariaDB wrote A ($A_FILE:$A_POS-$A_END_FILE:$A_END_POS) in $((gen_ms / 1000)).$(((gen_ms % 1000) / 100)) s"
   if has_phase insert; then
     replay A "$A_FILE" "$A_POS" "$A_END_FILE" "$A_END_POS" "$A_SUM" "$ROWS" pg_truncate
   fi
@@ -499,7 +513,7 @@ if has_phase mixed; then
   B_END_FILE="$MP_FILE" B_END_POS="$MP_POS"
   B_SUM="$(my_sum)"
   log "backlog B written: $n changes in ${secs}s ($cps/s), up to $B_END_FILE:$B_END_POS; MariaDB count+checksum $B_SUM"
-  GEN_NOTE="$GEN_NOTE, B in ${secs%.*} s ($cps txn/s with $GEN_CONNS connections)"
+  GEN_NOTE="$GEN_NOTE, B ($B_FILE:$B_POS-$B_END_FILE:$B_END_POS) in ${secs%.*} s ($cps txn/s, $GEN_CONNS connections)"
   replay B "$B_FILE" "$B_POS" "$B_END_FILE" "$B_END_POS" "$B_SUM" "$CHANGES" pg_load "$WORK/b-start.tsv"
 fi
 
@@ -535,6 +549,7 @@ if has_phase steady; then
         fail "steady, $(cfg_label "$cfg"), run $r: the probe failed: $(tail -n 3 "$dir/probe.err")"
         ok=0
       }
+      bg_pids=()
       master_pos
       if ! wait_pos "$dir" "$MP_FILE" "$MP_POS"; then
         fail "steady, $(cfg_label "$cfg"), run $r: did not catch up to $MP_FILE:$MP_POS"
@@ -570,10 +585,6 @@ fi
 
 # ------------------------------------------------------------ the table ----
 
-commit="$(git rev-parse --short HEAD 2>/dev/null || echo '?')"
-if [[ -n "$(git status --porcelain --untracked-files=no -- src Cargo.toml 2>/dev/null)" ]]; then
-  commit="$commit+dirty"
-fi
 echo
 echo "mysql-gp-sync benchmark, $(date -u '+%Y-%m-%d %H:%M UTC'), commit $commit, $(nproc) CPUs, MariaDB $(my -e 'SELECT VERSION()'), $(pg -c 'SHOW server_version' | cut -d' ' -f1) PostgreSQL"
 echo "A = $ROWS inserts in INSERT ... SELECT of $CHUNK rows; B = $CHANGES single-row txns (25 % ins / 50 % upd / 25 % del) on $ROWS rows;"
