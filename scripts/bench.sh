@@ -23,7 +23,7 @@
 # Prints one table: median (min-max) over the runs; throughputs also as a ratio to the COPY
 # ceiling. Exits 1 when any result was wrong (tables differ, sync died or stalled).
 #
-# Knobs (defaults = the full benchmark, about 30-40 min on 2 cores):
+# Knobs (defaults = the full benchmark: 23 min on a busy 2-core machine, 13 of them steady load):
 #   MGS_BENCH_ROWS=1000000       rows of COPY and backlog A, and the table size for B / steady
 #   MGS_BENCH_CHANGES=ROWS       single-row transactions of backlog B
 #   MGS_BENCH_RUNS=3             repetitions of every measurement
