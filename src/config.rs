@@ -137,6 +137,10 @@ pub struct Config {
     /// …and this many old files are kept (`sync.log.1` is the newest).
     #[serde(default = "default_log_max_files")]
     pub log_max_files: usize,
+    /// At start, a MySQL or PostgreSQL server that does not answer is retried with backoff for
+    /// this long before the sync gives up with an error (0: give up at once).
+    #[serde(default = "default_start_retry_secs")]
+    pub start_retry_secs: u64,
     /// `host:port` for an HTTP endpoint with `/metrics` (Prometheus) and `/health`; empty: off.
     #[serde(default)]
     pub stat_addr: String,
@@ -154,6 +158,9 @@ fn default_flavor() -> Flavor {
 }
 fn default_pg_port() -> u16 {
     5432
+}
+fn default_start_retry_secs() -> u64 {
+    20
 }
 fn default_init_parallel() -> usize {
     4
