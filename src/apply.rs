@@ -15,6 +15,7 @@ use tokio::sync::mpsc;
 use tokio_postgres::types::ToSql;
 
 use crate::change::{Change, Op, RowKind};
+use crate::checkpoint::{Checkpoints, Mark};
 use crate::convert::to_pg_text;
 use crate::metrics::Metrics;
 use crate::schema::TableMeta;
@@ -29,6 +30,10 @@ pub struct Worker {
     pub window: Arc<AckWindow>,
     pub batch_size: usize,
     pub metrics: Metrics,
+    pub checkpoints: Option<Arc<Checkpoints>>,
+    /// This worker's checkpoint at start: changes at or before it are already committed.
+    pub applied: Option<Mark>,
+    pub skipped: u64,
 }
 
 /// One statement's worth of rows: column-major text arrays.
@@ -48,9 +53,34 @@ impl Worker {
             if self.rx.recv_many(&mut batch, self.batch_size).await == 0 {
                 return Ok(());
             }
+            if let Some(applied) = &self.applied {
+                // A replay after a crash: what this worker already committed is acknowledged
+                // without being written again, so no row moves back to an older value.
+                let skip = batch.partition_point(|c| c.mark() <= *applied);
+                if skip > 0 {
+                    self.window.ack(&txn_counts(&batch[..skip]));
+                    self.skipped += skip as u64;
+                    batch.drain(..skip);
+                }
+                if !batch.is_empty() {
+                    if self.skipped > 0 {
+                        tracing::info!(
+                            worker = self.id,
+                            "skipped {} change(s) already committed before the restart (checkpoint {applied})",
+                            self.skipped
+                        );
+                    }
+                    self.applied = None;
+                }
+                if batch.is_empty() {
+                    continue;
+                }
+            }
             let groups = collapse(&batch)?;
             let started = Instant::now();
-            self.write_with_retry(&mut client, &groups).await?;
+            let last_mark = batch.last().expect("a batch is never empty").mark();
+            self.write_with_retry(&mut client, &groups, &last_mark)
+                .await?;
             drop(groups);
             self.window.ack(&txn_counts(&batch));
             let rows: Vec<(&str, RowKind)> = batch
@@ -70,6 +100,7 @@ impl Worker {
         &self,
         client: &mut Option<deadpool_postgres::Object>,
         groups: &[Group<'_>],
+        last_mark: &Mark,
     ) -> Result<()> {
         let mut backoff = Duration::from_millis(200);
         let mut refused = 0;
@@ -89,7 +120,11 @@ impl Worker {
                     }
                 },
             };
-            match write_batch(c, groups).await {
+            let mark = self
+                .checkpoints
+                .as_ref()
+                .map(|cp| (cp.as_ref(), self.id, last_mark));
+            match write_batch(c, groups, mark.as_ref()).await {
                 Ok(()) => return Ok(()),
                 // Deadlocks, serialization failures, a server shutting down or out of
                 // connections: the batch is fine, the moment was not.
@@ -213,9 +248,11 @@ fn collapse(batch: &[Change]) -> Result<Vec<Group<'_>>> {
     Ok(groups)
 }
 
+/// One transaction: the batch's statements and, when there is one, this worker's checkpoint.
 async fn write_batch(
     client: &mut deadpool_postgres::Object,
     groups: &[Group<'_>],
+    checkpoint: Option<&(&Checkpoints, usize, &Mark)>,
 ) -> Result<(), tokio_postgres::Error> {
     let tx = client.transaction().await?;
     for g in groups {
@@ -231,6 +268,9 @@ async fn write_batch(
                 execute(&tx, &g.meta.insert_sql, &all).await?;
             }
         }
+    }
+    if let Some((cp, worker, mark)) = checkpoint {
+        cp.record(&tx, *worker, mark).await?;
     }
     tx.commit().await
 }
@@ -259,7 +299,7 @@ async fn pinpoint(
                 columns: g.columns.iter().map(|c| vec![c[row].clone()]).collect(),
                 changes: vec![*ch],
             };
-            if let Err(e) = write_batch(client, std::slice::from_ref(&one)).await {
+            if let Err(e) = write_batch(client, std::slice::from_ref(&one), None).await {
                 return anyhow!(
                     "PostgreSQL refused a change to {} (from MySQL {}, key {}, binlog position {}): {}; \
                      the saved position stays before this transaction: fix the target table or the row and restart",

@@ -14,6 +14,7 @@ use futures_util::StreamExt;
 use mysql_async::binlog::events::{
     Event, EventData, OptionalMetadataField, RowsEventData, TableMapEvent,
 };
+use mysql_async::binlog::jsonb::{JsonContainer, JsonDom, JsonNumber, JsonScalar};
 use mysql_async::binlog::value::BinlogValue;
 use mysql_async::binlog::EventType;
 use mysql_async::prelude::Queryable;
@@ -21,6 +22,7 @@ use mysql_async::{BinlogStreamRequest, Value};
 use tokio::sync::{mpsc, watch};
 
 use crate::change::{Change, Op, RowKind};
+use crate::checkpoint::{Checkpoints, Mark};
 use crate::config::{Config, Flavor};
 use crate::metrics::Metrics;
 use crate::position::Position;
@@ -61,6 +63,10 @@ pub struct Reader {
     /// The server's binlog_checksum is on (the first fake ROTATE carries the checksum in its name).
     pub checksum: bool,
     pub metrics: Metrics,
+    /// The transactional checkpoint, when PostgreSQL keeps one.
+    pub checkpoints: Option<Arc<Checkpoints>>,
+    /// Everything at or before this mark is committed by every worker (from the checkpoints).
+    pub truncate_floor: Option<Mark>,
 }
 
 struct StreamState {
@@ -70,6 +76,8 @@ struct StreamState {
     seen_fde: bool,
     /// End of the TRANSACTION_PAYLOAD event whose inner events are being read (they carry no position).
     payload_end: u64,
+    /// The last change number given inside that payload.
+    payload_seq: u32,
 }
 
 impl Reader {
@@ -104,6 +112,7 @@ impl Reader {
             tables: HashMap::new(),
             seen_fde: false,
             payload_end: start.pos,
+            payload_seq: 0,
         };
         loop {
             let next = tokio::select! {
@@ -167,7 +176,10 @@ impl Reader {
             }
             Some(EventData::FormatDescriptionEvent(_)) => st.seen_fde = true,
             Some(EventData::XidEvent(_)) => self.end_txn(st, log_pos),
-            Some(EventData::TransactionPayloadEvent(_)) => st.payload_end = log_pos,
+            Some(EventData::TransactionPayloadEvent(_)) => {
+                st.payload_end = log_pos;
+                st.payload_seq = 0;
+            }
             Some(EventData::QueryEvent(q)) => {
                 let schema = q.schema().to_string();
                 let query = q.query().to_string();
@@ -175,8 +187,19 @@ impl Reader {
             }
             Some(EventData::TableMapEvent(tme)) => self.on_table_map(st, &tme, log_pos).await?,
             Some(EventData::RowsEvent(rows)) => {
-                let start = Position::new(st.file.clone(), log_pos.saturating_sub(hdr.event_size() as u64));
-                self.on_rows(st, stream, rows, start, ts as u32).await?;
+                // Rows inside a compressed transaction have no position of their own: they are
+                // all placed at the payload's end and numbered on across its events, so their
+                // marks still grow in binlog order.
+                let (start, first_seq) = if hdr.log_pos() == 0 {
+                    (Position::new(st.file.clone(), st.payload_end), st.payload_seq)
+                } else {
+                    let p = log_pos.saturating_sub(hdr.event_size() as u64);
+                    (Position::new(st.file.clone(), p), 0)
+                };
+                let last_seq = self.on_rows(st, stream, rows, start, ts as u32, first_seq).await?;
+                if hdr.log_pos() == 0 {
+                    st.payload_seq = last_seq;
+                }
             }
             Some(_) => {}
             // MariaDB's compressed rows events (log_bin_compress): their rows cannot be read.
@@ -254,21 +277,40 @@ impl Reader {
             );
             return Ok(());
         }
+        // Marked at the end of its event, before any change that follows it.
+        let mark = Mark {
+            file: at.file.clone(),
+            pos: at.pos,
+            seq: 0,
+        };
+        if self.truncate_floor.as_ref().is_some_and(|f| *f >= mark) {
+            tracing::info!(
+                "TRUNCATE {schema}.{table} at {at} was already applied (checkpoint): skipped"
+            );
+            return Ok(());
+        }
         self.window.drain().await;
-        let client = self
+        let mut client = self
             .pg
             .get()
             .await
             .context("connecting to PostgreSQL for TRUNCATE")?;
-        client
-            .batch_execute(&meta.truncate_sql)
-            .await
-            .with_context(|| {
-                format!(
-                    "TRUNCATE of {} (MySQL {schema}.{table} at {at})",
-                    meta.target
-                )
-            })?;
+        let done: Result<(), tokio_postgres::Error> = async {
+            let tx = client.transaction().await?;
+            tx.batch_execute(&meta.truncate_sql).await?;
+            // Every worker is past this point now: a replay must not empty the table again.
+            if let Some(cp) = &self.checkpoints {
+                cp.record_all(&tx, &mark).await?;
+            }
+            tx.commit().await
+        }
+        .await;
+        done.with_context(|| {
+            format!(
+                "TRUNCATE of {} (MySQL {schema}.{table} at {at})",
+                meta.target
+            )
+        })?;
         tracing::info!("TRUNCATE {schema}.{table} at {at}: emptied {}", meta.target);
         Ok(())
     }
@@ -356,9 +398,10 @@ impl Reader {
         rows: RowsEventData<'_>,
         at: Position,
         ts: u32,
-    ) -> Result<()> {
+        first_seq: u32,
+    ) -> Result<u32> {
         let Some(Some(layout)) = st.tables.get(&rows.table_id()).cloned() else {
-            return Ok(());
+            return Ok(first_seq);
         };
         if matches!(rows, RowsEventData::PartialUpdateRowsEvent(_)) {
             bail!(
@@ -381,6 +424,7 @@ impl Reader {
         };
         let mut changes: Vec<Change> = Vec::new();
         let txn = *st.txn.get_or_insert_with(|| self.window.begin());
+        let mut seq: u32 = first_seq;
         for row in rows.rows(tme) {
             let (before, after) = row.with_context(|| {
                 format!(
@@ -390,14 +434,18 @@ impl Reader {
             })?;
             let before = before.map(|r| image(&layout, r, &at)).transpose()?;
             let after = after.map(|r| image(&layout, r, &at)).transpose()?;
-            let mk = |op, kind, row| Change {
-                table: layout.meta.clone(),
-                op,
-                kind,
-                row,
-                txn,
-                pos: at.clone(),
-                ts,
+            let mut mk = |op, kind, row| {
+                seq += 1;
+                Change {
+                    table: layout.meta.clone(),
+                    op,
+                    kind,
+                    row,
+                    txn,
+                    pos: at.clone(),
+                    ts,
+                    seq,
+                }
             };
             match (kind, before, after) {
                 (EventType::WRITE_ROWS_EVENT, _, Some(a)) => {
@@ -427,7 +475,7 @@ impl Reader {
                 bail!("apply worker {w} stopped");
             }
         }
-        Ok(())
+        Ok(seq)
     }
 }
 
@@ -463,8 +511,13 @@ pub fn row_values(row: mysql_async::binlog::row::BinlogRow) -> Result<Vec<Value>
         .into_iter()
         .map(|v| match v {
             BinlogValue::Value(v) => Ok(v),
-            BinlogValue::Jsonb(_) => {
-                Value::try_from(v).map_err(|e| anyhow!("cannot convert a binary JSON value: {e}"))
+            BinlogValue::Jsonb(j) => {
+                let dom = j
+                    .parse()
+                    .map_err(|e| anyhow!("cannot read a binary JSON value: {e}"))?;
+                let mut text = String::new();
+                json_text(&dom, &mut text);
+                Ok(Value::Bytes(text.into_bytes()))
             }
             BinlogValue::JsonDiff(_) => Err(anyhow!(
                 "partial JSON update (binlog_row_value_options = PARTIAL_JSON): switch it off on the server \
@@ -472,6 +525,60 @@ pub fn row_values(row: mysql_async::binlog::row::BinlogRow) -> Result<Vec<Value>
             )),
         })
         .collect()
+}
+
+/// MySQL's binary JSON as JSON text, written here rather than through serde_json because
+/// MySQL's typed scalars must keep their exact form: a DECIMAL stays a bare number with all
+/// its digits and its scale (`9.00`, not the string "9.00" nor the float 9), DATE / TIME /
+/// DATETIME become the strings MySQL prints, other opaque values MySQL's `base64:typeN:…`.
+fn json_text(dom: &JsonDom, out: &mut String) {
+    use std::fmt::Write as _;
+    match dom {
+        JsonDom::Container(JsonContainer::Array(items)) => {
+            out.push('[');
+            for (i, item) in items.iter().enumerate() {
+                if i > 0 {
+                    out.push(',');
+                }
+                json_text(item, out);
+            }
+            out.push(']');
+        }
+        JsonDom::Container(JsonContainer::Object(fields)) => {
+            out.push('{');
+            for (i, (k, v)) in fields.iter().enumerate() {
+                if i > 0 {
+                    out.push(',');
+                }
+                out.push_str(&serde_json::Value::String(k.clone()).to_string());
+                out.push(':');
+                json_text(v, out);
+            }
+            out.push('}');
+        }
+        JsonDom::Scalar(s) => match s {
+            JsonScalar::Null => out.push_str("null"),
+            JsonScalar::Boolean(b) => out.push_str(if *b { "true" } else { "false" }),
+            JsonScalar::String(s) => {
+                out.push_str(&serde_json::Value::String(s.clone()).to_string())
+            }
+            JsonScalar::Number(JsonNumber::Int(i)) => out.push_str(&i.to_string()),
+            JsonScalar::Number(JsonNumber::Uint(u)) => out.push_str(&u.to_string()),
+            JsonScalar::Number(JsonNumber::Decimal(d)) => out.push_str(&d.to_string()),
+            // Shortest text that reads back to the same double; JSON has no NaN or infinity.
+            JsonScalar::Number(JsonNumber::Double(d)) => match serde_json::Number::from_f64(*d) {
+                Some(n) => out.push_str(&n.to_string()),
+                None => out.push_str("null"),
+            },
+            JsonScalar::DateTime(t) => {
+                let text = format!("{t:.6}");
+                out.push_str(&serde_json::Value::String(text).to_string());
+            }
+            JsonScalar::Opaque(o) => {
+                let _ = write!(out, "{}", serde_json::Value::String(o.to_string()));
+            }
+        },
+    }
 }
 
 /// Column names logged in the table map (binlog_row_metadata=FULL), if any.

@@ -5,6 +5,7 @@ use std::sync::Arc;
 
 use mysql_async::Value;
 
+use crate::checkpoint::Mark;
 use crate::position::Position;
 use crate::schema::TableMeta;
 use crate::window::TxnId;
@@ -41,9 +42,20 @@ pub struct Change {
     pub pos: Position,
     /// When the source wrote the event (seconds since the epoch), for the lag.
     pub ts: u32,
+    /// Its number within the rows event, from 1 (with `pos`, its place in the binlog).
+    pub seq: u32,
 }
 
 impl Change {
+    /// Its place in the binlog, for the transactional checkpoint.
+    pub fn mark(&self) -> Mark {
+        Mark {
+            file: self.pos.file.clone(),
+            pos: self.pos.pos,
+            seq: self.seq,
+        }
+    }
+
     pub fn key_values(&self) -> impl Iterator<Item = &Value> {
         self.table.key.iter().map(|&k| &self.row[k])
     }

@@ -96,6 +96,10 @@ pub struct Config {
     /// Run `init` at start when there is no master.info yet.
     #[serde(default)]
     pub init_on_start: bool,
+    /// Schema of the transactional checkpoint table (`<schema>.checkpoint`) in PostgreSQL;
+    /// empty turns it off.
+    #[serde(default = "default_checkpoint_schema")]
+    pub checkpoint_schema: String,
     /// What zero dates become: `"null"` (default) or `"-infinity"`.
     #[serde(default)]
     pub zero_date: crate::convert::ZeroDate,
@@ -158,6 +162,9 @@ fn default_flavor() -> Flavor {
 }
 fn default_pg_port() -> u16 {
     5432
+}
+fn default_checkpoint_schema() -> String {
+    "mysql_gp_sync".into()
 }
 fn default_start_retry_secs() -> u64 {
     20

@@ -4,6 +4,7 @@ pub mod apply;
 pub mod binlog;
 pub mod change;
 pub mod check;
+pub mod checkpoint;
 pub mod config;
 pub mod convert;
 pub mod logging;

@@ -17,6 +17,7 @@ use tokio::task::JoinSet;
 
 use crate::apply::Worker;
 use crate::binlog::{Reader, Stop, Transient};
+use crate::checkpoint::{self, Checkpoints};
 use crate::config::{Config, PgTarget};
 use crate::metrics::{Metrics, Snapshot};
 use crate::position::{self, Position};
@@ -301,6 +302,7 @@ pub async fn run(cfg: Config, config_path: &Path) -> Result<()> {
         tracing::info!("Greenplum mode: a batch deletes its keys, then inserts the final rows, in one transaction");
     }
     drop(probe);
+    let checkpoints = Checkpoints::setup(&cfg, &pg, greenplum).await;
     let loader = Arc::new(SchemaLoader::new(
         mysql.clone(),
         Some(pg.clone()),
@@ -351,6 +353,7 @@ pub async fn run(cfg: Config, config_path: &Path) -> Result<()> {
             metrics: metrics.clone(),
             snapshot: snapshot.clone(),
             checksum: server.checksum,
+            checkpoints: checkpoints.clone(),
             shutdown: shutdown_rx.clone(),
         };
         let started = Instant::now();
@@ -424,6 +427,7 @@ struct Pipeline {
     snapshot: status::Shared,
     checksum: bool,
     shutdown: watch::Receiver<bool>,
+    checkpoints: Option<Arc<Checkpoints>>,
 }
 
 impl Pipeline {
@@ -434,10 +438,23 @@ impl Pipeline {
         metas: HashMap<(String, String), Option<Arc<TableMeta>>>,
     ) -> (Position, Result<()>) {
         let cfg = &self.cfg;
+        let marks = match &self.checkpoints {
+            Some(cp) => match cp.load(&self.pg).await {
+                Ok(m) => m,
+                Err(e) => {
+                    return (
+                        start,
+                        Err(Transient(format!("reading the checkpoints: {e:#}")).into()),
+                    )
+                }
+            },
+            None => vec![None; cfg.concurrent_size],
+        };
+        let truncate_floor = checkpoint::floor(&marks);
         let window = Arc::new(AckWindow::new(cfg.concurrent_ack_win, start.clone()));
         let mut senders = Vec::with_capacity(cfg.concurrent_size);
         let mut workers = JoinSet::new();
-        for id in 0..cfg.concurrent_size {
+        for (id, applied) in marks.into_iter().enumerate() {
             let (tx, rx) = mpsc::channel(cfg.batch_size.max(64) * 2);
             senders.push(tx);
             workers.spawn(
@@ -448,6 +465,9 @@ impl Pipeline {
                     window: window.clone(),
                     batch_size: cfg.batch_size,
                     metrics: self.metrics.clone(),
+                    checkpoints: self.checkpoints.clone(),
+                    applied,
+                    skipped: 0,
                 }
                 .run(),
             );
@@ -479,6 +499,8 @@ impl Pipeline {
             target_sources,
             checksum: self.checksum,
             metrics: self.metrics.clone(),
+            checkpoints: self.checkpoints.clone(),
+            truncate_floor,
         };
         let mut reader = tokio::spawn(reader.run(start));
 

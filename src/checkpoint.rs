@@ -1,0 +1,253 @@
+//! The transactional checkpoint: each worker records, in a small PostgreSQL table and in the
+//! same transaction as the batch it commits, the binlog position of the last change it applied.
+//!
+//! `master.info` can only name transaction boundaries whose every change is committed, so after
+//! a crash the changes after it are replayed. Replay is safe (full-row upserts, deletes by key)
+//! but would briefly move rows back to older values. With the checkpoint, each worker skips the
+//! changes it had already committed: replay resumes exactly where each worker stopped, and the
+//! PostgreSQL side can always say how far it is. The reader still starts at `master.info`
+//! (a transaction boundary is the only place a binlog stream can start), and `master.info`
+//! stays the operator-facing, Go-compatible position.
+//!
+//! Skipping is only sound when changes are routed to the same workers as before, so the
+//! checkpoints of a run with another `concurrent_size` are discarded (plain replay).
+
+use std::cmp::Ordering;
+use std::sync::Arc;
+
+use anyhow::{Context, Result};
+use tokio_postgres::types::ToSql;
+
+use crate::binlog::file_index;
+use crate::config::Config;
+use crate::sql::{qualified, quote_ident};
+
+/// Where one change sits in the binlog: file, start of its rows event, and its number within
+/// the event (from 1; a TRUNCATE is marked with 0 at the end of its event).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Mark {
+    pub file: Arc<str>,
+    pub pos: u64,
+    pub seq: u32,
+}
+
+impl Ord for Mark {
+    fn cmp(&self, other: &Self) -> Ordering {
+        (file_index(&self.file), &*self.file, self.pos, self.seq).cmp(&(
+            file_index(&other.file),
+            &*other.file,
+            other.pos,
+            other.seq,
+        ))
+    }
+}
+
+impl PartialOrd for Mark {
+    fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl std::fmt::Display for Mark {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}:{}#{}", self.file, self.pos, self.seq)
+    }
+}
+
+pub struct Checkpoints {
+    table: String,
+    /// Which sync this is (several may write into one database).
+    source: String,
+    workers: usize,
+    upsert_sql: String,
+    /// Greenplum: the row is deleted first (no ON CONFLICT there).
+    delete_sql: Option<String>,
+}
+
+impl Checkpoints {
+    /// Creates the table if needed; `None` (with a warning) when the schema is off or the
+    /// PostgreSQL user may not create it: the sync then works as before, on master.info alone.
+    pub async fn setup(
+        cfg: &Config,
+        pg: &deadpool_postgres::Pool,
+        greenplum: bool,
+    ) -> Option<Arc<Checkpoints>> {
+        if cfg.checkpoint_schema.is_empty() {
+            return None;
+        }
+        let table = qualified(&cfg.checkpoint_schema, "checkpoint");
+        let ddl = format!(
+            "CREATE SCHEMA IF NOT EXISTS {schema};
+             CREATE TABLE IF NOT EXISTS {table} (
+                 source text NOT NULL,
+                 worker integer NOT NULL,
+                 workers integer NOT NULL,
+                 bin_name text NOT NULL,
+                 bin_pos bigint NOT NULL,
+                 seq integer NOT NULL,
+                 updated_at timestamptz NOT NULL DEFAULT now(),
+                 PRIMARY KEY (source, worker)
+             )",
+            schema = quote_ident(&cfg.checkpoint_schema)
+        );
+        let created = async {
+            let client = pg.get().await?;
+            client.batch_execute(&ddl).await?;
+            anyhow::Ok(())
+        }
+        .await;
+        if let Err(e) = created {
+            tracing::warn!(
+                "cannot create the checkpoint table {table} ({e:#}): replays after a crash will rewrite \
+                 rows already applied (harmless, but not exact); grant CREATE or set checkpoint_schema = \"\""
+            );
+            return None;
+        }
+        let insert = format!(
+            "INSERT INTO {table} (source, worker, workers, bin_name, bin_pos, seq, updated_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, now())"
+        );
+        let (upsert_sql, delete_sql) = if greenplum {
+            (
+                insert,
+                Some(format!(
+                    "DELETE FROM {table} WHERE source = $1 AND worker = $2"
+                )),
+            )
+        } else {
+            (
+                format!(
+                    "{insert} ON CONFLICT (source, worker) DO UPDATE SET workers = EXCLUDED.workers, \
+                     bin_name = EXCLUDED.bin_name, bin_pos = EXCLUDED.bin_pos, seq = EXCLUDED.seq, \
+                     updated_at = EXCLUDED.updated_at"
+                ),
+                None,
+            )
+        };
+        Some(Arc::new(Checkpoints {
+            source: format!("{}#{}", cfg.mysql_addr, cfg.server_id),
+            workers: cfg.concurrent_size,
+            table,
+            upsert_sql,
+            delete_sql,
+        }))
+    }
+
+    /// Each worker's mark; all `None` when they were written with another `concurrent_size`.
+    pub async fn load(&self, pg: &deadpool_postgres::Pool) -> Result<Vec<Option<Mark>>> {
+        let client = pg.get().await?;
+        let rows = client
+            .query(
+                &format!(
+                    "SELECT worker, workers, bin_name, bin_pos, seq FROM {} WHERE source = $1",
+                    self.table
+                ),
+                &[&self.source],
+            )
+            .await
+            .with_context(|| format!("reading {}", self.table))?;
+        let mut marks = vec![None; self.workers];
+        for r in &rows {
+            let (worker, workers): (i32, i32) = (r.get(0), r.get(1));
+            if workers as usize != self.workers {
+                tracing::info!(
+                    "checkpoints in {} were written by {workers} workers, now {}: replaying from master.info without them",
+                    self.table,
+                    self.workers
+                );
+                client
+                    .execute(
+                        &format!("DELETE FROM {} WHERE source = $1", self.table),
+                        &[&self.source],
+                    )
+                    .await?;
+                return Ok(vec![None; self.workers]);
+            }
+            if let Some(m) = marks.get_mut(worker as usize) {
+                let name: String = r.get(2);
+                *m = Some(Mark {
+                    file: name.into(),
+                    pos: r.get::<_, i64>(3) as u64,
+                    seq: r.get::<_, i32>(4) as u32,
+                });
+            }
+        }
+        Ok(marks)
+    }
+
+    /// Records `mark` for `worker` inside the caller's transaction.
+    pub async fn record(
+        &self,
+        tx: &deadpool_postgres::Transaction<'_>,
+        worker: usize,
+        mark: &Mark,
+    ) -> Result<(), tokio_postgres::Error> {
+        let (w, n) = (worker as i32, self.workers as i32);
+        if let Some(delete) = &self.delete_sql {
+            let stmt = tx.prepare_cached(delete).await?;
+            tx.execute(&stmt, &[&self.source, &w]).await?;
+        }
+        let stmt = tx.prepare_cached(&self.upsert_sql).await?;
+        let (file, pos, seq) = (mark.file.to_string(), mark.pos as i64, mark.seq as i32);
+        let params: [&(dyn ToSql + Sync); 6] = [&self.source, &w, &n, &file, &pos, &seq];
+        tx.execute(&stmt, &params).await?;
+        Ok(())
+    }
+
+    /// Records `mark` for every worker (a TRUNCATE, done while nothing is in flight).
+    pub async fn record_all(
+        &self,
+        tx: &deadpool_postgres::Transaction<'_>,
+        mark: &Mark,
+    ) -> Result<(), tokio_postgres::Error> {
+        for w in 0..self.workers {
+            self.record(tx, w, mark).await?;
+        }
+        Ok(())
+    }
+}
+
+/// The lowest mark of all workers: everything at or before it is committed everywhere.
+pub fn floor(marks: &[Option<Mark>]) -> Option<Mark> {
+    marks
+        .iter()
+        .cloned()
+        .collect::<Option<Vec<Mark>>>()?
+        .into_iter()
+        .min()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn m(file: &str, pos: u64, seq: u32) -> Mark {
+        Mark {
+            file: file.into(),
+            pos,
+            seq,
+        }
+    }
+
+    #[test]
+    fn marks_order_by_file_index_then_position() {
+        assert!(m("b.000009", 900, 5) < m("b.000010", 4, 1));
+        assert!(
+            m("b.999999", 900, 5) < m("b.1000000", 4, 1),
+            "numeric, not lexical"
+        );
+        assert!(
+            m("b.000001", 100, 0) < m("b.000001", 100, 1),
+            "a truncate precedes a change at its end"
+        );
+    }
+
+    #[test]
+    fn floor_needs_every_worker() {
+        assert_eq!(floor(&[Some(m("b.1", 5, 1)), None]), None);
+        assert_eq!(
+            floor(&[Some(m("b.1", 9, 1)), Some(m("b.1", 5, 2))]),
+            Some(m("b.1", 5, 2))
+        );
+    }
+}
