@@ -175,6 +175,18 @@ impl Checkpoints {
         Ok(marks)
     }
 
+    /// Forgets this sync's marks: after an initial load, the old ones describe tables since emptied.
+    pub async fn clear(&self, pg: &deadpool_postgres::Pool) -> Result<()> {
+        let client = pg.get().await?;
+        client
+            .execute(
+                &format!("DELETE FROM {} WHERE source = $1", self.table),
+                &[&self.source],
+            )
+            .await?;
+        Ok(())
+    }
+
     /// Records `mark` for `worker` inside the caller's transaction.
     pub async fn record(
         &self,

@@ -30,6 +30,7 @@ use mysql_async::prelude::Queryable;
 use mysql_async::Value;
 use serde::{Deserialize, Serialize};
 
+use crate::checkpoint::Checkpoints;
 use crate::config::{Config, Flavor};
 use crate::convert::to_pg_text;
 use crate::position::{self, Position};
@@ -222,6 +223,9 @@ pub async fn run(cfg: &Config, truncate: bool) -> Result<Position> {
     }
     result?;
 
+    if let Some(cp) = Checkpoints::setup(cfg, &pg, greenplum).await {
+        cp.clear(&pg).await?;
+    }
     position::save(&cfg.master_info_path(), &replay_from)?;
     let _ = std::fs::remove_file(state_path(cfg));
     let rows = progress.rows.load(Relaxed);
