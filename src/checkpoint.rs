@@ -20,6 +20,7 @@ use tokio_postgres::types::ToSql;
 
 use crate::binlog::file_index;
 use crate::config::Config;
+use crate::position::Position;
 use crate::sql::{qualified, quote_ident};
 
 /// Where one change sits in the binlog: file, start of its rows event, and its number within
@@ -133,9 +134,58 @@ impl Checkpoints {
         }))
     }
 
-    /// Each worker's mark; all `None` when they were written with another `concurrent_size`.
-    pub async fn load(&self, pg: &deadpool_postgres::Pool) -> Result<Vec<Option<Mark>>> {
+    /// Notes the position just saved to master.info (as worker -1), so that a start can tell a
+    /// crash replay (master.info is where this sync left it) from an operator's rewind.
+    pub async fn record_position(&self, pg: &deadpool_postgres::Pool, p: &Position) -> Result<()> {
+        let mut client = pg.get().await?;
+        let tx = client.transaction().await?;
+        let mark = Mark {
+            file: p.file.clone(),
+            pos: p.pos,
+            seq: 0,
+        };
+        self.record(&tx, usize::MAX, &mark).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Each worker's mark, when starting from `start`. All `None` (a plain replay) when they were
+    /// written with another `concurrent_size`, or when master.info is not the position this sync
+    /// last saved: someone rewound it to replay on purpose, and skipping would defeat that.
+    pub async fn load(
+        &self,
+        pg: &deadpool_postgres::Pool,
+        start: &Position,
+    ) -> Result<Vec<Option<Mark>>> {
         let client = pg.get().await?;
+        let saved = client
+            .query_opt(
+                &format!(
+                    "SELECT bin_name, bin_pos FROM {} WHERE source = $1 AND worker = -1",
+                    self.table
+                ),
+                &[&self.source],
+            )
+            .await?
+            .map(|r| Position::new(r.get::<_, String>(0), r.get::<_, i64>(1) as u64));
+        if saved.as_ref() != Some(start) {
+            if let Some(saved) = saved {
+                tracing::info!(
+                    "master.info says {start} but this sync last saved {saved}: replaying from {start} \
+                     without skipping (the checkpoints are reset)"
+                );
+            }
+            client
+                .execute(
+                    &format!(
+                        "DELETE FROM {} WHERE source = $1 AND worker >= 0",
+                        self.table
+                    ),
+                    &[&self.source],
+                )
+                .await?;
+            return Ok(vec![None; self.workers]);
+        }
         let rows = client
             .query(
                 &format!(
@@ -162,6 +212,9 @@ impl Checkpoints {
                     )
                     .await?;
                 return Ok(vec![None; self.workers]);
+            }
+            if worker < 0 {
+                continue;
             }
             if let Some(m) = marks.get_mut(worker as usize) {
                 let name: String = r.get(2);
@@ -194,7 +247,13 @@ impl Checkpoints {
         worker: usize,
         mark: &Mark,
     ) -> Result<(), tokio_postgres::Error> {
-        let (w, n) = (worker as i32, self.workers as i32);
+        // usize::MAX is the saved-position row, stored as worker -1.
+        let w = if worker == usize::MAX {
+            -1
+        } else {
+            worker as i32
+        };
+        let n = self.workers as i32;
         if let Some(delete) = &self.delete_sql {
             let stmt = tx.prepare_cached(delete).await?;
             tx.execute(&stmt, &[&self.source, &w]).await?;

@@ -360,6 +360,11 @@ pub async fn run(cfg: Config, config_path: &Path) -> Result<()> {
         let (acked, result) = pipeline.run(pos.clone(), metas.clone()).await;
         position::save(&cfg.master_info_path(), &acked)
             .with_context(|| format!("saving position {acked}"))?;
+        if let Some(cp) = &checkpoints {
+            if let Err(e) = cp.record_position(&pg, &acked).await {
+                tracing::warn!("cannot note the saved position in the checkpoint table: {e:#}");
+            }
+        }
         match result {
             Ok(()) => {
                 tracing::info!("stopped cleanly at {acked}");
@@ -439,7 +444,7 @@ impl Pipeline {
     ) -> (Position, Result<()>) {
         let cfg = &self.cfg;
         let marks = match &self.checkpoints {
-            Some(cp) => match cp.load(&self.pg).await {
+            Some(cp) => match cp.load(&self.pg, &start).await {
                 Ok(m) => m,
                 Err(e) => {
                     return (
@@ -486,6 +491,7 @@ impl Pipeline {
             window.clone(),
             self.metrics.clone(),
             self.snapshot.clone(),
+            self.checkpoints.clone().map(|cp| (cp, self.pg.clone())),
         ));
         let reader = Reader {
             cfg: cfg.clone(),
@@ -562,6 +568,7 @@ async fn save_positions(
     window: Arc<AckWindow>,
     metrics: Metrics,
     snapshot: Arc<std::sync::Mutex<Option<Snapshot>>>,
+    checkpoints: Option<(Arc<Checkpoints>, deadpool_postgres::Pool)>,
 ) {
     let path = cfg.master_info_path();
     let status_path = cfg.status_path();
@@ -576,7 +583,14 @@ async fn save_positions(
         let acked = window.acked();
         if acked != saved {
             match position::save(&path, &acked) {
-                Ok(()) => saved = acked.clone(),
+                Ok(()) => {
+                    saved = acked.clone();
+                    if let Some((cp, pg)) = &checkpoints {
+                        if let Err(e) = cp.record_position(pg, &acked).await {
+                            tracing::debug!("cannot note the saved position in PostgreSQL: {e:#}");
+                        }
+                    }
+                }
                 Err(e) => tracing::error!("cannot save position {acked}: {e:#}"),
             }
         }

@@ -1,6 +1,7 @@
-//! The transactional checkpoint: after a restart from an old master.info, every worker skips
-//! the changes it had already committed, so rows never move back to older values; without the
-//! checkpoint the same replay rewrites them (proving the test can tell the difference).
+//! The transactional checkpoint: after a crash that left master.info behind, every worker skips
+//! the changes it had already committed, so rows never move back to older values. Without the
+//! checkpoint, or when an operator rewinds master.info on purpose, the replay rewrites them
+//! (which also proves the test can tell the difference).
 
 mod common;
 
@@ -8,9 +9,12 @@ use common::*;
 
 /// Syncs 200 rows, stops, rewinds master.info to before them, poisons one row in PostgreSQL,
 /// restarts and makes one more change. Returns whether the poisoned row survived the replay.
-async fn replay_after_rewind(checkpoint_schema: &str) -> (bool, String) {
+/// `crash`: rewind the position the sync noted in PostgreSQL too, which is the state a crash
+/// between a commit and the next position save leaves; otherwise only master.info is rewound,
+/// as an operator would.
+async fn replay_after_rewind(checkpoint_schema: &str, crash: bool) -> (bool, String) {
     let env = Env::get();
-    let db = TestDb::create(&format!("cp{}", checkpoint_schema.len())).await;
+    let db = TestDb::create(&format!("cp{}{}", checkpoint_schema.len(), crash as u8)).await;
     db.create_table(
         "CREATE TABLE t (id INT PRIMARY KEY, v VARCHAR(20)) ENGINE=InnoDB",
         "CREATE TABLE t (id integer PRIMARY KEY, v varchar(20))",
@@ -18,6 +22,7 @@ async fn replay_after_rewind(checkpoint_schema: &str) -> (bool, String) {
     .await;
     let before = master_pos(&env).await;
     let cfg = SyncConfig::new(&env, &db.name, &["t"]).concurrent(3);
+    let server_id = cfg.server_id;
     let toml = cfg.to_toml(std::path::Path::new("{DATA_DIR}"));
     let toml = format!(
         "checkpoint_schema = {}\n{toml}",
@@ -44,6 +49,17 @@ async fn replay_after_rewind(checkpoint_schema: &str) -> (bool, String) {
     // the commits): the restart replays all of it.
     sync.write_master_info(&before);
     let pg = db.pg().await;
+    if crash {
+        pg_q(
+            &pg,
+            &format!(
+                "UPDATE {checkpoint_schema}.checkpoint SET bin_name = '{}', bin_pos = {} \
+                 WHERE worker = -1 AND source LIKE '%#{}'",
+                before.0, before.1, server_id
+            ),
+        )
+        .await;
+    }
     pg_q(&pg, "UPDATE t SET v = 'poison' WHERE id = 14").await;
     sync.restart();
     my_q(&mut my, "UPDATE t SET v = 'after' WHERE id = 200").await;
@@ -58,7 +74,7 @@ async fn replay_after_rewind(checkpoint_schema: &str) -> (bool, String) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn replay_skips_what_each_worker_already_committed() {
-    let (kept, log) = replay_after_rewind("mgs_checkpoint_test").await;
+    let (kept, log) = replay_after_rewind("mgs_checkpoint_test", true).await;
     assert!(
         kept,
         "the replay rewrote a row the checkpoint says was committed:\n{log}"
@@ -79,9 +95,19 @@ async fn replay_skips_what_each_worker_already_committed() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn without_checkpoint_the_replay_rewrites_rows() {
-    let (kept, log) = replay_after_rewind("").await;
+    let (kept, log) = replay_after_rewind("", false).await;
     assert!(
         !kept,
         "without a checkpoint the replay must rewrite the row:\n{log}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_operators_rewind_of_master_info_replays_everything() {
+    let (kept, log) = replay_after_rewind("mgs_checkpoint_test2", false).await;
+    assert!(!kept, "a rewound master.info must replay, not skip:\n{log}");
+    assert!(
+        log.contains("without skipping"),
+        "the reset is not explained:\n{log}"
     );
 }
