@@ -191,13 +191,14 @@ fn set_members(names: &[String], b: &[u8]) -> String {
 }
 
 /// BIT(n) arrives big-endian in ceil(n/8) bytes; PostgreSQL's bit(n) reads a string of n digits.
+/// Bits are counted from the least significant end, so a shorter value means leading zeros.
 fn bit_string(b: &[u8], n: u32) -> String {
-    let total = b.len() as u32 * 8;
     (0..n)
-        .map(|i| {
-            let bit = total - n + i;
-            let byte = b[(bit / 8) as usize];
-            if byte & (0x80 >> (bit % 8)) != 0 {
+        .rev()
+        .map(|bit| {
+            let from_end = (bit / 8) as usize;
+            let byte = b.len().checked_sub(1 + from_end).map_or(0, |i| b[i]);
+            if byte & (1 << (bit % 8)) != 0 {
                 '1'
             } else {
                 '0'
@@ -222,7 +223,17 @@ fn timestamp_text(col: &Column, b: &[u8]) -> Result<Option<String>, ConvertError
         value: s.to_string(),
         ty: col.column_type.clone(),
     })?;
-    let us: u32 = format!("{frac:0<6}")[..6].parse().unwrap_or(0);
+    let us: u32 = frac
+        .chars()
+        .chain(std::iter::repeat('0'))
+        .take(6)
+        .collect::<String>()
+        .parse()
+        .map_err(|_| ConvertError::Unexpected {
+            column: col.name.clone(),
+            value: s.to_string(),
+            ty: col.column_type.clone(),
+        })?;
     Ok(epoch_text(col, secs, us))
 }
 
