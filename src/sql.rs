@@ -56,8 +56,15 @@ pub fn insert(table: &str, columns: &[(&str, &str)]) -> String {
     )
 }
 
-/// `DELETE … USING unnest(key arrays)`: one statement for every key of a batch.
+/// One statement for every key of a batch: `= ANY(array)` for a single-column key (an index
+/// scan the planner sizes by the array), `USING unnest(…)` for a composite one.
 pub fn delete(table: &str, key_columns: &[(&str, &str)]) -> String {
+    if let [(name, ty)] = key_columns {
+        return format!(
+            "DELETE FROM {table} WHERE {} = ANY($1::text[]::{ty}[])",
+            quote_ident(name)
+        );
+    }
     let (arrays, casts) = unnest_parts(key_columns);
     let aliases: Vec<String> = (1..=key_columns.len()).map(|i| format!("c{i}")).collect();
     let conds: Vec<String> = key_columns
@@ -134,6 +141,14 @@ mod tests {
         assert_eq!(
             sql,
             "INSERT INTO t (\"a\", \"b\") SELECT u.c1::integer, u.c2::text FROM unnest($1::text[], $2::text[]) AS u(c1, c2)"
+        );
+    }
+
+    #[test]
+    fn single_key_delete_uses_any() {
+        assert_eq!(
+            delete("\"s\".\"t\"", &[("id", "integer")]),
+            "DELETE FROM \"s\".\"t\" WHERE \"id\" = ANY($1::text[]::integer[])"
         );
     }
 
