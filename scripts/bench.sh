@@ -47,6 +47,7 @@
 #   MGS_BENCH_BUILD=1            0: use the binaries already in target/release
 #   MGS_BENCH_ENV_DIR, MGS_BENCH_MYSQL_PORT, MGS_BENCH_PG_PORT   the private servers
 #   MGS_KEEP_ENV=1               leave the servers (and the work dir) up at the end
+#   MGS_BENCH_SYNC_EXTRA='checkpoint_schema = ""'   extra lines for the sync's config (A/B runs)
 # Example, small scale: MGS_BENCH_ROWS=50000 MGS_BENCH_RUNS=1 MGS_BENCH_STEADY_SECS=10 scripts/bench.sh
 set -euo pipefail
 
@@ -370,6 +371,7 @@ statsd_host = ""
 statsd_port = 8125
 statsd_prefix = "mysql_gp_sync"
 $7
+${MGS_BENCH_SYNC_EXTRA:-}
 [[source]]
 schema = "$DB"
 tables = [$6]
