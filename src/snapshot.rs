@@ -108,11 +108,13 @@ pub async fn run(cfg: &Config, truncate: bool) -> Result<Position> {
             create_tables: true,
         },
     );
-    let metas: Vec<Arc<TableMeta>> = load_tables(cfg, &loader)
+    let mut metas: Vec<Arc<TableMeta>> = load_tables(cfg, &loader)
         .await?
         .into_values()
         .flatten()
         .collect();
+    // In name order: progress lines and a resumed load read the same way every time.
+    metas.sort_by(|a, b| a.name.cmp(&b.name));
     if metas.is_empty() {
         bail!("no configured table to copy: check the [[source]] sections");
     }
