@@ -26,54 +26,11 @@ set -euo pipefail
 
 export PATH="${PATH:-/usr/bin:/bin}"
 
-SELF="$(readlink -f -- "${BASH_SOURCE[0]}")"
-SCRIPT_DIR="$(dirname -- "$SELF")"
-DEPLOY_DIR="$(dirname -- "$SCRIPT_DIR")"
-VAR_DIR="$DEPLOY_DIR/var"
-PID_FILE="$VAR_DIR/mysql-gp-sync.pid"
-LOCK_FILE="$VAR_DIR/mysql-gp-sync.lock"
-STOPPED_FILE="$VAR_DIR/mysql-gp-sync.stopped"
-OUT_FILE="$VAR_DIR/mysql-gp-sync.out"
-
-absolute() {
-  if [[ $1 == /* ]]; then
-    printf '%s\n' "$1"
-  else
-    printf '%s/%s\n' "$PWD" "$1"
-  fi
-}
-
-if [[ -n ${MGS_BIN:-} ]]; then
-  BIN="$(absolute "$MGS_BIN")"
-elif [[ -x $DEPLOY_DIR/bin/mysql-gp-sync ]]; then
-  BIN="$DEPLOY_DIR/bin/mysql-gp-sync"
-else
-  BIN="$DEPLOY_DIR/target/release/mysql-gp-sync"
-fi
-CONFIG="$(absolute "${MGS_CONFIG:-$DEPLOY_DIR/conf/mysql-gp-sync.toml}")"
-
-is_sync() {
-  local pid="$1" argv0=''
-  [[ $pid =~ ^[1-9][0-9]*$ ]] || return 1
-  IFS= read -r -d '' argv0 2>/dev/null <"/proc/$pid/cmdline" || true
-  [[ -n $argv0 ]] || return 1
-  [[ ${argv0##*/} == mysql-gp-sync* || $argv0 == "$BIN" ]]
-}
-
-running() {
-  local pid
-  pid="$(tr -d '[:space:]' 2>/dev/null <"$PID_FILE")" || return 1
-  is_sync "$pid"
-}
-
-config_string() {
-  [[ -r $CONFIG ]] || return 0
-  sed -n -e '/^[[:space:]]*\[/q' \
-    -e "s/^[[:space:]]*$1[[:space:]]*=[[:space:]]*[\"']\\([^\"']*\\)[\"'].*/\\1/p" "$CONFIG" | tail -n 1
-}
+# shellcheck source=scripts/lib.sh
+. "$(dirname -- "$(readlink -f -- "${BASH_SOURCE[0]}")")/lib.sh"
 
 # Cheap check first: the common case (running) takes no lock and writes nothing.
-if running; then
+if running_pid >/dev/null; then
   exit 0
 fi
 
@@ -81,7 +38,7 @@ mkdir -p -- "$VAR_DIR"
 exec 9>>"$LOCK_FILE"
 # Another monitor run, start.sh or stop.sh is at work: leave it to them.
 flock -n 9 || exit 0
-if [[ -e $STOPPED_FILE ]] || running; then
+if [[ -e $STOPPED_FILE ]] || running_pid >/dev/null; then
   exit 0
 fi
 
@@ -112,9 +69,9 @@ fi
 rc=0
 # start.sh inherits fd 9 and with it this run's lock (MGS_LOCK_HELD: do not lock again).
 out="$(MGS_LOCK_HELD=1 "$SCRIPT_DIR/start.sh" 2>&1)" || rc=$?
-if ((rc == 0)) && running; then
+if ((rc == 0)) && pid="$(running_pid)"; then
   printf '%s\n' "$out"
-  log_line WARN "monitor_process.sh: mysql-gp-sync was not running; restarted (pid $(tr -d '[:space:]' <"$PID_FILE"))$ended"
+  log_line WARN "monitor_process.sh: mysql-gp-sync was not running; restarted (pid $pid)$ended"
   exit 0
 fi
 reason="$(printf '%s\n' "$out" | grep -m 1 '^Error:' || true)"

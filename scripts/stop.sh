@@ -16,13 +16,8 @@
 # leaves the sync stopped (a stop by hand is not a crash). start.sh removes it.
 set -euo pipefail
 
-SELF="$(readlink -f -- "${BASH_SOURCE[0]}")"
-SCRIPT_DIR="$(dirname -- "$SELF")"
-DEPLOY_DIR="$(dirname -- "$SCRIPT_DIR")"
-VAR_DIR="$DEPLOY_DIR/var"
-PID_FILE="$VAR_DIR/mysql-gp-sync.pid"
-LOCK_FILE="$VAR_DIR/mysql-gp-sync.lock"
-STOPPED_FILE="$VAR_DIR/mysql-gp-sync.stopped"
+# shellcheck source=scripts/lib.sh
+. "$(dirname -- "$(readlink -f -- "${BASH_SOURCE[0]}")")/lib.sh"
 
 say() { printf 'stop.sh: %s\n' "$*"; }
 warn() { printf 'stop.sh: %s\n' "$*" >&2; }
@@ -31,43 +26,9 @@ die() {
   exit 1
 }
 
-absolute() {
-  if [[ $1 == /* ]]; then
-    printf '%s\n' "$1"
-  else
-    printf '%s/%s\n' "$PWD" "$1"
-  fi
-}
-
-if [[ -n ${MGS_BIN:-} ]]; then
-  BIN="$(absolute "$MGS_BIN")"
-elif [[ -x $DEPLOY_DIR/bin/mysql-gp-sync ]]; then
-  BIN="$DEPLOY_DIR/bin/mysql-gp-sync"
-else
-  BIN="$DEPLOY_DIR/target/release/mysql-gp-sync"
-fi
-CONFIG="$(absolute "${MGS_CONFIG:-$DEPLOY_DIR/conf/mysql-gp-sync.toml}")"
-
 STOP_TIMEOUT="${MGS_STOP_TIMEOUT:-60}"
 [[ $STOP_TIMEOUT =~ ^[0-9]+$ ]] || die "MGS_STOP_TIMEOUT must be a number of seconds, not '$STOP_TIMEOUT'"
 
-# is_sync PID: PID is a live (not zombie) mysql-gp-sync process (argv[0] is checked, so a
-# pid reused by another program does not count).
-is_sync() {
-  local pid="$1" argv0=''
-  [[ $pid =~ ^[1-9][0-9]*$ ]] || return 1
-  IFS= read -r -d '' argv0 2>/dev/null <"/proc/$pid/cmdline" || true
-  [[ -n $argv0 ]] || return 1
-  [[ ${argv0##*/} == mysql-gp-sync* || $argv0 == "$BIN" ]]
-}
-
-config_string() {
-  [[ -r $CONFIG ]] || return 0
-  sed -n -e '/^[[:space:]]*\[/q' \
-    -e "s/^[[:space:]]*$1[[:space:]]*=[[:space:]]*[\"']\\([^\"']*\\)[\"'].*/\\1/p" "$CONFIG" | tail -n 1
-}
-
-file_size() { stat -c %s -- "$1" 2>/dev/null || echo 0; }
 
 # wait_gone PID SECONDS: true once PID is no longer a running mysql-gp-sync.
 wait_gone() {

@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 use common::*;
 use tokio::process::Command;
 
-const SCRIPTS: [&str; 3] = ["start.sh", "stop.sh", "monitor_process.sh"];
+const SCRIPTS: [&str; 4] = ["lib.sh", "start.sh", "stop.sh", "monitor_process.sh"];
 /// Upper bound for one script run; the tests stay under 30 s each.
 const SCRIPT_TIMEOUT: Duration = Duration::from_secs(25);
 
