@@ -76,7 +76,8 @@ have_packages() {
   command -v mariadbd >/dev/null && command -v mariadb-install-db >/dev/null &&
     command -v mariadb >/dev/null && command -v mariadb-admin >/dev/null &&
     [[ -x $PG_BIN/postgres && -x $PG_BIN/initdb && -x $PG_BIN/pg_ctl ]] &&
-    command -v psql >/dev/null
+    command -v psql >/dev/null &&
+    command -v shellcheck >/dev/null # tests/ops.rs lints the operator scripts
 }
 
 install_packages() {
@@ -87,14 +88,14 @@ install_packages() {
   if [[ $EUID -ne 0 ]]; then
     # A normal user can only install through passwordless sudo.
     if ! { command -v sudo >/dev/null && sudo -n true 2>/dev/null; }; then
-      die "mariadb-server/postgresql-15 are missing and we are not root; install them: apt-get install mariadb-server mariadb-client postgresql-15 postgresql-client-15"
+      die "mariadb-server/postgresql-15 are missing and we are not root; install them: apt-get install mariadb-server mariadb-client postgresql-15 postgresql-client-15 shellcheck"
     fi
     sudo=(sudo -n)
   fi
-  log "installing mariadb-server and postgresql-15 (missing)"
+  log "installing mariadb-server, postgresql-15 and shellcheck (missing)"
   "${sudo[@]}" apt-get update
   "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y \
-    mariadb-server mariadb-client postgresql-15 postgresql-client-15
+    mariadb-server mariadb-client postgresql-15 postgresql-client-15 shellcheck
   hash -r
   have_packages || die "packages installed but binaries still missing"
 }
