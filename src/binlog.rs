@@ -476,11 +476,16 @@ impl Reader {
             }
         }
         let n = self.workers.len();
-        for c in changes {
-            self.window.add(txn).await;
-            let w = c.worker(n);
-            if self.workers[w].send(c).await.is_err() {
-                bail!("apply worker {w} stopped");
+        let mut changes = changes.into_iter().peekable();
+        while changes.peek().is_some() {
+            // Room for the event's rows at once, at most a window's worth at a time.
+            let chunk: Vec<Change> = changes.by_ref().take(self.window.size()).collect();
+            self.window.add(txn, chunk.len()).await;
+            for c in chunk {
+                let w = c.worker(n);
+                if self.workers[w].send(c).await.is_err() {
+                    bail!("apply worker {w} stopped");
+                }
             }
         }
         Ok(seq)

@@ -84,17 +84,27 @@ impl AckWindow {
         id
     }
 
-    /// Waits for room for one more change in flight, then counts it against `txn`.
-    pub async fn add(&self, txn: TxnId) {
+    /// Waits for room for `n` more changes in flight, then counts them against `txn`:
+    /// one semaphore wait and one lock for all the rows of an event, not one per row.
+    pub async fn add(&self, txn: TxnId, n: usize) {
+        debug_assert!(
+            n <= self.size,
+            "callers add at most a window's worth at once"
+        );
         self.permits
-            .acquire()
+            .acquire_many(n as u32)
             .await
             .expect("window semaphore is never closed")
             .forget();
         let mut t = self.tracker.lock().unwrap();
         if let Some(e) = t.entries.iter_mut().rev().find(|e| e.id == txn) {
-            e.remaining += 1;
+            e.remaining += n;
         }
+    }
+
+    /// The most changes one [`AckWindow::add`] may ask room for.
+    pub fn size(&self) -> usize {
+        self.size
     }
 
     /// The transaction's commit event was read at `end`.
@@ -175,11 +185,11 @@ mod tests {
     async fn advances_only_past_fully_committed_prefix() {
         let w = AckWindow::new(10, p(4));
         let t1 = w.begin();
-        w.add(t1).await;
-        w.add(t1).await;
+        w.add(t1, 1).await;
+        w.add(t1, 1).await;
         w.seal(t1, p(100));
         let t2 = w.begin();
-        w.add(t2).await;
+        w.add(t2, 1).await;
         w.seal(t2, p(200));
         assert_eq!(w.in_flight(), 3);
         // t2 finishes first: nothing may be saved yet.
@@ -196,7 +206,7 @@ mod tests {
     async fn unsealed_transaction_blocks_even_when_committed() {
         let w = AckWindow::new(10, p(4));
         let t1 = w.begin();
-        w.add(t1).await;
+        w.add(t1, 1).await;
         w.ack(&[(t1, 1)]);
         assert_eq!(w.acked(), p(4), "its commit event was not read yet");
         w.seal(t1, p(50));
@@ -209,7 +219,7 @@ mod tests {
         w.boundary(p(10));
         assert_eq!(w.acked(), p(10));
         let t1 = w.begin();
-        w.add(t1).await;
+        w.add(t1, 1).await;
         w.seal(t1, p(20));
         w.boundary(p(30));
         assert_eq!(w.acked(), p(10));
@@ -221,10 +231,10 @@ mod tests {
     async fn window_bounds_changes_in_flight() {
         let w = Arc::new(AckWindow::new(2, p(4)));
         let t1 = w.begin();
-        w.add(t1).await;
-        w.add(t1).await;
+        w.add(t1, 1).await;
+        w.add(t1, 1).await;
         let w2 = w.clone();
-        let third = tokio::spawn(async move { w2.add(t1).await });
+        let third = tokio::spawn(async move { w2.add(t1, 1).await });
         tokio::time::sleep(std::time::Duration::from_millis(50)).await;
         assert!(!third.is_finished(), "a third change must wait for room");
         w.ack(&[(t1, 1)]);
@@ -235,10 +245,27 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn adding_an_events_rows_waits_for_room_for_all_of_them() {
+        let w = Arc::new(AckWindow::new(4, p(4)));
+        let t1 = w.begin();
+        w.add(t1, 3).await;
+        let w2 = w.clone();
+        let two_more = tokio::spawn(async move { w2.add(t1, 2).await });
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        assert!(!two_more.is_finished(), "only one slot is free");
+        w.ack(&[(t1, 1)]);
+        tokio::time::timeout(std::time::Duration::from_secs(5), two_more)
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(w.in_flight(), 4);
+    }
+
+    #[tokio::test]
     async fn drain_waits_for_in_flight_changes() {
         let w = Arc::new(AckWindow::new(4, p(4)));
         let t1 = w.begin();
-        w.add(t1).await;
+        w.add(t1, 1).await;
         let w2 = w.clone();
         let d = tokio::spawn(async move { w2.drain().await });
         tokio::time::sleep(std::time::Duration::from_millis(50)).await;
