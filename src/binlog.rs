@@ -14,7 +14,6 @@ use futures_util::StreamExt;
 use mysql_async::binlog::events::{
     Event, EventData, OptionalMetadataField, RowsEventData, TableMapEvent,
 };
-use mysql_async::binlog::jsonb::{JsonContainer, JsonDom, JsonNumber, JsonScalar};
 use mysql_async::binlog::value::BinlogValue;
 use mysql_async::binlog::EventType;
 use mysql_async::prelude::Queryable;
@@ -528,9 +527,7 @@ pub fn row_values(row: mysql_async::binlog::row::BinlogRow) -> Result<Vec<Value>
                 let dom = j
                     .parse()
                     .map_err(|e| anyhow!("cannot read a binary JSON value: {e}"))?;
-                let mut text = String::new();
-                json_text(&dom, &mut text);
-                Ok(Value::Bytes(text.into_bytes()))
+                Ok(Value::Bytes(crate::convert::json_text(&dom).into_bytes()))
             }
             BinlogValue::JsonDiff(_) => Err(anyhow!(
                 "partial JSON update (binlog_row_value_options = PARTIAL_JSON): switch it off on the server \
@@ -538,60 +535,6 @@ pub fn row_values(row: mysql_async::binlog::row::BinlogRow) -> Result<Vec<Value>
             )),
         })
         .collect()
-}
-
-/// MySQL's binary JSON as JSON text, written here rather than through serde_json because
-/// MySQL's typed scalars must keep their exact form: a DECIMAL stays a bare number with all
-/// its digits and its scale (`9.00`, not the string "9.00" nor the float 9), DATE / TIME /
-/// DATETIME become the strings MySQL prints, other opaque values MySQL's `base64:typeN:…`.
-fn json_text(dom: &JsonDom, out: &mut String) {
-    use std::fmt::Write as _;
-    match dom {
-        JsonDom::Container(JsonContainer::Array(items)) => {
-            out.push('[');
-            for (i, item) in items.iter().enumerate() {
-                if i > 0 {
-                    out.push(',');
-                }
-                json_text(item, out);
-            }
-            out.push(']');
-        }
-        JsonDom::Container(JsonContainer::Object(fields)) => {
-            out.push('{');
-            for (i, (k, v)) in fields.iter().enumerate() {
-                if i > 0 {
-                    out.push(',');
-                }
-                out.push_str(&serde_json::Value::String(k.clone()).to_string());
-                out.push(':');
-                json_text(v, out);
-            }
-            out.push('}');
-        }
-        JsonDom::Scalar(s) => match s {
-            JsonScalar::Null => out.push_str("null"),
-            JsonScalar::Boolean(b) => out.push_str(if *b { "true" } else { "false" }),
-            JsonScalar::String(s) => {
-                out.push_str(&serde_json::Value::String(s.clone()).to_string())
-            }
-            JsonScalar::Number(JsonNumber::Int(i)) => out.push_str(&i.to_string()),
-            JsonScalar::Number(JsonNumber::Uint(u)) => out.push_str(&u.to_string()),
-            JsonScalar::Number(JsonNumber::Decimal(d)) => out.push_str(&d.to_string()),
-            // Shortest text that reads back to the same double; JSON has no NaN or infinity.
-            JsonScalar::Number(JsonNumber::Double(d)) => match serde_json::Number::from_f64(*d) {
-                Some(n) => out.push_str(&n.to_string()),
-                None => out.push_str("null"),
-            },
-            JsonScalar::DateTime(t) => {
-                let text = format!("{t:.6}");
-                out.push_str(&serde_json::Value::String(text).to_string());
-            }
-            JsonScalar::Opaque(o) => {
-                let _ = write!(out, "{}", serde_json::Value::String(o.to_string()));
-            }
-        },
-    }
 }
 
 /// Column names logged in the table map (binlog_row_metadata=FULL), if any.

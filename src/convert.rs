@@ -6,6 +6,7 @@
 
 use std::borrow::Cow;
 
+use mysql_async::binlog::jsonb::{JsonContainer, JsonDom, JsonNumber, JsonScalar};
 use mysql_async::Value;
 
 use crate::schema::Column;
@@ -141,6 +142,66 @@ fn decode<'a>(
         Some(e) => e
             .decode_without_bom_handling_and_without_replacement(b)
             .ok_or_else(bad),
+    }
+}
+
+/// MySQL's binary JSON as JSON text, written here rather than through serde_json because
+/// MySQL's typed scalars must keep their exact form: a DECIMAL stays a bare number with all
+/// its digits and its scale (`9.00`, not the string "9.00" nor the float 9), DATE / TIME /
+/// DATETIME become the strings MySQL prints, other opaque values MySQL's `base64:typeN:…`.
+pub fn json_text(dom: &JsonDom) -> String {
+    let mut out = String::new();
+    write_json(dom, &mut out);
+    out
+}
+
+fn write_json(dom: &JsonDom, out: &mut String) {
+    use std::fmt::Write as _;
+    match dom {
+        JsonDom::Container(JsonContainer::Array(items)) => {
+            out.push('[');
+            for (i, item) in items.iter().enumerate() {
+                if i > 0 {
+                    out.push(',');
+                }
+                write_json(item, out);
+            }
+            out.push(']');
+        }
+        JsonDom::Container(JsonContainer::Object(fields)) => {
+            out.push('{');
+            for (i, (k, v)) in fields.iter().enumerate() {
+                if i > 0 {
+                    out.push(',');
+                }
+                out.push_str(&serde_json::Value::String(k.clone()).to_string());
+                out.push(':');
+                write_json(v, out);
+            }
+            out.push('}');
+        }
+        JsonDom::Scalar(s) => match s {
+            JsonScalar::Null => out.push_str("null"),
+            JsonScalar::Boolean(b) => out.push_str(if *b { "true" } else { "false" }),
+            JsonScalar::String(s) => {
+                out.push_str(&serde_json::Value::String(s.clone()).to_string())
+            }
+            JsonScalar::Number(JsonNumber::Int(i)) => out.push_str(&i.to_string()),
+            JsonScalar::Number(JsonNumber::Uint(u)) => out.push_str(&u.to_string()),
+            JsonScalar::Number(JsonNumber::Decimal(d)) => out.push_str(&d.to_string()),
+            // Shortest text that reads back to the same double; JSON has no NaN or infinity.
+            JsonScalar::Number(JsonNumber::Double(d)) => match serde_json::Number::from_f64(*d) {
+                Some(n) => out.push_str(&n.to_string()),
+                None => out.push_str("null"),
+            },
+            JsonScalar::DateTime(t) => {
+                let text = format!("{t:.6}");
+                out.push_str(&serde_json::Value::String(text).to_string());
+            }
+            JsonScalar::Opaque(o) => {
+                let _ = write!(out, "{}", serde_json::Value::String(o.to_string()));
+            }
+        },
     }
 }
 
