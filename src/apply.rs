@@ -227,7 +227,7 @@ fn collapse(batch: &[Change]) -> Result<Vec<Group<'_>>> {
                 groups.len() - 1
             });
         let g = &mut groups[gi];
-        let row = std::mem::take(&mut rows[i]);
+        let mut row = std::mem::take(&mut rows[i]);
         match ch.op {
             Op::Upsert => {
                 for (col, v) in g.columns.iter_mut().zip(row) {
@@ -236,7 +236,7 @@ fn collapse(batch: &[Change]) -> Result<Vec<Group<'_>>> {
             }
             Op::Delete => {
                 for (col, &k) in g.columns.iter_mut().zip(&ch.table.key) {
-                    col.push(row[k].clone());
+                    col.push(row[k].take());
                 }
             }
         }

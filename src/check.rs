@@ -11,7 +11,7 @@ use crate::config::{Config, PgTarget};
 use crate::position;
 use crate::rules::TableRules;
 use crate::schema::{LoadOptions, SchemaLoader, Skip};
-use crate::sync::{mysql_opts, pg_pool, pool_error};
+use crate::sync::{mysql_opts, pg_pool, pool_error, BINLOG_REQUIREMENTS};
 
 #[derive(Default)]
 struct Report {
@@ -110,12 +110,7 @@ async fn variable(conn: &mut mysql_async::Conn, name: &str) -> Option<String> {
 }
 
 async fn check_binlog_settings(r: &mut Report, conn: &mut mysql_async::Conn, cfg: &Config) {
-    let want = [
-        ("log_bin", &["1", "ON"][..], "set log_bin and server_id in the server's configuration and restart it"),
-        ("binlog_format", &["ROW"][..], "SET GLOBAL binlog_format = 'ROW' and put binlog_format = ROW in the server's configuration"),
-        ("binlog_row_image", &["FULL"][..], "SET GLOBAL binlog_row_image = 'FULL' and put it in the server's configuration"),
-    ];
-    for (name, ok, fix) in want {
+    for (name, ok, fix) in BINLOG_REQUIREMENTS {
         match variable(conn, name).await {
             Some(v) if ok.iter().any(|o| v.eq_ignore_ascii_case(o)) => {
                 r.ok(format!("{name} = {v}"))

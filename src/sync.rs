@@ -62,6 +62,27 @@ pub fn pg_pool(cfg: &Config, size: usize) -> Result<deadpool_postgres::Pool> {
     .context("PostgreSQL pool settings")
 }
 
+/// What the server's binlog must be for the sync, with what to do otherwise: checked at start
+/// (the first one missing stops it) and listed by `check`.
+pub const BINLOG_REQUIREMENTS: [(&str, &[&str], &str); 3] = [
+    (
+        "log_bin",
+        &["1", "ON"],
+        "set log_bin and server_id in the server's configuration and restart it",
+    ),
+    (
+        "binlog_format",
+        &["ROW"],
+        "run SET GLOBAL binlog_format = 'ROW' and put binlog_format = ROW in the server's configuration \
+         (sessions opened before keep their format)",
+    ),
+    (
+        "binlog_row_image",
+        &["FULL"],
+        "run SET GLOBAL binlog_row_image = 'FULL' and put binlog_row_image = FULL in the server's configuration",
+    ),
+];
+
 /// Greenplum mode: configured, or (`auto`) when `version()` says so.
 pub async fn is_greenplum(cfg: &Config, client: &tokio_postgres::Client) -> Result<bool> {
     Ok(match cfg.pg_target {
@@ -148,26 +169,19 @@ async fn connect_pg(
 pub async fn check_mysql(cfg: &Config, pool: &mysql_async::Pool) -> Result<ServerInfo> {
     let addr = &cfg.mysql_addr;
     let mut conn = connect_mysql(cfg, pool).await?;
-    let (version, log_bin, format, image, checksum): (String, String, String, String, String) = conn
-        .query_first(
-            "SELECT @@version, @@global.log_bin, @@global.binlog_format, @@global.binlog_row_image, @@global.binlog_checksum",
-        )
+    let (version, checksum): (String, String) = conn
+        .query_first("SELECT @@version, @@global.binlog_checksum")
         .await?
         .ok_or_else(|| anyhow!("MySQL at {addr} returned no server variables"))?;
-    if log_bin != "1" && !log_bin.eq_ignore_ascii_case("ON") {
-        bail!("binary logging is off on MySQL at {addr}: set log_bin and server_id in the server's configuration and restart it");
-    }
-    if !format.eq_ignore_ascii_case("ROW") {
-        bail!(
-            "binlog_format is {format} on MySQL at {addr}; the sync needs ROW: run SET GLOBAL binlog_format = 'ROW' \
-             and put binlog_format = ROW in the server's configuration (sessions opened before keep their format)"
-        );
-    }
-    if !image.eq_ignore_ascii_case("FULL") {
-        bail!(
-            "binlog_row_image is {image} on MySQL at {addr}; the sync needs FULL: run SET GLOBAL binlog_row_image = 'FULL' \
-             and put binlog_row_image = FULL in the server's configuration"
-        );
+    for (name, accepted, fix) in BINLOG_REQUIREMENTS {
+        let value: Option<String> = conn.query_first(format!("SELECT @@global.{name}")).await?;
+        let value = value.unwrap_or_default();
+        if !accepted.iter().any(|a| value.eq_ignore_ascii_case(a)) {
+            bail!(
+                "{name} is {value} on MySQL at {addr}; the sync needs {}: {fix}",
+                accepted[accepted.len() - 1]
+            );
+        }
     }
     let metadata: Option<String> = conn
         .query_first("SELECT @@global.binlog_row_metadata")
