@@ -7,6 +7,11 @@
 #
 # Knobs: MGS_TEST_DIR (default /tmp/mgs-test-env), MGS_MYSQL_PORT (33306),
 #        MGS_PG_PORT (55432).
+#
+# Both servers also speak TLS with a throw-away CA in <dir>/tls (ca.pem, server
+# cert for DNS:localhost only, client cert CN mgs_cert, unrelated other-ca.pem);
+# TLS-only users: MariaDB repl_tls (REQUIRE SSL), repl_x509 (REQUIRE X509),
+# PostgreSQL mgs_tls (hostssl), mgs_cert (hostssl + clientcert=verify-full).
 set -euo pipefail
 
 # mariadbd and friends live in /usr/sbin, which a normal user's PATH lacks.
@@ -22,6 +27,15 @@ ADMIN_PASS=mgs-pass
 REPL_USER=repl
 REPL_PASS=repl-pass
 PG_DB=mgs
+# TLS-only accounts (see the header).
+MY_TLS_USER=repl_tls
+MY_TLS_PASS=repl-tls-pass
+MY_X509_USER=repl_x509
+MY_X509_PASS=repl-x509-pass
+PG_TLS_USER=mgs_tls
+PG_TLS_PASS=mgs-tls-pass
+PG_CERT_USER=mgs_cert
+PG_CERT_PASS=mgs-cert-pass
 
 MY_DIR="$BASE/mysql"
 MY_DATA="$MY_DIR/data"
@@ -34,6 +48,8 @@ PG_DATA="$PG_DIR/data"
 PG_SOCK_DIR="$PG_DIR/run"
 PG_LOG="$PG_DIR/postgres.log"
 MARKER="$BASE/.mgs-test-env" # proves the dir is ours before `down` deletes it
+TLS_DIR="$BASE/tls"
+HBA_MARKER="# mgs-test-env: TLS-only users (scripts/test-env.sh)"
 
 # As root the servers must not run as root (mariadbd refuses without --user,
 # postgres refuses outright), so use the accounts the packages create.
@@ -76,7 +92,7 @@ have_packages() {
   command -v mariadbd >/dev/null && command -v mariadb-install-db >/dev/null &&
     command -v mariadb >/dev/null && command -v mariadb-admin >/dev/null &&
     [[ -x $PG_BIN/postgres && -x $PG_BIN/initdb && -x $PG_BIN/pg_ctl ]] &&
-    command -v psql >/dev/null &&
+    command -v psql >/dev/null && command -v openssl >/dev/null &&
     command -v shellcheck >/dev/null # tests/ops.rs lints the operator scripts
 }
 
@@ -88,14 +104,14 @@ install_packages() {
   if [[ $EUID -ne 0 ]]; then
     # A normal user can only install through passwordless sudo.
     if ! { command -v sudo >/dev/null && sudo -n true 2>/dev/null; }; then
-      die "mariadb-server/postgresql-15 are missing and we are not root; install them: apt-get install mariadb-server mariadb-client postgresql-15 postgresql-client-15 shellcheck"
+      die "mariadb-server/postgresql-15 are missing and we are not root; install them: apt-get install mariadb-server mariadb-client postgresql-15 postgresql-client-15 openssl shellcheck"
     fi
     sudo=(sudo -n)
   fi
-  log "installing mariadb-server, postgresql-15 and shellcheck (missing)"
+  log "installing mariadb-server, postgresql-15, openssl and shellcheck (missing)"
   "${sudo[@]}" apt-get update
   "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y \
-    mariadb-server mariadb-client postgresql-15 postgresql-client-15 shellcheck
+    mariadb-server mariadb-client postgresql-15 postgresql-client-15 openssl shellcheck
   hash -r
   have_packages || die "packages installed but binaries still missing"
 }
@@ -141,6 +157,162 @@ pg_super() {
   psql -X -q -v ON_ERROR_STOP=1 -h "$PG_SOCK_DIR" -p "$PG_PORT" -U "$ADMIN_USER" "$@"
 }
 
+# A running MariaDB has TLS on with the current certificates.  One started by
+# an older version of this script has none (@@have_ssl = DISABLED).
+mysql_tls_current() {
+  [[ $(mysql_root -N -e 'SELECT @@have_ssl' 2>/dev/null) == YES ]] &&
+    tls_copies_current "$MY_DIR"
+}
+
+mysql_tls_users() {
+  [[ $(mysql_root -N -e "SELECT COUNT(*) FROM mysql.user WHERE host = '127.0.0.1' AND
+    ((user = '$MY_TLS_USER' AND ssl_type = 'ANY') OR (user = '$MY_X509_USER' AND ssl_type = 'X509'))" \
+    2>/dev/null) == 2 ]]
+}
+
+# Likewise for PostgreSQL: ssl on, current certificates, our pg_hba.conf lines.
+pg_tls_current() {
+  [[ $(pg_super -d postgres -tAc 'SHOW ssl' 2>/dev/null) == on ]] &&
+    tls_copies_current "$PG_DIR" && grep -qxF "$HBA_MARKER" "$PG_DATA/pg_hba.conf"
+}
+
+pg_tls_users() {
+  [[ $(pg_super -d postgres -tAc "SELECT count(*) FROM pg_roles WHERE rolcanlogin AND
+    rolname IN ('$PG_TLS_USER', '$PG_CERT_USER')" 2>/dev/null) == 2 ]]
+}
+
+# Everything the TLS tests rely on is in place on the running servers.
+tls_ready() {
+  tls_files_present && mysql_tls_current && mysql_tls_users &&
+    pg_tls_current && pg_tls_users
+}
+
+# -------------------------------------------------------------------- tls --
+
+# The extensions rustls/webpki insists on: v3 certificates, a CA marked as
+# one, leaves with subjectAltName (the CN is ignored) and an extendedKeyUsage.
+# The server is DNS:localhost only, on purpose: a client verifying the host
+# name succeeds for "localhost" and fails for "127.0.0.1".
+write_openssl_cnf() {
+  cat >"$1" <<'CNF'
+[req]
+distinguished_name = dn
+[dn]
+[ca_ext]
+basicConstraints       = critical, CA:TRUE
+keyUsage               = critical, keyCertSign, cRLSign
+subjectKeyIdentifier   = hash
+[server_ext]
+basicConstraints       = critical, CA:FALSE
+keyUsage               = critical, digitalSignature, keyEncipherment
+extendedKeyUsage       = serverAuth
+subjectAltName         = DNS:localhost
+subjectKeyIdentifier   = hash
+authorityKeyIdentifier = keyid, issuer
+[client_ext]
+basicConstraints       = critical, CA:FALSE
+keyUsage               = critical, digitalSignature, keyEncipherment
+extendedKeyUsage       = clientAuth
+subjectAltName         = DNS:mgs_cert
+subjectKeyIdentifier   = hash
+authorityKeyIdentifier = keyid, issuer
+CNF
+}
+
+# tls_new_key FILE: RSA 2048 in PKCS#8 PEM ("BEGIN PRIVATE KEY").
+tls_new_key() {
+  openssl genpkey -algorithm RSA -pkeyopt rsa_keygen_bits:2048 -out "$1" 2>/dev/null
+}
+
+# tls_new_ca CNF NAME CN: self-signed CA NAME.pem + NAME-key.pem.
+tls_new_ca() {
+  tls_new_key "$TLS_DIR/$2-key.pem"
+  openssl req -new -x509 -config "$1" -extensions ca_ext -sha256 -days 3650 \
+    -key "$TLS_DIR/$2-key.pem" -subj "/CN=$3" -out "$TLS_DIR/$2.pem"
+}
+
+# tls_new_leaf CNF NAME CN EXT: NAME-cert.pem + NAME-key.pem signed by ca.pem.
+tls_new_leaf() {
+  tls_new_key "$TLS_DIR/$2-key.pem"
+  openssl req -new -config "$1" -key "$TLS_DIR/$2-key.pem" -subj "/CN=$3" \
+    -out "$TLS_DIR/$2.csr"
+  openssl x509 -req -in "$TLS_DIR/$2.csr" -CA "$TLS_DIR/ca.pem" -CAkey "$TLS_DIR/ca-key.pem" \
+    -set_serial "0x$(openssl rand -hex 16)" -sha256 -days 3650 \
+    -extfile "$1" -extensions "$4" -out "$TLS_DIR/$2-cert.pem" 2>/dev/null
+  rm -f "$TLS_DIR/$2.csr"
+}
+
+# True when NAME-cert.pem (with its key) exists and ca.pem vouches for it for
+# the given purpose (sslserver/sslclient).
+tls_leaf_ok() {
+  [[ -s $TLS_DIR/$1-key.pem && -s $TLS_DIR/$1-cert.pem ]] &&
+    openssl verify -CAfile "$TLS_DIR/ca.pem" -purpose "$2" "$TLS_DIR/$1-cert.pem" >/dev/null 2>&1
+}
+
+tls_files_present() {
+  local f
+  for f in ca.pem ca-key.pem server-cert.pem server-key.pem client-cert.pem \
+    client-key.pem other-ca.pem other-ca-key.pem; do
+    [[ -s $TLS_DIR/$f ]] || return 1
+  done
+}
+
+# Test CA, server and client certificates in $TLS_DIR; only what is missing
+# (or no longer signed by ca.pem) is made.  Owned by the invoking user, who
+# also runs the tests: keys 0600 (psql insists on that for the client key),
+# certificates 0644.  The servers get their own copies (tls_copy_for).
+tls_certs() {
+  mkdir -p "$TLS_DIR"
+  chmod 0755 "$TLS_DIR"
+  if tls_files_present && tls_leaf_ok server sslserver && tls_leaf_ok client sslclient; then
+    return 0
+  fi
+  log "generating the test CA and certificates in $TLS_DIR"
+  local cnf="$TLS_DIR/openssl.cnf"
+  (
+    umask 077 # keys must never be readable by others, not even briefly
+    write_openssl_cnf "$cnf"
+    if [[ ! -s $TLS_DIR/ca.pem || ! -s $TLS_DIR/ca-key.pem ]]; then
+      tls_new_ca "$cnf" ca "mysql-gp-sync test CA"
+      rm -f "$TLS_DIR/server-cert.pem" "$TLS_DIR/client-cert.pem" # old CA's
+    fi
+    tls_leaf_ok server sslserver || tls_new_leaf "$cnf" server localhost server_ext
+    tls_leaf_ok client sslclient || tls_new_leaf "$cnf" client mgs_cert client_ext
+    if [[ ! -s $TLS_DIR/other-ca.pem || ! -s $TLS_DIR/other-ca-key.pem ]]; then
+      tls_new_ca "$cnf" other-ca "mysql-gp-sync unrelated test CA"
+    fi
+    rm -f "$cnf"
+  ) || die "generating TLS certificates in $TLS_DIR failed"
+  chmod 0644 "$TLS_DIR"/ca.pem "$TLS_DIR"/server-cert.pem "$TLS_DIR"/client-cert.pem \
+    "$TLS_DIR"/other-ca.pem
+  chmod 0600 "$TLS_DIR"/*-key.pem
+  if ! { tls_leaf_ok server sslserver && tls_leaf_ok client sslclient; }; then
+    die "the certificates in $TLS_DIR do not verify against $TLS_DIR/ca.pem"
+  fi
+}
+
+# The server's copies of ca.pem, server-cert.pem, server-key.pem in DIR, owned
+# by USER and 0600: mariadbd must be able to read its key, and PostgreSQL
+# refuses a key that others can read unless root owns it.
+tls_copy_for() {
+  local f owner=()
+  if [[ $EUID -eq 0 ]]; then
+    owner=(-o "$1" -g "$(id -g "$1")")
+  fi
+  for f in ca.pem server-cert.pem server-key.pem; do
+    install -m 0600 "${owner[@]}" "$TLS_DIR/$f" "$2/$f"
+  done
+}
+
+# True when DIR holds the current copies (a server started from stale ones
+# would present a certificate the tests' ca.pem does not know).
+tls_copies_current() {
+  local f
+  for f in ca.pem server-cert.pem server-key.pem; do
+    cmp -s "$TLS_DIR/$f" "$1/$f" || return 1
+  done
+}
+
 # ---------------------------------------------------------------- mariadb --
 
 write_my_cnf() {
@@ -169,6 +341,11 @@ innodb_flush_log_at_trx_commit = 2
 max_allowed_packet             = 256M
 # tests run several binlog readers plus writers in parallel
 max_connections                = 500
+# TLS is offered, not required (require_secure_transport stays off): only
+# the $MY_TLS_USER/$MY_X509_USER accounts insist on it.
+ssl_ca                         = $MY_DIR/ca.pem
+ssl_cert                       = $MY_DIR/server-cert.pem
+ssl_key                        = $MY_DIR/server-key.pem
 
 [client]
 socket                         = $MY_SOCK
@@ -205,6 +382,7 @@ mysql_start() {
     die "port $MYSQL_PORT is taken by another process; set MGS_MYSQL_PORT"
   fi
   mysql_init
+  tls_copy_for "$MY_USER" "$MY_DIR"
   write_my_cnf
   rm -f "$MY_PID" "$MY_SOCK"
   log "starting MariaDB on 127.0.0.1:$MYSQL_PORT"
@@ -242,12 +420,19 @@ GRANT ALL PRIVILEGES ON *.* TO '$ADMIN_USER'@'127.0.0.1' WITH GRANT OPTION;
 GRANT ALL PRIVILEGES ON *.* TO '$ADMIN_USER'@'localhost' WITH GRANT OPTION;
 CREATE USER IF NOT EXISTS '$REPL_USER'@'127.0.0.1' IDENTIFIED BY '$REPL_PASS';
 ALTER USER '$REPL_USER'@'127.0.0.1' IDENTIFIED BY '$REPL_PASS';
+CREATE USER IF NOT EXISTS '$MY_TLS_USER'@'127.0.0.1' IDENTIFIED BY '$MY_TLS_PASS';
+ALTER USER '$MY_TLS_USER'@'127.0.0.1' IDENTIFIED BY '$MY_TLS_PASS' REQUIRE SSL;
+CREATE USER IF NOT EXISTS '$MY_X509_USER'@'127.0.0.1' IDENTIFIED BY '$MY_X509_PASS';
+ALTER USER '$MY_X509_USER'@'127.0.0.1' IDENTIFIED BY '$MY_X509_PASS' REQUIRE X509;
 SQL
   # Least privilege for the sync itself.  REPLICATION CLIENT is an alias of
   # BINLOG MONITOR on MariaDB >= 10.5; older servers only know the former.
-  if ! mysql_root -e "GRANT REPLICATION SLAVE, BINLOG MONITOR, REPLICATION CLIENT, SELECT ON *.* TO '$REPL_USER'@'127.0.0.1'" 2>/dev/null; then
-    mysql_root -e "GRANT REPLICATION SLAVE, REPLICATION CLIENT, SELECT ON *.* TO '$REPL_USER'@'127.0.0.1'"
-  fi
+  local u
+  for u in "$REPL_USER" "$MY_TLS_USER" "$MY_X509_USER"; do
+    if ! mysql_root -e "GRANT REPLICATION SLAVE, BINLOG MONITOR, REPLICATION CLIENT, SELECT ON *.* TO '$u'@'127.0.0.1'" 2>/dev/null; then
+      mysql_root -e "GRANT REPLICATION SLAVE, REPLICATION CLIENT, SELECT ON *.* TO '$u'@'127.0.0.1'"
+    fi
+  done
   # install-db's anonymous accounts would shadow logins, and its password-less
   # root@127.0.0.1/::1/<hostname> would let anything on the machine in over
   # TCP: keep only root@localhost (unix socket), which this script uses.
@@ -303,6 +488,29 @@ pg_init() {
   touch "$PG_DIR/.initialized"
 }
 
+# Put the TLS-only rules in front of initdb's (the first matching line
+# wins, and initdb's "host all all 127.0.0.1/32" would also let these users in
+# without TLS).  Written in place, so the file keeps its owner and mode; read
+# by PostgreSQL at (re)start.
+pg_hba_tls() {
+  local hba="$PG_DATA/pg_hba.conf" rules
+  if grep -qxF "$HBA_MARKER" "$hba"; then
+    return 0
+  fi
+  rules="$(
+    cat <<EOF
+$HBA_MARKER
+hostssl   all $PG_TLS_USER  127.0.0.1/32 scram-sha-256
+hostnossl all $PG_TLS_USER  127.0.0.1/32 reject
+hostssl   all $PG_CERT_USER 127.0.0.1/32 scram-sha-256 clientcert=verify-full
+hostnossl all $PG_CERT_USER 127.0.0.1/32 reject
+
+EOF
+    cat "$hba"
+  )"
+  printf '%s\n' "$rules" >"$hba"
+}
+
 pg_start() {
   if pg_running; then
     log "PostgreSQL already running"
@@ -312,10 +520,13 @@ pg_start() {
     die "port $PG_PORT is taken by another process; set MGS_PG_PORT"
   fi
   pg_init
+  pg_hba_tls
+  tls_copy_for "$PG_USER" "$PG_DIR"
   log "starting PostgreSQL on 127.0.0.1:$PG_PORT"
   # Durability is irrelevant for a throw-away test server: trade it for speed.
+  # ssl_ca_file makes the server ask for (not require) a client certificate.
   if ! as_user "$PG_USER" "$PG_BIN/pg_ctl" -D "$PG_DATA" -w -t 60 -l "$PG_LOG" \
-    -o "-p $PG_PORT -k $PG_SOCK_DIR -c listen_addresses=127.0.0.1 -c fsync=off -c synchronous_commit=off -c full_page_writes=off -c max_connections=200 -c shared_buffers=256MB" \
+    -o "-p $PG_PORT -k $PG_SOCK_DIR -c listen_addresses=127.0.0.1 -c fsync=off -c synchronous_commit=off -c full_page_writes=off -c max_connections=200 -c shared_buffers=256MB -c ssl=on -c ssl_cert_file=$PG_DIR/server-cert.pem -c ssl_key_file=$PG_DIR/server-key.pem -c ssl_ca_file=$PG_DIR/ca.pem" \
     start >/dev/null; then
     log "PostgreSQL did not come up; last lines of $PG_LOG:"
     tail -n 40 "$PG_LOG" >&2 || true
@@ -327,6 +538,16 @@ pg_provision() {
   if [[ -z $(pg_super -d postgres -tAc "SELECT 1 FROM pg_database WHERE datname = '$PG_DB'") ]]; then
     pg_super -d postgres -c "CREATE DATABASE $PG_DB OWNER $ADMIN_USER"
   fi
+  # Superusers, since they write into tables the tests create as $ADMIN_USER.
+  # Create if absent, then ALTER always so a re-run also fixes the password.
+  local u pass
+  for u in "$PG_TLS_USER" "$PG_CERT_USER"; do
+    if [[ $u == "$PG_TLS_USER" ]]; then pass="$PG_TLS_PASS"; else pass="$PG_CERT_PASS"; fi
+    if [[ -z $(pg_super -d postgres -tAc "SELECT 1 FROM pg_roles WHERE rolname = '$u'") ]]; then
+      pg_super -d postgres -c "CREATE ROLE $u"
+    fi
+    pg_super -d postgres -c "ALTER ROLE $u WITH LOGIN SUPERUSER PASSWORD '$pass'"
+  done
 }
 
 pg_stop() {
@@ -354,6 +575,15 @@ export MGS_PG_PORT=$PG_PORT
 export MGS_PG_USER=$ADMIN_USER
 export MGS_PG_PASS=$ADMIN_PASS
 export MGS_PG_DB=$PG_DB
+export MGS_TLS_DIR='$TLS_DIR'
+export MGS_MYSQL_TLS_USER=$MY_TLS_USER
+export MGS_MYSQL_TLS_PASS=$MY_TLS_PASS
+export MGS_MYSQL_X509_USER=$MY_X509_USER
+export MGS_MYSQL_X509_PASS=$MY_X509_PASS
+export MGS_PG_TLS_USER=$PG_TLS_USER
+export MGS_PG_TLS_PASS=$PG_TLS_PASS
+export MGS_PG_CERT_USER=$PG_CERT_USER
+export MGS_PG_CERT_PASS=$PG_CERT_PASS
 EOF
 }
 
@@ -362,9 +592,13 @@ EOF
 cmd_up() {
   install_packages
   if mysql_pid >/dev/null && pg_running && mysql_answers && pg_answers; then
-    log "already up (MariaDB 127.0.0.1:$MYSQL_PORT, PostgreSQL 127.0.0.1:$PG_PORT, dir $BASE)"
-    print_env >"$BASE/env.sh"
-    return 0
+    if tls_ready; then
+      log "already up (MariaDB 127.0.0.1:$MYSQL_PORT, PostgreSQL 127.0.0.1:$PG_PORT, dir $BASE)"
+      print_env >"$BASE/env.sh"
+      return 0
+    fi
+    # E.g. started by an older version of this script, which had no TLS.
+    log "up, but the TLS set-up is missing or out of date: fixing it in place"
   fi
   [[ $BASE == /* && $BASE != *[[:space:]]* ]] ||
     die "MGS_TEST_DIR must be an absolute path without spaces: '$BASE'"
@@ -377,6 +611,18 @@ cmd_up() {
     as_user "$u" test -x "$BASE" ||
       die "user $u cannot enter $BASE; put MGS_TEST_DIR under /tmp"
   done
+
+  tls_certs
+  # A server already running without TLS (or with stale certificates) must
+  # restart to pick up the settings; its data dir is kept.
+  if mysql_pid >/dev/null && ! mysql_tls_current; then
+    log "MariaDB runs without the current TLS settings: restarting it"
+    mysql_stop
+  fi
+  if pg_running && ! pg_tls_current; then
+    log "PostgreSQL runs without the current TLS settings: restarting it"
+    pg_stop
+  fi
 
   mysql_start
   mysql_provision
