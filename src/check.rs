@@ -2,7 +2,6 @@
 //! change before syncing. It never stops at the first problem: an operator fixes them all in
 //! one round. The exit status is non-zero when something blocks the sync.
 
-use std::time::Duration;
 
 use anyhow::Result;
 use mysql_async::prelude::Queryable;
@@ -11,7 +10,7 @@ use crate::config::{Config, PgTarget};
 use crate::position;
 use crate::rules::TableRules;
 use crate::schema::{LoadOptions, SchemaLoader, Skip};
-use crate::sync::{mysql_opts, pg_pool, pool_error, BINLOG_REQUIREMENTS};
+use crate::sync::BINLOG_REQUIREMENTS;
 
 #[derive(Default)]
 struct Report {
@@ -35,25 +34,22 @@ impl Report {
 pub async fn run(cfg: &Config) -> Result<bool> {
     let mut r = Report::default();
     let addr = &cfg.mysql_addr;
-    let mysql = mysql_async::Pool::new(mysql_opts(cfg)?);
-    let conn = tokio::time::timeout(Duration::from_secs(10), mysql.get_conn()).await;
-    let mut conn = match conn {
-        Ok(Ok(c)) => {
-            r.ok(format!("MySQL reachable at {addr} as {}", cfg.mysql_user));
-            Some(c)
-        }
-        Ok(Err(e)) => {
-            r.fail(format!(
-                "MySQL at {addr} as {}: {e}; check mysql_addr, mysql_user, mysql_pass",
-                cfg.mysql_user
+    // A preflight reports an unreachable server at once instead of waiting for it.
+    let cfg = &Config {
+        start_retry_secs: 0,
+        ..cfg.clone()
+    };
+    let (mut conn, mysql) = match crate::sync::connect_mysql(cfg).await {
+        Ok(link) => {
+            r.ok(format!(
+                "MySQL reachable at {addr} as {}: {}",
+                cfg.mysql_user, link.tls
             ));
-            None
+            (Some(link.conn), Some(mysql_async::Pool::new(link.opts)))
         }
-        Err(_) => {
-            r.fail(format!(
-                "MySQL at {addr}: no answer in 10 s; check mysql_addr and the server"
-            ));
-            None
+        Err(e) => {
+            r.fail(format!("{e:#}"));
+            (None, None)
         }
     };
     if let Some(conn) = conn.as_mut() {
@@ -63,32 +59,21 @@ pub async fn run(cfg: &Config) -> Result<bool> {
         check_server_id(&mut r, conn, cfg).await;
     }
 
-    let pg = pg_pool(cfg, 2)?;
-    let pg_ok = match tokio::time::timeout(Duration::from_secs(10), pg.get()).await {
-        Ok(Ok(_)) => {
+    let pg = match crate::sync::connect_pg(cfg, 2).await {
+        Ok(link) => {
             r.ok(format!(
-                "PostgreSQL reachable at {}:{} database {}",
-                cfg.pg_host, cfg.pg_port, cfg.pg_dbname
+                "PostgreSQL reachable at {}:{} database {} as {}: {}",
+                cfg.pg_host, cfg.pg_port, cfg.pg_dbname, cfg.pg_user, link.tls
             ));
-            true
+            Some(link.pool)
         }
-        Ok(Err(e)) => {
-            r.fail(format!(
-                "PostgreSQL at {}:{} database {} as {}: {}; check pg_host, pg_port, pg_dbname, pg_user, pg_pass",
-                cfg.pg_host, cfg.pg_port, cfg.pg_dbname, cfg.pg_user, pool_error(&e)
-            ));
-            false
-        }
-        Err(_) => {
-            r.fail(format!(
-                "PostgreSQL at {}:{}: no answer in 10 s",
-                cfg.pg_host, cfg.pg_port
-            ));
-            false
+        Err(e) => {
+            r.fail(format!("{e:#}"));
+            None
         }
     };
-    if conn.is_some() && pg_ok {
-        check_tables(&mut r, cfg, mysql.clone(), pg).await?;
+    if let (Some(mysql), Some(pg)) = (mysql, pg) {
+        check_tables(&mut r, cfg, mysql, pg).await?;
     }
     println!();
     if r.failures == 0 {

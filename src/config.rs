@@ -87,6 +87,30 @@ pub struct Config {
     #[serde(default = "default_pg_target")]
     pub pg_target: PgTarget,
 
+    /// TLS to MySQL: `disabled`, `preferred` (default), `required`, `verify_ca`,
+    /// `verify_identity` (see `tls.rs`).
+    #[serde(default)]
+    pub mysql_ssl: crate::tls::MysqlSsl,
+    /// PEM file of the CA that signed MySQL's certificate.
+    #[serde(default)]
+    pub mysql_ssl_ca: Option<PathBuf>,
+    /// Client certificate and key (PEM), for accounts created `REQUIRE X509`.
+    #[serde(default)]
+    pub mysql_ssl_cert: Option<PathBuf>,
+    #[serde(default)]
+    pub mysql_ssl_key: Option<PathBuf>,
+    /// TLS to PostgreSQL: `disable`, `prefer` (default), `require`, `verify-ca`, `verify-full`.
+    #[serde(default)]
+    pub pg_sslmode: crate::tls::PgSslMode,
+    /// PEM file of the CA that signed PostgreSQL's certificate (`"system"`: the public roots).
+    #[serde(default)]
+    pub pg_sslrootcert: Option<PathBuf>,
+    /// Client certificate and key (PEM), for `clientcert=` lines in pg_hba.conf.
+    #[serde(default)]
+    pub pg_sslcert: Option<PathBuf>,
+    #[serde(default)]
+    pub pg_sslkey: Option<PathBuf>,
+
     /// `init`: tables copied at once (reading connections on one snapshot).
     #[serde(default = "default_init_parallel")]
     pub init_parallel: usize,
@@ -235,6 +259,10 @@ impl Config {
             .with_context(|| format!("cannot read config file {}", path.display()))?;
         let mut cfg = Self::parse(&text, path)?;
         cfg.resolve_passwords()
+            .with_context(|| format!("config file {}", path.display()))?;
+        // A TLS file that is missing or not PEM is a config mistake: say so before connecting.
+        crate::tls::MysqlTls::new(&cfg)
+            .and(crate::tls::PgTls::new(&cfg))
             .with_context(|| format!("config file {}", path.display()))?;
         Ok(cfg)
     }

@@ -17,5 +17,6 @@ pub mod sql;
 pub mod statement;
 pub mod status;
 pub mod sync;
+pub mod tls;
 pub mod types;
 pub mod window;

@@ -46,6 +46,7 @@ const EXIT_CONFIG: u8 = 2;
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    mysql_gp_sync::tls::install_provider();
     let cfg = match Config::load(&cli.config) {
         Ok(c) => c,
         Err(e) => {

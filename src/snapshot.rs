@@ -37,7 +37,7 @@ use crate::position::{self, Position};
 use crate::rules::{TableRules, TargetName};
 use crate::schema::{LoadOptions, SchemaLoader, TableMeta};
 use crate::sql::{qualified, quote_ident};
-use crate::sync::{check_mysql, is_greenplum, load_tables, mysql_opts, pg_pool};
+use crate::sync::{check_mysql, connect_pg, is_greenplum, load_tables};
 use crate::types::Kind;
 
 /// Rows per key range when a large table is split.
@@ -90,10 +90,9 @@ impl Progress {
 /// Copies the configured tables and writes master.info at the matching position.
 pub async fn run(cfg: &Config, truncate: bool) -> Result<Position> {
     let started = Instant::now();
-    let mysql = mysql_async::Pool::new(mysql_opts(cfg)?);
-    check_mysql(cfg, &mysql).await?;
+    let mysql = check_mysql(cfg).await?.pool;
     let parallel = cfg.init_parallel.max(1);
-    let pg = pg_pool(cfg, parallel + 2)?;
+    let pg = connect_pg(cfg, parallel + 2).await?.pool;
     let greenplum = {
         let c = pg.get().await.context("connecting to PostgreSQL")?;
         is_greenplum(cfg, &c).await?

@@ -24,9 +24,12 @@ use crate::position::{self, Position};
 use crate::rules::{TableRules, TargetName};
 use crate::schema::{LoadOptions, SchemaLoader, Skip, TableMeta};
 use crate::status;
+use crate::tls::{MysqlTls, PgTls};
 use crate::window::AckWindow;
 
-pub fn mysql_opts(cfg: &Config) -> Result<mysql_async::Opts> {
+/// MySQL connection options: TLS as configured, or plain text (`plain`) once `preferred` has
+/// met a server without TLS.
+pub fn mysql_opts(cfg: &Config, tls: &MysqlTls, plain: bool) -> Result<mysql_async::Opts> {
     let (host, port) = cfg.mysql_host_port()?;
     Ok(mysql_async::OptsBuilder::default()
         .ip_or_hostname(host)
@@ -34,10 +37,18 @@ pub fn mysql_opts(cfg: &Config) -> Result<mysql_async::Opts> {
         .user(Some(cfg.mysql_user.clone()))
         .pass(Some(cfg.mysql_pass.clone()))
         .prefer_socket(false)
+        .ssl_opts(tls.ssl_opts(plain))
         .into())
 }
 
-pub fn pg_pool(cfg: &Config, size: usize) -> Result<deadpool_postgres::Pool> {
+/// PostgreSQL connections: TLS as configured, or plain text (`plain`) once `prefer` has failed
+/// a handshake.
+pub fn pg_pool(
+    cfg: &Config,
+    size: usize,
+    tls: &PgTls,
+    plain: bool,
+) -> Result<deadpool_postgres::Pool> {
     let mut pc = deadpool_postgres::Config::new();
     pc.host = Some(cfg.pg_host.clone());
     pc.port = Some(cfg.pg_port);
@@ -45,6 +56,7 @@ pub fn pg_pool(cfg: &Config, size: usize) -> Result<deadpool_postgres::Pool> {
     pc.password = Some(cfg.pg_pass.clone());
     pc.dbname = Some(cfg.pg_dbname.clone());
     pc.application_name = Some("mysql-gp-sync".into());
+    pc.ssl_mode = Some(tls.ssl_mode(plain));
     // The batch statements are prepared once and run with arrays of any size: a generic plan
     // cached while a table was nearly empty (a hash join over a full scan) would be kept for
     // every later batch, until auto-analyze. Plan each execution for its actual keys instead
@@ -55,11 +67,8 @@ pub fn pg_pool(cfg: &Config, size: usize) -> Result<deadpool_postgres::Pool> {
         recycling_method: deadpool_postgres::RecyclingMethod::Fast,
     });
     pc.pool = Some(deadpool_postgres::PoolConfig::new(size));
-    pc.create_pool(
-        Some(deadpool_postgres::Runtime::Tokio1),
-        tokio_postgres::NoTls,
-    )
-    .context("PostgreSQL pool settings")
+    pc.create_pool(Some(deadpool_postgres::Runtime::Tokio1), tls.connector())
+        .context("PostgreSQL pool settings")
 }
 
 /// What the server's binlog must be for the sync, with what to do otherwise: checked at start
@@ -123,52 +132,206 @@ where
     }
 }
 
-/// Connects to MySQL (retried at start while the server does not answer).
-async fn connect_mysql(cfg: &Config, pool: &mysql_async::Pool) -> Result<mysql_async::Conn> {
-    let addr = &cfg.mysql_addr;
-    retry_at_start(cfg, &format!("MySQL at {addr}"), || async {
-        match tokio::time::timeout(Duration::from_secs(15), pool.get_conn()).await {
-            Err(_) => Err((anyhow!("cannot connect to MySQL at {addr}: no answer in 15 s; check mysql_addr and that the server is running"), true)),
-            Ok(Ok(c)) => Ok(c),
-            Ok(Err(e)) => {
-                let retryable = !matches!(e, mysql_async::Error::Server(_));
-                Err((anyhow!("cannot connect to MySQL at {addr} as {}: {e}; check mysql_addr, mysql_user and mysql_pass, and that the server is running", cfg.mysql_user), retryable))
-            }
-        }
-    })
-    .await
+/// A first MySQL connection, with the options every later one uses and what its TLS is.
+pub struct MysqlLink {
+    pub conn: mysql_async::Conn,
+    pub opts: mysql_async::Opts,
+    pub tls: String,
 }
 
-/// Connects to PostgreSQL (retried at start while the server does not answer).
-async fn connect_pg(
-    cfg: &Config,
-    pg: &deadpool_postgres::Pool,
-) -> Result<deadpool_postgres::Object> {
+/// Connects to MySQL (retried at start while the server does not answer). With `preferred`, a
+/// server that offers no TLS, or whose handshake fails, is connected to in plain text, as the
+/// mysql client does.
+pub async fn connect_mysql(cfg: &Config) -> Result<MysqlLink> {
+    let addr = &cfg.mysql_addr;
+    let tls = MysqlTls::new(cfg)?;
+    let attempt = |plain: bool| {
+        let tls = &tls;
+        async move {
+            let opts = mysql_opts(cfg, tls, plain).map_err(|e| (e, false))?;
+            match tokio::time::timeout(Duration::from_secs(15), mysql_async::Conn::new(opts.clone())).await {
+                Err(_) => Err((anyhow!("cannot connect to MySQL at {addr}: no answer in 15 s; check mysql_addr and that the server is running"), true)),
+                Ok(Ok(c)) => Ok((c, opts)),
+                Ok(Err(e)) => Err((mysql_connect_error(cfg, tls, e), false)),
+            }
+        }
+    };
+    let (mut conn, opts) = retry_at_start(cfg, &format!("MySQL at {addr}"), || async {
+        match attempt(false).await {
+            Err((e, _)) if tls.tls.fallback && tls.tls.on && e.is::<NoTls>() => {
+                tracing::warn!(
+                    "MySQL at {addr}: {e:#}; connecting without TLS (mysql_ssl = preferred: set \
+                     required or verify_identity to insist on TLS)"
+                );
+                attempt(true).await
+            }
+            other => other,
+        }
+        .map_err(|(e, retryable)| {
+            let retryable = retryable || e.is::<Unreachable>();
+            (e, retryable)
+        })
+    })
+    .await?;
+    let version: Option<(String, String)> = conn
+        .query_first("SHOW SESSION STATUS LIKE 'Ssl_version'")
+        .await
+        .unwrap_or(None);
+    let tls = tls.tls.describe(version.as_ref().map(|v| v.1.as_str()));
+    Ok(MysqlLink { conn, opts, tls })
+}
+
+/// Marks a failed TLS attempt that `preferred` may retry in plain text.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+struct NoTls(String);
+
+/// Marks a connection failure worth retrying at start (the server may be starting).
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+struct Unreachable(String);
+
+/// One error message per kind of failure, each saying what to change.
+fn mysql_connect_error(cfg: &Config, tls: &MysqlTls, e: mysql_async::Error) -> anyhow::Error {
+    let addr = &cfg.mysql_addr;
+    if matches!(
+        e,
+        mysql_async::Error::Driver(mysql_async::DriverError::NoClientSslFlagFromServer)
+    ) {
+        return NoTls(format!(
+            "MySQL at {addr} offers no TLS but mysql_ssl = {}: configure ssl_cert and ssl_key on the \
+             server, or set mysql_ssl = preferred",
+            cfg.mysql_ssl
+        ))
+        .into();
+    }
+    if let Some(t) = crate::tls::tls_failure(&e) {
+        return NoTls(format!(
+            "cannot connect to MySQL at {addr} over TLS: {t}; {}",
+            crate::tls::advice(t, "MySQL")
+        ))
+        .into();
+    }
+    if let mysql_async::Error::Server(_) = e {
+        let hint = match (tls.tls.on, cfg.mysql_ssl_cert.is_some()) {
+            (false, _) => " (an account created REQUIRE SSL or X509 also needs mysql_ssl, and mysql_ssl_cert / mysql_ssl_key)",
+            (true, false) => " (an account created REQUIRE X509 also needs mysql_ssl_cert and mysql_ssl_key)",
+            (true, true) => "",
+        };
+        return anyhow!(
+            "cannot connect to MySQL at {addr} as {}: {e}; check mysql_addr, mysql_user and mysql_pass{hint}",
+            cfg.mysql_user
+        );
+    }
+    Unreachable(format!(
+        "cannot connect to MySQL at {addr} as {}: {e}; check mysql_addr and that the server is running",
+        cfg.mysql_user
+    ))
+    .into()
+}
+
+/// A PostgreSQL pool whose first connection worked, and what its TLS is.
+pub struct PgLink {
+    pub pool: deadpool_postgres::Pool,
+    pub tls: String,
+}
+
+/// Opens the PostgreSQL pool (retried at start while the server does not answer). With
+/// `prefer`, a failed TLS handshake is retried in plain text, as libpq does.
+pub async fn connect_pg(cfg: &Config, size: usize) -> Result<PgLink> {
     let what = format!("PostgreSQL at {}:{}", cfg.pg_host, cfg.pg_port);
-    retry_at_start(cfg, &what, || async {
-        match tokio::time::timeout(Duration::from_secs(15), pg.get()).await {
-            Err(_) => Err((anyhow!("cannot connect to {what}: no answer in 15 s"), true)),
-            Ok(Ok(c)) => Ok(c),
-            Ok(Err(e)) => {
-                let refused_by_server = matches!(&e, deadpool_postgres::PoolError::Backend(b) if b.as_db_error().is_some());
-                Err((
-                    anyhow!(
-                        "cannot connect to {what} database {} as {}: {}; check pg_host, pg_port, pg_dbname, pg_user and pg_pass",
-                        cfg.pg_dbname,
-                        cfg.pg_user,
-                        pool_error(&e)
-                    ),
-                    !refused_by_server,
-                ))
+    let tls = PgTls::new(cfg)?;
+    let attempt = |plain: bool| {
+        let (what, tls) = (&what, &tls);
+        async move {
+            let pool = pg_pool(cfg, size, tls, plain).map_err(|e| (e, false))?;
+            match tokio::time::timeout(Duration::from_secs(15), pool.get()).await {
+                Err(_) => Err((anyhow!("cannot connect to {what}: no answer in 15 s"), true)),
+                Ok(Ok(c)) => Ok((pool, c)),
+                Ok(Err(e)) => {
+                    let backend = match &e {
+                        deadpool_postgres::PoolError::Backend(b) => Some(b),
+                        _ => None,
+                    };
+                    if let Some(t) = backend.and_then(|b| crate::tls::tls_failure(b)) {
+                        return Err((
+                            NoTls(format!(
+                                "cannot connect to {what} over TLS: {t}; {}",
+                                crate::tls::advice(t, "PostgreSQL")
+                            ))
+                            .into(),
+                            false,
+                        ));
+                    }
+                    let refused_by_server = backend.is_some_and(|b| b.as_db_error().is_some());
+                    if e.to_string().contains("server does not support TLS") {
+                        return Err((
+                            anyhow!(
+                                "{what} offers no TLS but pg_sslmode = {}: set ssl = on on the server, or pg_sslmode = prefer",
+                                cfg.pg_sslmode
+                            ),
+                            false,
+                        ));
+                    }
+                    let hint = if !refused_by_server || tls.tls.on {
+                        ""
+                    } else {
+                        " (a hostssl line in pg_hba.conf also needs pg_sslmode, and pg_sslcert / pg_sslkey for clientcert)"
+                    };
+                    Err((
+                        anyhow!(
+                            "cannot connect to {what} database {} as {}: {}; check pg_host, pg_port, pg_dbname, pg_user and pg_pass{hint}",
+                            cfg.pg_dbname,
+                            cfg.pg_user,
+                            pool_error(&e)
+                        ),
+                        !refused_by_server,
+                    ))
+                }
             }
         }
+    };
+    let (pool, client) = retry_at_start(cfg, &what, || async {
+        match attempt(false).await {
+            Err((e, _)) if tls.tls.fallback && tls.tls.on && e.is::<NoTls>() => {
+                tracing::warn!(
+                    "{what}: {e:#}; connecting without TLS (pg_sslmode = prefer: set require or \
+                     verify-full to insist on TLS)"
+                );
+                attempt(true).await
+            }
+            other => other,
+        }
     })
-    .await
+    .await?;
+    let version = client
+        .query_opt(
+            "SELECT version FROM pg_stat_ssl WHERE pid = pg_backend_pid() AND ssl",
+            &[],
+        )
+        .await;
+    let tls = match version {
+        Ok(row) => tls
+            .tls
+            .describe(row.map(|r| r.get::<_, String>(0)).as_deref()),
+        Err(_) => "TLS state unknown (this server has no pg_stat_ssl)".into(),
+    };
+    drop(client);
+    Ok(PgLink { pool, tls })
 }
 
-pub async fn check_mysql(cfg: &Config, pool: &mysql_async::Pool) -> Result<ServerInfo> {
+/// MySQL connected and checked at start, with the pool and options later connections use.
+pub struct MysqlServer {
+    pub pool: mysql_async::Pool,
+    pub opts: mysql_async::Opts,
+    pub info: ServerInfo,
+}
+
+pub async fn check_mysql(cfg: &Config) -> Result<MysqlServer> {
     let addr = &cfg.mysql_addr;
-    let mut conn = connect_mysql(cfg, pool).await?;
+    let link = connect_mysql(cfg).await?;
+    tracing::info!("MySQL at {addr}: {}", link.tls);
+    let mut conn = link.conn;
     let (version, checksum): (String, String) = conn
         .query_first("SELECT @@version, @@global.binlog_checksum")
         .await?
@@ -195,9 +358,15 @@ pub async fn check_mysql(cfg: &Config, pool: &mysql_async::Pool) -> Result<Serve
         ),
         None => {}
     }
-    Ok(ServerInfo {
+    let info = ServerInfo {
         version,
         checksum: !checksum.eq_ignore_ascii_case("NONE"),
+    };
+    let _ = conn.disconnect().await;
+    Ok(MysqlServer {
+        pool: mysql_async::Pool::new(link.opts.clone()),
+        opts: link.opts,
+        info,
     })
 }
 
@@ -306,11 +475,15 @@ pub async fn run(cfg: Config, config_path: &Path) -> Result<()> {
     }
     let cfg = Arc::new(cfg);
     let rules = TableRules::new(&cfg)?;
-    let opts = mysql_opts(&cfg)?;
-    let mysql = mysql_async::Pool::new(opts.clone());
-    let server = check_mysql(&cfg, &mysql).await?;
-    let pg = pg_pool(&cfg, cfg.concurrent_size + 2)?;
-    let probe = connect_pg(&cfg, &pg).await?;
+    let MysqlServer {
+        pool: mysql,
+        opts,
+        info: server,
+    } = check_mysql(&cfg).await?;
+    let link = connect_pg(&cfg, cfg.concurrent_size + 2).await?;
+    tracing::info!("PostgreSQL at {}:{}: {}", cfg.pg_host, cfg.pg_port, link.tls);
+    let pg = link.pool;
+    let probe = pg.get().await.context("connecting to PostgreSQL")?;
     let greenplum = is_greenplum(&cfg, &probe).await?;
     if greenplum {
         tracing::info!("Greenplum mode: a batch deletes its keys, then inserts the final rows, in one transaction");
@@ -409,8 +582,7 @@ pub async fn run(cfg: Config, config_path: &Path) -> Result<()> {
 /// `mysql-gp-sync schema`: the PostgreSQL `CREATE TABLE` statements for the configured tables,
 /// from the MySQL schema (shards mapped into one table give one statement).
 pub async fn print_schema(cfg: &Config) -> Result<()> {
-    let mysql = mysql_async::Pool::new(mysql_opts(cfg)?);
-    check_mysql(cfg, &mysql).await?;
+    let mysql = check_mysql(cfg).await?.pool;
     let loader = SchemaLoader::new(mysql, None, TableRules::new(cfg)?, LoadOptions::default());
     let mut done: HashSet<TargetName> = HashSet::new();
     let tables = loader.configured_tables().await?;
