@@ -264,7 +264,7 @@ pub async fn connect_pg(cfg: &Config, size: usize) -> Result<PgLink> {
                         ));
                     }
                     let refused_by_server = backend.is_some_and(|b| b.as_db_error().is_some());
-                    if e.to_string().contains("server does not support TLS") {
+                    if pool_error(&e).contains("server does not support TLS") {
                         return Err((
                             anyhow!(
                                 "{what} offers no TLS but pg_sslmode = {}: set ssl = on on the server, or pg_sslmode = prefer",
@@ -481,7 +481,12 @@ pub async fn run(cfg: Config, config_path: &Path) -> Result<()> {
         info: server,
     } = check_mysql(&cfg).await?;
     let link = connect_pg(&cfg, cfg.concurrent_size + 2).await?;
-    tracing::info!("PostgreSQL at {}:{}: {}", cfg.pg_host, cfg.pg_port, link.tls);
+    tracing::info!(
+        "PostgreSQL at {}:{}: {}",
+        cfg.pg_host,
+        cfg.pg_port,
+        link.tls
+    );
     let pg = link.pool;
     let probe = pg.get().await.context("connecting to PostgreSQL")?;
     let greenplum = is_greenplum(&cfg, &probe).await?;
@@ -805,7 +810,16 @@ pub fn pool_error(e: &deadpool_postgres::PoolError) -> String {
     match e {
         deadpool_postgres::PoolError::Backend(b) => match b.as_db_error() {
             Some(db) => db.message().to_string(),
-            None => b.to_string(),
+            // tokio-postgres keeps the reason (e.g. "server does not support TLS") as the source.
+            None => {
+                let mut text = b.to_string();
+                let mut cause = std::error::Error::source(b);
+                while let Some(c) = cause {
+                    text = format!("{text}: {c}");
+                    cause = c.source();
+                }
+                text
+            }
         },
         other => other.to_string(),
     }

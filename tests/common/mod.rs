@@ -47,6 +47,21 @@ pub struct Env {
     pub pg_user: String,
     pub pg_pass: String,
     pub pg_db: String,
+    /// TLS material and TLS-only accounts made by `scripts/test-env.sh`.
+    pub tls: TlsEnv,
+}
+
+#[derive(Clone, Debug)]
+pub struct TlsEnv {
+    /// `ca.pem`, `server-cert.pem` (DNS:localhost only), `client-cert.pem`/`client-key.pem`
+    /// (CN mgs_cert), `other-ca.pem` (an unrelated CA).
+    pub dir: PathBuf,
+    /// MariaDB accounts created `REQUIRE SSL` and `REQUIRE X509`: (user, password).
+    pub mysql_tls: (String, String),
+    pub mysql_x509: (String, String),
+    /// PostgreSQL roles allowed only by `hostssl` lines, the second with `clientcert=verify-full`.
+    pub pg_tls: (String, String),
+    pub pg_cert: (String, String),
 }
 
 fn var(name: &str, default: &str) -> String {
@@ -75,6 +90,25 @@ impl Env {
             pg_user: var("MGS_PG_USER", "mgs"),
             pg_pass: var("MGS_PG_PASS", "mgs-pass"),
             pg_db: var("MGS_PG_DB", "mgs"),
+            tls: TlsEnv {
+                dir: PathBuf::from(var("MGS_TLS_DIR", "/tmp/mgs-test-env/tls")),
+                mysql_tls: (
+                    var("MGS_MYSQL_TLS_USER", "repl_tls"),
+                    var("MGS_MYSQL_TLS_PASS", "repl-tls-pass"),
+                ),
+                mysql_x509: (
+                    var("MGS_MYSQL_X509_USER", "repl_x509"),
+                    var("MGS_MYSQL_X509_PASS", "repl-x509-pass"),
+                ),
+                pg_tls: (
+                    var("MGS_PG_TLS_USER", "mgs_tls"),
+                    var("MGS_PG_TLS_PASS", "mgs-tls-pass"),
+                ),
+                pg_cert: (
+                    var("MGS_PG_CERT_USER", "mgs_cert"),
+                    var("MGS_PG_CERT_PASS", "mgs-cert-pass"),
+                ),
+            },
         }
     }
 
@@ -391,6 +425,8 @@ pub struct SyncConfig {
     pub rules: Vec<Rule>,
     /// Write master.info at the current master position before the first start.
     pub write_master_info: bool,
+    /// Further top-level TOML lines (e.g. TLS settings), written before the sections.
+    pub extra: String,
 }
 
 static SERVER_ID_COUNTER: AtomicU32 = AtomicU32::new(1);
@@ -428,7 +464,14 @@ impl SyncConfig {
             )],
             rules: vec![],
             write_master_info: true,
+            extra: String::new(),
         }
+    }
+
+    /// Adds a top-level `key = value` line (value given as TOML).
+    pub fn set(mut self, key: &str, toml_value: &str) -> Self {
+        let _ = writeln!(self.extra, "{key} = {toml_value}");
+        self
     }
 
     pub fn concurrent(mut self, n: u32) -> Self {
@@ -471,6 +514,7 @@ impl SyncConfig {
         let _ = writeln!(s, "statsd_host = \"\"");
         let _ = writeln!(s, "statsd_port = 8125");
         let _ = writeln!(s, "statsd_prefix = \"mysql_gp_sync\"");
+        s.push_str(&self.extra);
         for (schema, tables) in &self.sources {
             let list: Vec<String> = tables.iter().map(|t| toml_str(t)).collect();
             let _ = writeln!(
