@@ -2,7 +2,6 @@
 //! change before syncing. It never stops at the first problem: an operator fixes them all in
 //! one round. The exit status is non-zero when something blocks the sync.
 
-
 use anyhow::Result;
 use mysql_async::prelude::Queryable;
 

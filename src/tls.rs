@@ -25,7 +25,9 @@ use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, Server
 use rustls::client::WebPkiServerVerifier;
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName, UnixTime};
-use rustls::{CertificateError, ClientConfig, DigitallySignedStruct, RootCertStore, SignatureScheme};
+use rustls::{
+    CertificateError, ClientConfig, DigitallySignedStruct, RootCertStore, SignatureScheme,
+};
 use serde::Deserialize;
 
 use crate::config::Config;
@@ -93,7 +95,8 @@ impl Tls {
                 match self.verify {
                     Verify::Nothing => "server certificate not verified",
                     Verify::Chain => "server certificate verified against the CA",
-                    Verify::ChainAndName => "server certificate verified against the CA and the host name",
+                    Verify::ChainAndName =>
+                        "server certificate verified against the CA and the host name",
                 }
             ),
         }
@@ -517,7 +520,10 @@ mod tests {
             p: PgSslMode,
         }
         let t: T = toml::from_str("m = \"VERIFY_IDENTITY\"\np = \"verify-full\"").unwrap();
-        assert_eq!((t.m, t.p), (MysqlSsl::VerifyIdentity, PgSslMode::VerifyFull));
+        assert_eq!(
+            (t.m, t.p),
+            (MysqlSsl::VerifyIdentity, PgSslMode::VerifyFull)
+        );
         let t: T = toml::from_str("m = \"verify-ca\"\np = \"VERIFY_CA\"").unwrap();
         assert_eq!((t.m, t.p), (MysqlSsl::VerifyCa, PgSslMode::VerifyCa));
         let e = toml::from_str::<T>("m = \"on\"\np = \"prefer\"")
