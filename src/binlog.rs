@@ -14,7 +14,6 @@ use futures_util::StreamExt;
 use mysql_async::binlog::events::{
     Event, EventData, OptionalMetadataField, RowsEventData, TableMapEvent,
 };
-use mysql_async::binlog::value::BinlogValue;
 use mysql_async::binlog::EventType;
 use mysql_async::prelude::Queryable;
 use mysql_async::{BinlogStreamRequest, Value};
@@ -25,6 +24,7 @@ use crate::checkpoint::{Checkpoints, Mark};
 use crate::config::{Config, Flavor};
 use crate::metrics::Metrics;
 use crate::position::Position;
+use crate::rows::RowPlan;
 use crate::rules::TargetName;
 use crate::schema::{SchemaLoader, Skip, TableMeta};
 use crate::statement::{classify, Statement};
@@ -45,6 +45,7 @@ pub struct Transient(pub String);
 struct Layout {
     meta: Arc<TableMeta>,
     map: Vec<usize>,
+    plan: RowPlan,
 }
 
 pub struct Reader {
@@ -134,7 +135,7 @@ impl Reader {
             if *self.shutdown.borrow() {
                 return Ok(Stop::Shutdown);
             }
-            if let Err(e) = self.on_event(&mut st, &stream, event).await {
+            if let Err(e) = self.on_event(&mut st, event).await {
                 // The reader also talks to PostgreSQL (TRUNCATE, a table's layout) and to
                 // MySQL (information_schema): a lost connection there is retried like the
                 // binlog's own, not fatal.
@@ -146,12 +147,7 @@ impl Reader {
         }
     }
 
-    async fn on_event(
-        &mut self,
-        st: &mut StreamState,
-        stream: &mysql_async::BinlogStream,
-        event: Event,
-    ) -> Result<()> {
+    async fn on_event(&mut self, st: &mut StreamState, event: Event) -> Result<()> {
         let hdr = event.header();
         let raw_type = hdr.event_type_raw();
         let log_pos = match hdr.log_pos() as u64 {
@@ -203,7 +199,7 @@ impl Reader {
                     let p = log_pos.saturating_sub(hdr.event_size() as u64);
                     (Position::new(st.file.clone(), p), 0)
                 };
-                let last_seq = self.on_rows(st, stream, rows, start, ts as u32, first_seq).await?;
+                let last_seq = self.on_rows(st, rows, start, ts as u32, first_seq).await?;
                 if hdr.log_pos() == 0 {
                     st.payload_seq = last_seq;
                 }
@@ -362,6 +358,21 @@ impl Reader {
         );
         if let Some(Some(l)) = st.tables.get(&id) {
             if l.meta.schema == schema && l.meta.table == table {
+                // Same table: the plan is remade only if the table map changed.
+                let plan = RowPlan::new(tme).map_err(|e| {
+                    anyhow!(
+                        "table map of {schema}.{table} at {}:{log_pos}: {e:#}",
+                        st.file
+                    )
+                })?;
+                if plan != l.plan {
+                    let layout = Layout {
+                        meta: l.meta.clone(),
+                        map: l.map.clone(),
+                        plan,
+                    };
+                    st.tables.insert(id, Some(Arc::new(layout)));
+                }
                 return Ok(());
             }
         }
@@ -371,13 +382,22 @@ impl Reader {
         }
         let names = binlog_column_names(tme);
         let count = tme.columns_count() as usize;
+        let plan = RowPlan::new(tme).map_err(|e| {
+            anyhow!(
+                "table map of {schema}.{table} at {}:{log_pos}: {e:#}",
+                st.file
+            )
+        })?;
         let mut reloaded = false;
         let layout = loop {
             let Some(meta) = self.meta(&schema, &table).await? else {
                 break None;
             };
             match layout_of(&meta, names.as_deref(), count) {
-                Some(map) => break Some(Arc::new(Layout { meta, map })),
+                Some(map) => {
+                    let plan = plan.clone();
+                    break Some(Arc::new(Layout { meta, map, plan }));
+                }
                 None if !reloaded => {
                     // The table may have changed since it was loaded: look again once.
                     self.metas.remove(&(schema.clone(), table.clone()));
@@ -401,7 +421,6 @@ impl Reader {
     async fn on_rows(
         &mut self,
         st: &mut StreamState,
-        stream: &mysql_async::BinlogStream,
         rows: RowsEventData<'_>,
         at: Position,
         ts: u32,
@@ -417,9 +436,12 @@ impl Reader {
                 layout.meta.source_name()
             );
         }
-        let tme = stream
-            .get_tme(rows.table_id())
-            .ok_or_else(|| anyhow!("rows event at {at} without its table map"))?;
+        let decoded = layout.plan.rows(&rows).with_context(|| {
+            format!(
+                "cannot decode a row of {} at {at}",
+                layout.meta.source_name()
+            )
+        })?;
         let kind = match rows {
             RowsEventData::WriteRowsEventV1(_) | RowsEventData::WriteRowsEvent(_) => {
                 EventType::WRITE_ROWS_EVENT
@@ -432,13 +454,7 @@ impl Reader {
         let mut changes: Vec<Change> = Vec::new();
         let txn = *st.txn.get_or_insert_with(|| self.window.begin());
         let mut seq: u32 = first_seq;
-        for row in rows.rows(tme) {
-            let (before, after) = row.with_context(|| {
-                format!(
-                    "cannot decode a row of {} at {at}",
-                    layout.meta.source_name()
-                )
-            })?;
+        for (before, after) in decoded {
             let before = before.map(|r| image(&layout, r, &at)).transpose()?;
             let after = after.map(|r| image(&layout, r, &at)).transpose()?;
             let mut mk = |op, kind, row| {
@@ -493,48 +509,20 @@ impl Reader {
 
 /// A full row image in `meta.columns` order. A missing column means the server does not log
 /// full images, which would make upserts write NULLs over real values: refuse.
-fn image(
-    layout: &Layout,
-    row: mysql_async::binlog::row::BinlogRow,
-    at: &Position,
-) -> Result<Vec<Value>> {
-    if row.len() != layout.map.len() {
+fn image(layout: &Layout, values: Vec<Value>, at: &Position) -> Result<Vec<Value>> {
+    if values.len() != layout.map.len() {
         bail!(
             "a row of {} at {at} has {} of its {} columns: the server must log full row images (binlog_row_image=FULL)",
             layout.meta.source_name(),
-            row.len(),
+            values.len(),
             layout.map.len()
         );
     }
     let mut out = vec![Value::NULL; layout.meta.columns.len()];
-    let values = row_values(row)
-        .map_err(|e| anyhow!("{e} in a row of {} at {at}", layout.meta.source_name()))?;
     for (i, v) in values.into_iter().enumerate() {
         out[layout.map[i]] = v;
     }
     Ok(out)
-}
-
-/// A decoded binlog row as plain values, in binlog column order: MySQL's binary JSON becomes
-/// JSON text. A partial JSON update (a diff, not a value) is refused: applying it would need
-/// the old document, and guessing would write a wrong value.
-pub fn row_values(row: mysql_async::binlog::row::BinlogRow) -> Result<Vec<Value>> {
-    row.unwrap()
-        .into_iter()
-        .map(|v| match v {
-            BinlogValue::Value(v) => Ok(v),
-            BinlogValue::Jsonb(j) => {
-                let dom = j
-                    .parse()
-                    .map_err(|e| anyhow!("cannot read a binary JSON value: {e}"))?;
-                Ok(Value::Bytes(crate::convert::json_text(&dom).into_bytes()))
-            }
-            BinlogValue::JsonDiff(_) => Err(anyhow!(
-                "partial JSON update (binlog_row_value_options = PARTIAL_JSON): switch it off on the server \
-                 (SET GLOBAL binlog_row_value_options = '') and re-load the table"
-            )),
-        })
-        .collect()
 }
 
 /// Column names logged in the table map (binlog_row_metadata=FULL), if any.

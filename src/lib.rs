@@ -10,6 +10,7 @@ pub mod convert;
 pub mod logging;
 pub mod metrics;
 pub mod position;
+pub mod rows;
 pub mod rules;
 pub mod schema;
 pub mod snapshot;

@@ -3,8 +3,8 @@
 //! other projects (`../shared/fixtures/binlog/`, described file by file in its README.md).
 //!
 //! Every row goes through the production path, as the reader does it:
-//! mysql_common decodes the rows event with its table map into `BinlogRow`s →
-//! `binlog::row_values` (binary JSON → JSON text, a partial JSON diff → an error) →
+//! `rows::RowPlan` (made once from the table map) decodes the rows event into values, binary
+//! JSON becoming JSON text and a partial JSON update an error →
 //! `convert::to_pg_text` with a `Column` built from the table's DDL the way
 //! `information_schema.COLUMNS` describes it (DATA_TYPE, COLUMN_TYPE, CHARACTER_SET_NAME).
 //! The tests assert the exact text PostgreSQL would parse into the target column.
@@ -12,6 +12,9 @@
 //! Where a fixture does not carry its table's DDL (the CREATE TABLE ran before the captured
 //! file began), the DDL is reconstructed from the table map (types, lengths, charsets) and the
 //! statements logged with the rows; each such place says so.
+//!
+//! Every image is also decoded by mysql_common's own `RowsEventData::rows` (the reference),
+//! and the two must give the same values: a differential test of `RowPlan` over every file.
 //!
 //! A missing fixture directory fails every test, naming the expected location.
 
@@ -25,8 +28,8 @@ use mysql_common::binlog::events::{
 use mysql_common::binlog::row::BinlogRow;
 use mysql_common::binlog::value::BinlogValue;
 use mysql_common::binlog::{BinlogFile, EventStreamReader};
-use mysql_gp_sync::binlog::row_values;
 use mysql_gp_sync::convert::{to_pg_text, ZeroDate};
+use mysql_gp_sync::rows::{binlog_value, RowPlan};
 use mysql_gp_sync::schema::Column;
 use mysql_gp_sync::types::Kind;
 
@@ -61,8 +64,12 @@ struct RowEntry {
     op: Op,
     /// Read from inside a TRANSACTION_PAYLOAD_EVENT.
     in_payload: bool,
+    /// mysql_common's decoding (the reference).
     before: Option<BinlogRow>,
     after: Option<BinlogRow>,
+    /// The production decoding (`RowPlan`); for a partial JSON update, its refusal.
+    plan_before: Option<Result<Vec<Value>, String>>,
+    plan_after: Option<Result<Vec<Value>, String>>,
 }
 
 #[derive(Default)]
@@ -139,15 +146,46 @@ fn collect(
                 }
                 RowsEventData::PartialUpdateRowsEvent(_) => Op::PartialUpdate,
             };
-            for row in rows.rows(tme) {
-                let (before, after) =
-                    row.unwrap_or_else(|e| panic!("{rel}: cannot decode a row of {table}: {e}"));
+            let plan = RowPlan::new(tme)
+                .unwrap_or_else(|e| panic!("{rel}: no row plan for {table}: {e:#}"));
+            let planned: Vec<_> = match plan.rows(&rows) {
+                Ok(images) => images
+                    .into_iter()
+                    .map(|(b, a)| (b.map(Ok), a.map(Ok)))
+                    .collect(),
+                Err(e) => {
+                    assert_eq!(op, Op::PartialUpdate, "{rel}: {table}: {e:#}");
+                    let refused = Some(Err(format!("{e:#}")));
+                    vec![(refused.clone(), refused); rows.rows(tme).count()]
+                }
+            };
+            let reference: Vec<_> = rows
+                .rows(tme)
+                .map(|r| r.unwrap_or_else(|e| panic!("{rel}: cannot decode a row of {table}: {e}")))
+                .collect();
+            assert_eq!(
+                planned.len(),
+                reference.len(),
+                "{rel}: rows of a {table} event"
+            );
+            for ((before, after), (plan_before, plan_after)) in reference.into_iter().zip(planned) {
+                if op != Op::PartialUpdate {
+                    for (r, p) in [(&before, &plan_before), (&after, &plan_after)] {
+                        assert_eq!(
+                            r.as_ref().map(reference_values),
+                            p.clone().map(|p| p.map_err(|e| e.to_string())),
+                            "{rel}: {table}: RowPlan and mysql_common decode a row differently"
+                        );
+                    }
+                }
                 out.rows.push(RowEntry {
                     table: table.clone(),
                     op,
                     in_payload,
                     before,
                     after,
+                    plan_before,
+                    plan_after,
                 });
             }
         }
@@ -191,29 +229,41 @@ fn cols(table_charset: &str, ddl: &[(&str, &str)]) -> Vec<Column> {
     ddl.iter().map(|(n, t)| col(n, t, table_charset)).collect()
 }
 
-/// `row_values` then `to_pg_text` for every column; the first failure as a message.
-fn try_pg_row(cols: &[Column], row: &BinlogRow) -> Result<Vec<Option<String>>, String> {
-    if row.len() != cols.len() {
+/// mysql_common's image as plain values, the way the reader turned them before `RowPlan`.
+fn reference_values(row: &BinlogRow) -> Result<Vec<Value>, String> {
+    row.clone()
+        .unwrap()
+        .into_iter()
+        .map(|v| binlog_value(v).map_err(|e| e.to_string()))
+        .collect()
+}
+
+/// `to_pg_text` for every column of a decoded image; the first failure as a message.
+fn try_pg_row(
+    cols: &[Column],
+    image: &Result<Vec<Value>, String>,
+) -> Result<Vec<Option<String>>, String> {
+    let values = image.as_ref().map_err(|e| format!("decoding: {e}"))?;
+    if values.len() != cols.len() {
         return Err(format!(
             "the row image has {} columns, the DDL {}",
-            row.len(),
+            values.len(),
             cols.len()
         ));
     }
-    let values: Vec<Value> = row_values(row.clone()).map_err(|e| format!("row_values: {e}"))?;
     cols.iter()
-        .zip(&values)
+        .zip(values)
         .map(|(c, v)| to_pg_text(c, v).map_err(|e| format!("to_pg_text({}, {v:?}): {e}", c.name)))
         .collect()
 }
 
-fn pg_row(what: &str, cols: &[Column], row: &BinlogRow) -> Vec<Option<String>> {
-    try_pg_row(cols, row).unwrap_or_else(|e| panic!("{what}: {e}"))
+fn pg_row(what: &str, cols: &[Column], image: &Result<Vec<Value>, String>) -> Vec<Option<String>> {
+    try_pg_row(cols, image).unwrap_or_else(|e| panic!("{what}: {e}"))
 }
 
 fn after(what: &str, cols: &[Column], r: &RowEntry) -> Vec<Option<String>> {
     let img = r
-        .after
+        .plan_after
         .as_ref()
         .unwrap_or_else(|| panic!("{what}: no after image"));
     pg_row(what, cols, img)
@@ -221,7 +271,7 @@ fn after(what: &str, cols: &[Column], r: &RowEntry) -> Vec<Option<String>> {
 
 fn before(what: &str, cols: &[Column], r: &RowEntry) -> Vec<Option<String>> {
     let img = r
-        .before
+        .plan_before
         .as_ref()
         .unwrap_or_else(|| panic!("{what}: no before image"));
     pg_row(what, cols, img)
@@ -358,7 +408,7 @@ fn binary_json_documents_become_json_text() {
 /// must not go through a float, 9.00 keeps its scale), any other opaque value is the string
 /// `base64:type<N>:<data>`.
 ///
-/// When written, this fails for the six documents with an opaque scalar: `row_values` turns
+/// When written, this failed for the six documents with an opaque scalar: the reader turned
 /// binary JSON into text through mysql_common's `serde_json::Value::try_from(jsonb::Value)`,
 /// which refuses opaque values, so such a row stops the sync.
 #[test]
@@ -380,7 +430,7 @@ fn opaque_json_scalars_keep_their_value() {
     let mut wrong = Vec::new();
     for (r, want) in d.rows.iter().zip(expected) {
         assert_eq!(r.table, "foo.test");
-        let img = r.after.as_ref().expect("insert");
+        let img = r.plan_after.as_ref().expect("insert");
         let got = match try_pg_row(&cols, img) {
             Ok(v) => v,
             Err(e) => {
@@ -425,10 +475,9 @@ fn partial_json_update_is_refused_with_what_to_do() {
             (0..img.len()).any(|i| matches!(img.as_ref(i), Some(BinlogValue::JsonDiff(_)))),
             "the after image should hold a JSON diff"
         );
-        match row_values(img) {
+        match r.plan_after.clone().expect("after image") {
             Ok(v) => panic!("a partial JSON update must not become values, got {v:?}"),
-            Err(e) => {
-                let msg = e.to_string();
+            Err(msg) => {
                 assert!(
                     msg.contains("binlog_row_value_options"),
                     "the error should say which setting to change: {msg}"
@@ -437,7 +486,7 @@ fn partial_json_update_is_refused_with_what_to_do() {
         }
         // The before image of a partial update only holds the key, which converts.
         let b = r.before.clone().expect("before image");
-        let v = row_values(b).expect("key of the before image");
+        let v = reference_values(&b).expect("key of the before image");
         assert_eq!(v.len(), 1);
         assert_eq!(
             to_pg_text(&json_t_columns()[0], &v[0]).unwrap(),
@@ -890,7 +939,7 @@ fn sweep(
             failures.push(format!("row {i}: table {} has no DDL in the test", r.table));
             continue;
         };
-        for img in [&r.before, &r.after].into_iter().flatten() {
+        for img in [&r.plan_before, &r.plan_after].into_iter().flatten() {
             match try_pg_row(cols, img) {
                 Ok(values) => {
                     for (c, v) in cols.iter().zip(&values) {
