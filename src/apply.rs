@@ -5,6 +5,12 @@
 //! a row after a sequence of full-image upserts and deletes is the last one, and `ON CONFLICT`
 //! may not see one key twice in a statement. Then one `DELETE … USING unnest` and one
 //! `INSERT … SELECT unnest … ON CONFLICT DO UPDATE` per table: a round trip per table, not per row.
+//!
+//! Rows new to the table (every change to their key in the batch was a source INSERT, the first
+//! one included, so the key did not exist before) go by `COPY` instead: no conflict check and
+//! no casts through arrays, PostgreSQL's fastest way in. A key that exists after all (a replay)
+//! makes the COPY fail; the batch is then written again the ordinary way, and COPY rests for a
+//! while, so a replay costs one failed attempt, not one per batch.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -34,7 +40,12 @@ pub struct Worker {
     /// This worker's checkpoint at start: changes at or before it are already committed.
     pub applied: Option<Mark>,
     pub skipped: u64,
+    /// Batches left to write without COPY after one failed.
+    pub copy_rest: u32,
 }
+
+/// How many batches go without COPY after a COPY failed (a replay, or a value refused).
+const COPY_REST: u32 = 100;
 
 /// One statement's worth of rows: column-major text arrays.
 struct Group<'a> {
@@ -43,6 +54,27 @@ struct Group<'a> {
     columns: Vec<Vec<Text>>,
     /// The changes behind the rows, to name them if PostgreSQL refuses one.
     changes: Vec<&'a Change>,
+    /// Every row's key was first and last written by a source INSERT in this batch: the rows
+    /// are new to the table, unless this is a replay.
+    fresh: bool,
+}
+
+impl Group<'_> {
+    /// The rows as COPY text: tab-separated fields, one line per row.
+    fn copy_data(&self) -> bytes::Bytes {
+        let rows = self.columns.first().map_or(0, Vec::len);
+        let mut out = Vec::with_capacity(rows * self.columns.len() * 8);
+        for r in 0..rows {
+            for (i, col) in self.columns.iter().enumerate() {
+                if i > 0 {
+                    out.push(b'\t');
+                }
+                crate::sql::copy_field(&mut out, col[r].as_deref());
+            }
+            out.push(b'\n');
+        }
+        out.into()
+    }
 }
 
 impl Worker {
@@ -81,6 +113,7 @@ impl Worker {
             let last_mark = batch.last().expect("a batch is never empty").mark();
             self.write_with_retry(&mut client, &groups, &last_mark)
                 .await?;
+            self.copy_rest = self.copy_rest.saturating_sub(1);
             drop(groups);
             self.window.ack(&txn_counts(&batch));
             let rows: Vec<(&str, RowKind)> = batch
@@ -97,7 +130,7 @@ impl Worker {
     /// Connection trouble is retried with backoff (the batch is idempotent); a value or
     /// statement PostgreSQL refuses is found row by row and reported.
     async fn write_with_retry(
-        &self,
+        &mut self,
         client: &mut Option<deadpool_postgres::Object>,
         groups: &[Group<'_>],
         last_mark: &Mark,
@@ -124,8 +157,20 @@ impl Worker {
                 .checkpoints
                 .as_ref()
                 .map(|cp| (cp.as_ref(), self.id, last_mark));
-            match write_batch(c, groups, mark.as_ref()).await {
+            let copy = self.copy_rest == 0 && groups.iter().any(|g| uses_copy(g, true));
+            match write_batch(c, groups, mark.as_ref(), copy).await {
                 Ok(()) => return Ok(()),
+                // The COPY met a key that exists (a replay) or a value it refuses: write the
+                // batch the ordinary way, which decides what is wrong, if anything.
+                Err(e) if copy && e.as_db_error().is_some() => {
+                    tracing::info!(
+                        worker = self.id,
+                        "COPY met rows that exist (a replay) or a value it refuses ({}): writing the batch, \
+                         and the next {COPY_REST}, with upserts",
+                        db_message(&e)
+                    );
+                    self.copy_rest = COPY_REST;
+                }
                 // Deadlocks, serialization failures, a server shutting down or out of
                 // connections: the batch is fine, the moment was not.
                 Err(e) if e.code().is_some_and(is_transient) => {
@@ -181,7 +226,8 @@ fn is_transient(code: &tokio_postgres::error::SqlState) -> bool {
 
 /// Converts each change to text and keeps the last change per target row, grouped by statement.
 fn collapse(batch: &[Change]) -> Result<Vec<Group<'_>>> {
-    let mut last: HashMap<(&crate::rules::TargetName, Vec<Text>), usize> =
+    // Per target row: the kind of its first change in the batch, and the index of its last.
+    let mut last: HashMap<(&crate::rules::TargetName, Vec<Text>), (RowKind, usize)> =
         HashMap::with_capacity(batch.len());
     let mut rows: Vec<Vec<Text>> = Vec::with_capacity(batch.len());
     for (i, ch) in batch.iter().enumerate() {
@@ -201,15 +247,25 @@ fn collapse(batch: &[Change]) -> Result<Vec<Group<'_>>> {
                 )
             })?;
         let key: Vec<Text> = ch.table.key.iter().map(|&k| texts[k].clone()).collect();
-        last.insert((&ch.table.target, key), i);
+        last.entry((&ch.table.target, key))
+            .and_modify(|e| e.1 = i)
+            .or_insert((ch.kind, i));
         rows.push(texts);
     }
-    let mut keep: Vec<usize> = last.into_values().collect();
+    let mut keep: Vec<(usize, bool)> = last
+        .into_values()
+        .map(|(first, i)| {
+            (
+                i,
+                first == RowKind::Insert && batch[i].kind == RowKind::Insert,
+            )
+        })
+        .collect();
     keep.sort_unstable();
 
     let mut groups: Vec<Group<'_>> = Vec::new();
     let mut index: HashMap<(*const TableMeta, Op), usize> = HashMap::new();
-    for i in keep {
+    for (i, fresh) in keep {
         let ch = &batch[i];
         let gi = *index
             .entry((Arc::as_ptr(&ch.table), ch.op))
@@ -223,6 +279,7 @@ fn collapse(batch: &[Change]) -> Result<Vec<Group<'_>>> {
                     op: ch.op,
                     columns: vec![Vec::new(); width],
                     changes: Vec::new(),
+                    fresh: true,
                 });
                 groups.len() - 1
             });
@@ -241,6 +298,7 @@ fn collapse(batch: &[Change]) -> Result<Vec<Group<'_>>> {
             }
         }
         g.changes.push(ch);
+        g.fresh &= fresh;
     }
     // Deletes first: within a batch each row appears once, so order only matters for
     // other unique constraints, where freeing a value before reusing it is the safe order.
@@ -248,25 +306,33 @@ fn collapse(batch: &[Change]) -> Result<Vec<Group<'_>>> {
     Ok(groups)
 }
 
+/// Whether a group is written by COPY (when COPY is on): new rows, or any upsert in Greenplum
+/// mode, where the batch's keys are deleted first.
+fn uses_copy(g: &Group<'_>, copy: bool) -> bool {
+    copy && g.op == Op::Upsert && (g.fresh || g.meta.greenplum)
+}
+
 /// One transaction: the batch's statements and, when there is one, this worker's checkpoint.
 async fn write_batch(
     client: &mut deadpool_postgres::Object,
     groups: &[Group<'_>],
     checkpoint: Option<&(&Checkpoints, usize, &Mark)>,
+    copy: bool,
 ) -> Result<(), tokio_postgres::Error> {
     let tx = client.transaction().await?;
     for g in groups {
         let all: Vec<&(dyn ToSql + Sync)> =
             g.columns.iter().map(|c| c as &(dyn ToSql + Sync)).collect();
-        match (g.op, g.meta.greenplum) {
-            (Op::Delete, _) => execute(&tx, &g.meta.delete_sql, &all).await?,
-            (Op::Upsert, false) => execute(&tx, &g.meta.upsert_sql, &all).await?,
-            (Op::Upsert, true) => {
-                // Same transaction, so readers never see the rows missing.
-                let keys: Vec<&(dyn ToSql + Sync)> = g.meta.key.iter().map(|&k| all[k]).collect();
-                execute(&tx, &g.meta.delete_sql, &keys).await?;
-                execute(&tx, &g.meta.insert_sql, &all).await?;
-            }
+        if g.op == Op::Upsert && g.meta.greenplum {
+            // Same transaction, so readers never see the rows missing.
+            let keys: Vec<&(dyn ToSql + Sync)> = g.meta.key.iter().map(|&k| all[k]).collect();
+            execute(&tx, &g.meta.delete_sql, &keys).await?;
+        }
+        match g.op {
+            Op::Delete => execute(&tx, &g.meta.delete_sql, &all).await?,
+            Op::Upsert if uses_copy(g, copy) => copy_in(&tx, &g.meta.copy_sql, g).await?,
+            Op::Upsert if g.meta.greenplum => execute(&tx, &g.meta.insert_sql, &all).await?,
+            Op::Upsert => execute(&tx, &g.meta.upsert_sql, &all).await?,
         }
     }
     if let Some((cp, worker, mark)) = checkpoint {
@@ -285,6 +351,19 @@ async fn execute(
     Ok(())
 }
 
+async fn copy_in(
+    tx: &deadpool_postgres::Transaction<'_>,
+    sql: &str,
+    g: &Group<'_>,
+) -> Result<(), tokio_postgres::Error> {
+    use futures_util::SinkExt;
+    let sink = tx.copy_in(sql).await?;
+    futures_util::pin_mut!(sink);
+    sink.send(g.copy_data()).await?;
+    sink.finish().await?;
+    Ok(())
+}
+
 /// PostgreSQL refused the batch: find the first change it refuses on its own and name it.
 async fn pinpoint(
     client: &mut deadpool_postgres::Object,
@@ -298,8 +377,9 @@ async fn pinpoint(
                 op: g.op,
                 columns: g.columns.iter().map(|c| vec![c[row].clone()]).collect(),
                 changes: vec![*ch],
+                fresh: false,
             };
-            if let Err(e) = write_batch(client, std::slice::from_ref(&one), None).await {
+            if let Err(e) = write_batch(client, std::slice::from_ref(&one), None, false).await {
                 return anyhow!(
                     "PostgreSQL refused a change to {} (from MySQL {}, key {}, binlog position {}): {}; \
                      the saved position stays before this transaction: fix the target table or the row and restart",

@@ -67,6 +67,7 @@ pub struct TableMeta {
     pub greenplum: bool,
     pub upsert_sql: String,
     pub insert_sql: String,
+    pub copy_sql: String,
     pub delete_sql: String,
     pub truncate_sql: String,
 }
@@ -334,6 +335,7 @@ impl SchemaLoader {
             greenplum: self.options.greenplum,
             upsert_sql: sql::upsert(&qualified, &typed, &key),
             insert_sql: sql::insert(&qualified, &typed),
+            copy_sql: sql::copy_in(&qualified, &typed),
             delete_sql: sql::delete(&qualified, &key_typed),
             truncate_sql: sql::truncate(&qualified),
             name: format!("{schema}.{table}"),

@@ -80,6 +80,31 @@ pub fn delete(table: &str, key_columns: &[(&str, &str)]) -> String {
     )
 }
 
+/// `COPY … FROM STDIN` (text format) into every column: the fast path for rows that are new
+/// to the table (see `apply`), since it skips the conflict check and the casts of `unnest`.
+pub fn copy_in(table: &str, columns: &[(&str, &str)]) -> String {
+    let names: Vec<String> = columns.iter().map(|(n, _)| quote_ident(n)).collect();
+    format!("COPY {table} ({}) FROM STDIN", names.join(", "))
+}
+
+/// Appends one value to a COPY text-format row: `\N` for NULL, and the backslash, tab,
+/// newline and carriage return escaped so they stay data.
+pub fn copy_field(out: &mut Vec<u8>, value: Option<&str>) {
+    let Some(v) = value else {
+        out.extend_from_slice(b"\\N");
+        return;
+    };
+    for &b in v.as_bytes() {
+        match b {
+            b'\\' => out.extend_from_slice(b"\\\\"),
+            b'\t' => out.extend_from_slice(b"\\t"),
+            b'\n' => out.extend_from_slice(b"\\n"),
+            b'\r' => out.extend_from_slice(b"\\r"),
+            _ => out.push(b),
+        }
+    }
+}
+
 /// `TRUNCATE` of a target table.
 pub fn truncate(table: &str) -> String {
     format!("TRUNCATE TABLE {table}")
@@ -142,6 +167,21 @@ mod tests {
             sql,
             "INSERT INTO t (\"a\", \"b\") SELECT u.c1::integer, u.c2::text FROM unnest($1::text[], $2::text[]) AS u(c1, c2)"
         );
+    }
+
+    #[test]
+    fn copy_quotes_columns_and_escapes_data() {
+        assert_eq!(
+            copy_in("\"s\".\"t\"", &[("id", "integer"), ("Order by", "text")]),
+            "COPY \"s\".\"t\" (\"id\", \"Order by\") FROM STDIN"
+        );
+        let mut row = Vec::new();
+        copy_field(&mut row, Some("a\\b\tc\nd\re \\N"));
+        row.push(b'\t');
+        copy_field(&mut row, None);
+        row.push(b'\t');
+        copy_field(&mut row, Some("\\x00ff"));
+        assert_eq!(row, b"a\\\\b\\tc\\nd\\re \\\\N\t\\N\t\\\\x00ff");
     }
 
     #[test]

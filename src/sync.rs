@@ -664,6 +664,7 @@ impl Pipeline {
                     checkpoints: self.checkpoints.clone(),
                     applied,
                     skipped: 0,
+                    copy_rest: 0,
                 }
                 .run(),
             );

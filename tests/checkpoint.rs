@@ -12,7 +12,10 @@ use common::*;
 /// `crash`: rewind the position the sync noted in PostgreSQL too, which is the state a crash
 /// between a commit and the next position save leaves; otherwise only master.info is rewound,
 /// as an operator would.
-async fn replay_after_rewind(checkpoint_schema: &str, crash: bool) -> (bool, String) {
+async fn replay_after_rewind(
+    checkpoint_schema: &str,
+    crash: bool,
+) -> (bool, String, Result<usize, String>) {
     let env = Env::get();
     let db = TestDb::create(&format!("cp{}{}", checkpoint_schema.len(), crash as u8)).await;
     db.create_table(
@@ -68,13 +71,14 @@ async fn replay_after_rewind(checkpoint_schema: &str, crash: bool) -> (bool, Str
     let v = pg_value(&pg, "SELECT v FROM t WHERE id = 14").await;
     let log = sync.log();
     sync.sigterm_and_wait().await;
+    let equal = tables_equal_now(&env, &db.t("t"), &db.t("t"), &["id"]).await;
     db.cleanup().await;
-    (v.as_deref() == Some("poison"), log)
+    (v.as_deref() == Some("poison"), log, equal)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn replay_skips_what_each_worker_already_committed() {
-    let (kept, log) = replay_after_rewind("mgs_checkpoint_test", true).await;
+    let (kept, log, _) = replay_after_rewind("mgs_checkpoint_test", true).await;
     assert!(
         kept,
         "the replay rewrote a row the checkpoint says was committed:\n{log}"
@@ -95,16 +99,23 @@ async fn replay_skips_what_each_worker_already_committed() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn without_checkpoint_the_replay_rewrites_rows() {
-    let (kept, log) = replay_after_rewind("", false).await;
+    let (kept, log, equal) = replay_after_rewind("", false).await;
     assert!(
         !kept,
         "without a checkpoint the replay must rewrite the row:\n{log}"
     );
+    // The replayed INSERTs meet rows that exist: their COPY fails and the batch is written
+    // again with upserts, which must leave the table exactly as MySQL has it.
+    assert!(
+        log.contains("COPY met rows that exist"),
+        "the replay should have gone through the COPY fallback:\n{log}"
+    );
+    equal.unwrap_or_else(|e| panic!("after the replay: {e}\n{log}"));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_operators_rewind_of_master_info_replays_everything() {
-    let (kept, log) = replay_after_rewind("mgs_checkpoint_test2", false).await;
+    let (kept, log, _) = replay_after_rewind("mgs_checkpoint_test2", false).await;
     assert!(!kept, "a rewound master.info must replay, not skip:\n{log}");
     assert!(
         log.contains("without skipping"),
