@@ -422,3 +422,105 @@ fn txn_counts(batch: &[Change]) -> Vec<(TxnId, usize)> {
     }
     out
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::position::Position;
+    use crate::rules::TargetName;
+    use crate::schema::Column;
+    use crate::types::Kind;
+    use mysql_common::Value;
+
+    fn table() -> Arc<TableMeta> {
+        let col = |name: &str| {
+            Column::new(
+                name.into(),
+                "int".into(),
+                "int".into(),
+                Kind::parse("int", "int", None).unwrap(),
+                "integer".into(),
+                crate::convert::ZeroDate::Null,
+            )
+        };
+        Arc::new(TableMeta {
+            name: "s.t".into(),
+            schema: "s".into(),
+            table: "t".into(),
+            target: TargetName {
+                schema: "s".into(),
+                table: "t".into(),
+            },
+            columns: vec![col("id"), col("v")],
+            key: vec![0],
+            greenplum: false,
+            upsert_sql: String::new(),
+            insert_sql: String::new(),
+            copy_sql: String::new(),
+            delete_sql: String::new(),
+            truncate_sql: String::new(),
+        })
+    }
+
+    fn change(t: &Arc<TableMeta>, kind: RowKind, id: i64, v: i64) -> Change {
+        let op = match kind {
+            RowKind::Delete | RowKind::KeyMove => Op::Delete,
+            _ => Op::Upsert,
+        };
+        Change {
+            table: t.clone(),
+            op,
+            kind,
+            row: vec![Value::Int(id), Value::Int(v)],
+            txn: 1,
+            pos: Position::new("b.000001", 4),
+            ts: 0,
+            seq: 0,
+        }
+    }
+
+    /// (op, fresh, keys) of each group, deletes first.
+    fn shape(batch: &[Change]) -> Vec<(Op, bool, Vec<Option<String>>)> {
+        collapse(batch)
+            .unwrap()
+            .iter()
+            .map(|g| (g.op, g.fresh, g.columns[0].clone()))
+            .collect()
+    }
+
+    fn keys(k: &[i64]) -> Vec<Option<String>> {
+        k.iter().map(|k| Some(k.to_string())).collect()
+    }
+
+    #[test]
+    fn only_keys_first_and_last_inserted_in_the_batch_are_fresh() {
+        use RowKind::*;
+        let t = table();
+        // Inserted (even deleted and inserted again in between): new to the table.
+        let b = [
+            change(&t, Insert, 1, 1),
+            change(&t, Insert, 2, 1),
+            change(&t, Delete, 2, 1),
+            change(&t, Insert, 2, 2),
+        ];
+        assert_eq!(shape(&b), vec![(Op::Upsert, true, keys(&[1, 2]))]);
+        // Deleted first: the key existed before the batch, so no COPY for its group.
+        let b = [
+            change(&t, Delete, 3, 1),
+            change(&t, Insert, 3, 2),
+            change(&t, Insert, 4, 1),
+        ];
+        assert_eq!(shape(&b), vec![(Op::Upsert, false, keys(&[3, 4]))]);
+        // Updated last, or an update's new key: existed, or may have.
+        let b = [change(&t, Insert, 5, 1), change(&t, Update, 5, 2)];
+        assert_eq!(shape(&b), vec![(Op::Upsert, false, keys(&[5]))]);
+        let b = [change(&t, KeyMove, 6, 1), change(&t, Update, 7, 1)];
+        assert_eq!(
+            shape(&b),
+            vec![
+                (Op::Delete, false, keys(&[6])),
+                (Op::Upsert, false, keys(&[7]))
+            ]
+        );
+    }
+}
