@@ -103,6 +103,41 @@ impl Tls {
     }
 }
 
+/// The five modes of either client, weakest first (the order of both enums): MySQL's and
+/// libpq's names for the same five settings.
+const LEVELS: [Tls; 5] = [
+    // disabled / disable
+    Tls {
+        on: false,
+        fallback: true,
+        verify: Verify::Nothing,
+    },
+    // preferred / prefer
+    Tls {
+        on: true,
+        fallback: true,
+        verify: Verify::Nothing,
+    },
+    // required / require
+    Tls {
+        on: true,
+        fallback: false,
+        verify: Verify::Nothing,
+    },
+    // verify_ca / verify-ca
+    Tls {
+        on: true,
+        fallback: false,
+        verify: Verify::Chain,
+    },
+    // verify_identity / verify-full
+    Tls {
+        on: true,
+        fallback: false,
+        verify: Verify::ChainAndName,
+    },
+];
+
 impl MysqlSsl {
     const NAMES: [(&'static str, MysqlSsl); 5] = [
         ("disabled", MysqlSsl::Disabled),
@@ -113,18 +148,7 @@ impl MysqlSsl {
     ];
 
     fn tls(self) -> Tls {
-        let (on, fallback, verify) = match self {
-            MysqlSsl::Disabled => (false, true, Verify::Nothing),
-            MysqlSsl::Preferred => (true, true, Verify::Nothing),
-            MysqlSsl::Required => (true, false, Verify::Nothing),
-            MysqlSsl::VerifyCa => (true, false, Verify::Chain),
-            MysqlSsl::VerifyIdentity => (true, false, Verify::ChainAndName),
-        };
-        Tls {
-            on,
-            fallback,
-            verify,
-        }
+        LEVELS[self as usize]
     }
 }
 
@@ -138,18 +162,7 @@ impl PgSslMode {
     ];
 
     fn tls(self) -> Tls {
-        let (on, fallback, verify) = match self {
-            PgSslMode::Disable => (false, true, Verify::Nothing),
-            PgSslMode::Prefer => (true, true, Verify::Nothing),
-            PgSslMode::Require => (true, false, Verify::Nothing),
-            PgSslMode::VerifyCa => (true, false, Verify::Chain),
-            PgSslMode::VerifyFull => (true, false, Verify::ChainAndName),
-        };
-        Tls {
-            on,
-            fallback,
-            verify,
-        }
+        LEVELS[self as usize]
     }
 }
 
