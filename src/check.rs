@@ -27,6 +27,23 @@ impl Report {
     fn warn(&mut self, msg: impl AsRef<str>) {
         println!("[WARN] {}", msg.as_ref());
     }
+    /// A server reached: a warning when the connection is in plain text and leaves the machine.
+    fn reached(&mut self, msg: String, host: &str, insist: &str) {
+        if plain_text_off_machine(&msg, host) {
+            self.warn(format!(
+                "{msg}; passwords and rows cross the network in plain text: enable TLS on the server \
+                 and set {insist}"
+            ));
+        } else {
+            self.ok(msg);
+        }
+    }
+}
+
+/// A connection described as unencrypted to a host other than this machine.
+fn plain_text_off_machine(described: &str, host: &str) -> bool {
+    let loopback = matches!(host, "localhost" | "::1" | "[::1]") || host.starts_with("127.");
+    described.contains(": not encrypted") && !loopback
 }
 
 /// Runs every check; `Ok(false)` when at least one blocks.
@@ -40,10 +57,15 @@ pub async fn run(cfg: &Config) -> Result<bool> {
     };
     let (mut conn, mysql) = match crate::sync::connect_mysql(cfg).await {
         Ok(link) => {
-            r.ok(format!(
-                "MySQL reachable at {addr} as {}: {}",
-                cfg.mysql_user, link.tls
-            ));
+            let (host, _) = cfg.mysql_host_port()?;
+            r.reached(
+                format!(
+                    "MySQL reachable at {addr} as {}: {}",
+                    cfg.mysql_user, link.tls
+                ),
+                &host,
+                "mysql_ssl = \"verify_identity\"",
+            );
             (Some(link.conn), Some(mysql_async::Pool::new(link.opts)))
         }
         Err(e) => {
@@ -60,10 +82,14 @@ pub async fn run(cfg: &Config) -> Result<bool> {
 
     let pg = match crate::sync::connect_pg(cfg, 2).await {
         Ok(link) => {
-            r.ok(format!(
-                "PostgreSQL reachable at {}:{} database {} as {}: {}",
-                cfg.pg_host, cfg.pg_port, cfg.pg_dbname, cfg.pg_user, link.tls
-            ));
+            r.reached(
+                format!(
+                    "PostgreSQL reachable at {}:{} database {} as {}: {}",
+                    cfg.pg_host, cfg.pg_port, cfg.pg_dbname, cfg.pg_user, link.tls
+                ),
+                &cfg.pg_host,
+                "pg_sslmode = \"verify-full\"",
+            );
             Some(link.pool)
         }
         Err(e) => {
@@ -260,4 +286,20 @@ async fn check_tables(
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::plain_text_off_machine;
+
+    #[test]
+    fn plain_text_is_flagged_only_when_it_leaves_the_machine() {
+        let plain = "MySQL reachable at db1:3306 as repl: not encrypted: the server offers no TLS";
+        let tls = "MySQL reachable at db1:3306 as repl: TLSv1.3, server certificate not verified";
+        assert!(plain_text_off_machine(plain, "db1.example.com"));
+        assert!(plain_text_off_machine(plain, "10.0.0.7"));
+        assert!(!plain_text_off_machine(plain, "127.0.0.1"));
+        assert!(!plain_text_off_machine(plain, "localhost"));
+        assert!(!plain_text_off_machine(tls, "db1.example.com"));
+    }
 }
