@@ -217,6 +217,14 @@ async fn check_reports_each_item_and_fails_on_a_mismatched_table() {
         );
     }
     assert!(text.contains(&format!("[ OK ] {}.good", db.name)), "{text}");
+    // Both connections say what TLS they negotiated (the test servers offer it).
+    for server in ["MySQL reachable", "PostgreSQL reachable"] {
+        assert!(
+            text.lines()
+                .any(|l| l.starts_with("[ OK ]") && l.contains(server) && l.contains(": TLSv1.")),
+            "{server} should name its TLS version:\n{text}"
+        );
+    }
 
     // A MySQL table whose PostgreSQL twin lacks a column blocks the start: named in a FAIL line.
     db.create_table(
