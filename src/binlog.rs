@@ -352,27 +352,31 @@ impl Reader {
         log_pos: u64,
     ) -> Result<()> {
         let id = tme.table_id();
+        if let Some(Some(l)) = st.tables.get(&id) {
+            // The same table map again (every transaction repeats it): nothing to redo.
+            if l.plan.made_from(tme) {
+                return Ok(());
+            }
+        }
         let (schema, table) = (
             tme.database_name().to_string(),
             tme.table_name().to_string(),
         );
         if let Some(Some(l)) = st.tables.get(&id) {
             if l.meta.schema == schema && l.meta.table == table {
-                // Same table: the plan is remade only if the table map changed.
+                // Same table, another table map (its columns changed under the same id).
                 let plan = RowPlan::new(tme).map_err(|e| {
                     anyhow!(
                         "table map of {schema}.{table} at {}:{log_pos}: {e:#}",
                         st.file
                     )
                 })?;
-                if plan != l.plan {
-                    let layout = Layout {
-                        meta: l.meta.clone(),
-                        map: l.map.clone(),
-                        plan,
-                    };
-                    st.tables.insert(id, Some(Arc::new(layout)));
-                }
+                let layout = Layout {
+                    meta: l.meta.clone(),
+                    map: l.map.clone(),
+                    plan,
+                };
+                st.tables.insert(id, Some(Arc::new(layout)));
                 return Ok(());
             }
         }

@@ -27,6 +27,9 @@ struct ColumnPlan {
 #[derive(Debug, Clone, PartialEq)]
 pub struct RowPlan {
     columns: Vec<ColumnPlan>,
+    /// The table map it was made from: the server repeats it before every transaction's rows,
+    /// and comparing bytes is cheaper than making the plan again.
+    made_from: TableMapEvent<'static>,
 }
 
 /// A row's before and after images (each as present: a delete has no after image), values in
@@ -59,7 +62,15 @@ impl RowPlan {
                 unsigned,
             });
         }
-        Ok(RowPlan { columns })
+        Ok(RowPlan {
+            columns,
+            made_from: tme.clone().into_owned(),
+        })
+    }
+
+    /// Whether `tme` is the table map this plan was made from (same table, same columns).
+    pub fn made_from(&self, tme: &TableMapEvent<'_>) -> bool {
+        self.made_from == *tme
     }
 
     pub fn column_count(&self) -> usize {
