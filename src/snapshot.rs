@@ -36,7 +36,7 @@ use crate::convert::to_pg_text;
 use crate::position::{self, Position};
 use crate::rules::{TableRules, TargetName};
 use crate::schema::{LoadOptions, SchemaLoader, TableMeta};
-use crate::sql::{qualified, quote_ident};
+use crate::sql::qualified;
 use crate::sync::{check_mysql, connect_pg, is_greenplum, load_tables};
 use crate::types::Kind;
 
@@ -505,13 +505,7 @@ async fn copy_chunk(
         sql.push_str(&format!(" WHERE {k} >= ? AND {k} < ?"));
         params = vec![Value::Int(lo), Value::Int(hi)];
     }
-    let columns: Vec<String> = m.columns.iter().map(|c| quote_ident(&c.name)).collect();
-    let copy = format!(
-        "COPY {} ({}) FROM STDIN",
-        qualified(&m.target.schema, &m.target.table),
-        columns.join(", ")
-    );
-    let sink = client.copy_in(&copy).await?;
+    let sink = client.copy_in(&m.copy_sql).await?;
     futures_util::pin_mut!(sink);
     let mut result = conn.exec_iter(sql, params).await?;
     let mut stream = result
@@ -527,10 +521,8 @@ async fn copy_chunk(
             if i > 0 {
                 buf.put_u8(b'\t');
             }
-            match to_pg_text(col, v).map_err(|e| anyhow!("{e}"))? {
-                None => buf.put_slice(b"\\N"),
-                Some(text) => copy_escape(&text, &mut buf),
-            }
+            let text = to_pg_text(col, v).map_err(|e| anyhow!("{e}"))?;
+            crate::sql::copy_field(&mut buf, text.as_deref());
         }
         buf.put_u8(b'\n');
         rows += 1;
@@ -550,19 +542,6 @@ async fn copy_chunk(
     Ok(())
 }
 
-/// COPY's text format: backslash, tab, newline and carriage return escaped.
-fn copy_escape(s: &str, out: &mut BytesMut) {
-    for b in s.bytes() {
-        match b {
-            b'\\' => out.put_slice(b"\\\\"),
-            b'\t' => out.put_slice(b"\\t"),
-            b'\n' => out.put_slice(b"\\n"),
-            b'\r' => out.put_slice(b"\\r"),
-            _ => out.put_u8(b),
-        }
-    }
-}
-
 /// Progress as log lines every 5 s (the bar, when there is a terminal, moves by itself).
 async fn report(progress: Arc<Progress>, queue: Arc<Mutex<VecDeque<Chunk>>>) {
     let mut tick = tokio::time::interval(Duration::from_secs(5));
@@ -580,17 +559,5 @@ async fn report(progress: Arc<Progress>, queue: Arc<Mutex<VecDeque<Chunk>>>) {
                 progress.estimate
             );
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn copy_text_escapes() {
-        let mut b = BytesMut::new();
-        copy_escape("a\tb\\c\nd\re\\x00", &mut b);
-        assert_eq!(&b[..], b"a\\tb\\\\c\\nd\\re\\\\x00");
     }
 }

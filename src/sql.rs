@@ -89,17 +89,17 @@ pub fn copy_in(table: &str, columns: &[(&str, &str)]) -> String {
 
 /// Appends one value to a COPY text-format row: `\N` for NULL, and the backslash, tab,
 /// newline and carriage return escaped so they stay data.
-pub fn copy_field(out: &mut Vec<u8>, value: Option<&str>) {
+pub fn copy_field(out: &mut impl bytes::BufMut, value: Option<&str>) {
     let Some(v) = value else {
-        out.extend_from_slice(b"\\N");
+        out.put_slice(b"\\N");
         return;
     };
     let special = |b: &u8| matches!(b, b'\\' | b'\t' | b'\n' | b'\r');
     let mut rest = v.as_bytes();
     // Copy the runs between special bytes whole: most values have none.
     while let Some(i) = rest.iter().position(special) {
-        out.extend_from_slice(&rest[..i]);
-        out.extend_from_slice(match rest[i] {
+        out.put_slice(&rest[..i]);
+        out.put_slice(match rest[i] {
             b'\\' => b"\\\\",
             b'\t' => b"\\t",
             b'\n' => b"\\n",
@@ -107,7 +107,7 @@ pub fn copy_field(out: &mut Vec<u8>, value: Option<&str>) {
         });
         rest = &rest[i + 1..];
     }
-    out.extend_from_slice(rest);
+    out.put_slice(rest);
 }
 
 /// `TRUNCATE` of a target table.
@@ -187,6 +187,10 @@ mod tests {
         row.push(b'\t');
         copy_field(&mut row, Some("\\x00ff"));
         assert_eq!(row, b"a\\\\b\\tc\\nd\\re \\\\N\t\\N\t\\\\x00ff");
+        // The initial load writes into a BytesMut with the same function.
+        let mut b = bytes::BytesMut::new();
+        copy_field(&mut b, Some("a\tb\\c\nd\re\\x00"));
+        assert_eq!(&b[..], b"a\\tb\\\\c\\nd\\re\\\\x00");
     }
 
     #[test]
