@@ -522,6 +522,10 @@ fn image(layout: &Layout, values: Vec<Value>, at: &Position) -> Result<Vec<Value
             layout.map.len()
         );
     }
+    // Usually the binlog's column order is the table's: then the image is already in order.
+    if layout.map.iter().enumerate().all(|(i, &m)| i == m) {
+        return Ok(values);
+    }
     let mut out = vec![Value::NULL; layout.meta.columns.len()];
     for (i, v) in values.into_iter().enumerate() {
         out[layout.map[i]] = v;
