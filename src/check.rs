@@ -28,8 +28,8 @@ impl Report {
         println!("[WARN] {}", msg.as_ref());
     }
     /// A server reached: a warning when the connection is in plain text and leaves the machine.
-    fn reached(&mut self, msg: String, host: &str, insist: &str) {
-        if plain_text_off_machine(&msg, host) {
+    fn reached(&mut self, msg: String, plain_text: bool, host: &str, insist: &str) {
+        if plain_text_off_machine(plain_text, host) {
             self.warn(format!(
                 "{msg}; passwords and rows cross the network in plain text: enable TLS on the server \
                  and set {insist}"
@@ -40,10 +40,10 @@ impl Report {
     }
 }
 
-/// A connection described as unencrypted to a host other than this machine.
-fn plain_text_off_machine(described: &str, host: &str) -> bool {
+/// An unencrypted connection to a host other than this machine.
+fn plain_text_off_machine(plain_text: bool, host: &str) -> bool {
     let loopback = matches!(host, "localhost" | "::1" | "[::1]") || host.starts_with("127.");
-    described.contains(": not encrypted") && !loopback
+    plain_text && !loopback
 }
 
 /// Runs every check; `Ok(false)` when at least one blocks.
@@ -63,6 +63,7 @@ pub async fn run(cfg: &Config) -> Result<bool> {
                     "MySQL reachable at {addr} as {}: {}",
                     cfg.mysql_user, link.tls
                 ),
+                link.plain_text,
                 &host,
                 "mysql_ssl = \"verify_identity\"",
             );
@@ -87,6 +88,7 @@ pub async fn run(cfg: &Config) -> Result<bool> {
                     "PostgreSQL reachable at {}:{} database {} as {}: {}",
                     cfg.pg_host, cfg.pg_port, cfg.pg_dbname, cfg.pg_user, link.tls
                 ),
+                link.plain_text,
                 &cfg.pg_host,
                 "pg_sslmode = \"verify-full\"",
             );
@@ -294,8 +296,7 @@ mod tests {
 
     #[test]
     fn plain_text_is_flagged_only_when_it_leaves_the_machine() {
-        let plain = "MySQL reachable at db1:3306 as repl: not encrypted: the server offers no TLS";
-        let tls = "MySQL reachable at db1:3306 as repl: TLSv1.3, server certificate not verified";
+        let (plain, tls) = (true, false);
         assert!(plain_text_off_machine(plain, "db1.example.com"));
         assert!(plain_text_off_machine(plain, "10.0.0.7"));
         assert!(!plain_text_off_machine(plain, "127.0.0.1"));

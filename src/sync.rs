@@ -137,6 +137,8 @@ pub struct MysqlLink {
     pub conn: mysql_async::Conn,
     pub opts: mysql_async::Opts,
     pub tls: String,
+    /// Known to be unencrypted (for `check`'s warning).
+    pub plain_text: bool,
 }
 
 /// Connects to MySQL (retried at start while the server does not answer). With `preferred`, a
@@ -152,7 +154,7 @@ pub async fn connect_mysql(cfg: &Config) -> Result<MysqlLink> {
             match tokio::time::timeout(Duration::from_secs(15), mysql_async::Conn::new(opts.clone())).await {
                 Err(_) => Err((anyhow!("cannot connect to MySQL at {addr}: no answer in 15 s; check mysql_addr and that the server is running"), true)),
                 Ok(Ok(c)) => Ok((c, opts)),
-                Ok(Err(e)) => Err((mysql_connect_error(cfg, tls, e), false)),
+                Ok(Err(e)) => Err(mysql_connect_error(cfg, tls, e)),
             }
         }
     };
@@ -167,18 +169,19 @@ pub async fn connect_mysql(cfg: &Config) -> Result<MysqlLink> {
             }
             other => other,
         }
-        .map_err(|(e, retryable)| {
-            let retryable = retryable || e.is::<Unreachable>();
-            (e, retryable)
-        })
     })
     .await?;
     let version: Option<(String, String)> = conn
         .query_first("SHOW SESSION STATUS LIKE 'Ssl_version'")
         .await
         .unwrap_or(None);
-    let tls = tls.tls.describe(version.as_ref().map(|v| v.1.as_str()));
-    Ok(MysqlLink { conn, opts, tls })
+    let version = version.map(|v| v.1).filter(|v| !v.is_empty());
+    Ok(MysqlLink {
+        conn,
+        opts,
+        tls: tls.tls.describe(version.as_deref()),
+        plain_text: version.is_none(),
+    })
 }
 
 /// Marks a failed TLS attempt that `preferred` may retry in plain text.
@@ -186,31 +189,31 @@ pub async fn connect_mysql(cfg: &Config) -> Result<MysqlLink> {
 #[error("{0}")]
 struct NoTls(String);
 
-/// Marks a connection failure worth retrying at start (the server may be starting).
-#[derive(Debug, thiserror::Error)]
-#[error("{0}")]
-struct Unreachable(String);
-
-/// One error message per kind of failure, each saying what to change.
-fn mysql_connect_error(cfg: &Config, tls: &MysqlTls, e: mysql_async::Error) -> anyhow::Error {
+/// One error message per kind of failure, each saying what to change, and whether it is worth
+/// retrying at start (only when the server may still be starting).
+fn mysql_connect_error(
+    cfg: &Config,
+    tls: &MysqlTls,
+    e: mysql_async::Error,
+) -> (anyhow::Error, bool) {
     let addr = &cfg.mysql_addr;
     if matches!(
         e,
         mysql_async::Error::Driver(mysql_async::DriverError::NoClientSslFlagFromServer)
     ) {
-        return NoTls(format!(
+        let e = NoTls(format!(
             "MySQL at {addr} offers no TLS but mysql_ssl = {}: configure ssl_cert and ssl_key on the \
              server, or set mysql_ssl = preferred",
             cfg.mysql_ssl
-        ))
-        .into();
+        ));
+        return (e.into(), false);
     }
     if let Some(t) = crate::tls::tls_failure(&e) {
-        return NoTls(format!(
+        let e = NoTls(format!(
             "cannot connect to MySQL at {addr} over TLS: {t}; {}",
             crate::tls::advice(t, "MySQL")
-        ))
-        .into();
+        ));
+        return (e.into(), false);
     }
     if let mysql_async::Error::Server(_) = e {
         let hint = match (tls.tls.on, cfg.mysql_ssl_cert.is_some()) {
@@ -218,22 +221,25 @@ fn mysql_connect_error(cfg: &Config, tls: &MysqlTls, e: mysql_async::Error) -> a
             (true, false) => " (an account created REQUIRE X509 also needs mysql_ssl_cert and mysql_ssl_key)",
             (true, true) => "",
         };
-        return anyhow!(
+        let e = anyhow!(
             "cannot connect to MySQL at {addr} as {}: {e}; check mysql_addr, mysql_user and mysql_pass{hint}",
             cfg.mysql_user
         );
+        return (e, false);
     }
-    Unreachable(format!(
+    let e = anyhow!(
         "cannot connect to MySQL at {addr} as {}: {e}; check mysql_addr and that the server is running",
         cfg.mysql_user
-    ))
-    .into()
+    );
+    (e, true)
 }
 
 /// A PostgreSQL pool whose first connection worked, and what its TLS is.
 pub struct PgLink {
     pub pool: deadpool_postgres::Pool,
     pub tls: String,
+    /// Known to be unencrypted (for `check`'s warning).
+    pub plain_text: bool,
 }
 
 /// Opens the PostgreSQL pool (retried at start while the server does not answer). With
@@ -310,14 +316,22 @@ pub async fn connect_pg(cfg: &Config, size: usize) -> Result<PgLink> {
             &[],
         )
         .await;
-    let tls = match version {
-        Ok(row) => tls
-            .tls
-            .describe(row.map(|r| r.get::<_, String>(0)).as_deref()),
-        Err(_) => "TLS state unknown (this server has no pg_stat_ssl)".into(),
+    let (tls, plain_text) = match version {
+        Ok(row) => {
+            let version = row.map(|r| r.get::<_, String>(0));
+            (tls.tls.describe(version.as_deref()), version.is_none())
+        }
+        Err(_) => (
+            "TLS state unknown (this server has no pg_stat_ssl)".into(),
+            false,
+        ),
     };
     drop(client);
-    Ok(PgLink { pool, tls })
+    Ok(PgLink {
+        pool,
+        tls,
+        plain_text,
+    })
 }
 
 /// MySQL connected and checked at start, with the pool and options later connections use.
