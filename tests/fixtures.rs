@@ -727,6 +727,7 @@ fn enum_and_set_become_names_with_full_row_metadata() {
             "{rel}: column names in the table map"
         );
         // The member lists logged with the table map are those information_schema gives.
+        let mut member_lists = 0;
         for field in tme.iter_optional_meta() {
             match field.expect("optional metadata") {
                 OptionalMetadataField::EnumStrValue(e) => {
@@ -744,6 +745,7 @@ fn enum_and_set_become_names_with_full_row_metadata() {
                         panic!("f3 is an ENUM")
                     };
                     assert_eq!(lists, vec![members.clone()]);
+                    member_lists += 1;
                 }
                 OptionalMetadataField::SetStrValue(s) => {
                     let lists: Vec<Vec<String>> = s
@@ -760,10 +762,15 @@ fn enum_and_set_become_names_with_full_row_metadata() {
                         panic!("f4 is a SET")
                     };
                     assert_eq!(lists, vec![members.clone()]);
+                    member_lists += 1;
                 }
                 _ => {}
             }
         }
+        assert_eq!(
+            member_lists, 2,
+            "{rel}: the table map should log the ENUM and SET members"
+        );
     }
 
     let digits = |n: usize| -> String { "0123456789".chars().cycle().take(n).collect() };

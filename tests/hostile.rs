@@ -132,7 +132,8 @@ async fn a_row_postgresql_refuses_stops_the_sync_and_nothing_is_skipped() {
         .lines()
         .find(|l| l.starts_with("Error:"))
         .unwrap_or_else(|| panic!("no Error: line\n{}", sync.diag()));
-    for part in ["r", "id=2", "binlog position", "v_small"] {
+    let table = format!("{}.r", db.name);
+    for part in [table.as_str(), "id=2", "binlog position", "v_small"] {
         assert!(err.contains(part), "the error should name {part:?}: {err}");
     }
     assert!(
