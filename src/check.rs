@@ -5,7 +5,7 @@
 use anyhow::Result;
 use mysql_async::prelude::Queryable;
 
-use crate::config::{Config, PgTarget};
+use crate::config::Config;
 use crate::position;
 use crate::rules::TableRules;
 use crate::schema::{LoadOptions, SchemaLoader, Skip};
@@ -248,12 +248,14 @@ async fn check_tables(
     mysql: mysql_async::Pool,
     pg: deadpool_postgres::Pool,
 ) -> Result<()> {
+    // As the sync decides it (`auto` asks the server), so check judges the same key rules.
+    let greenplum = crate::sync::is_greenplum(cfg, &*pg.get().await?).await?;
     let loader = SchemaLoader::new(
         mysql,
         Some(pg),
         TableRules::new(cfg)?,
         LoadOptions {
-            greenplum: cfg.pg_target == PgTarget::Greenplum,
+            greenplum,
             zero_date: cfg.zero_date,
             create_tables: false,
         },
