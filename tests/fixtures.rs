@@ -1,6 +1,6 @@
 //! Type fidelity (issue "Type fidelity"), the MySQL 8 half: binlog content that the local
 //! MariaDB 10.11 of `tests/types.rs` cannot produce, read from real binlog files captured by
-//! other projects (`../shared/fixtures/binlog/`, described file by file in its README.md).
+//! other projects (`tests/fixtures/binlog/`, described file by file in its README.md).
 //!
 //! Every row goes through the production path, as the reader does it:
 //! `rows::RowPlan` (made once from the table map) decodes the rows event into values, binary
@@ -33,15 +33,14 @@ use mysql_gp_sync::rows::{binlog_value, RowPlan};
 use mysql_gp_sync::schema::Column;
 use mysql_gp_sync::types::Kind;
 
-const FIXTURES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../shared/fixtures/binlog");
+const FIXTURES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/binlog");
 
 fn fixture(rel: &str) -> Vec<u8> {
     let path = format!("{FIXTURES}/{rel}");
     std::fs::read(&path).unwrap_or_else(|e| {
         panic!(
-            "cannot read the binlog fixture {path}: {e}. The captured binlog files are expected in \
-             ../shared/fixtures/binlog/ next to the repository root (see its README.md); \
-             these tests do not pass without them"
+            "cannot read the binlog fixture {path}: {e}. The captured binlog files are part of the \
+             repository (tests/fixtures/binlog/, described in its README.md)"
         )
     })
 }
