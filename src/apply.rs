@@ -88,6 +88,17 @@ impl Worker {
             if let Some(applied) = &self.applied {
                 // A replay after a crash: what this worker already committed is acknowledged
                 // without being written again, so no row moves back to an older value.
+                if let Some(c) = batch.iter().find(|c| !c.mark().same_sequence(applied)) {
+                    // Their order means nothing: skipping by it could drop changes never applied.
+                    anyhow::bail!(
+                        "worker {}: a change of {} at {} is in another binlog sequence than this worker's \
+                         checkpoint {applied}; the sync cannot tell whether it was applied, so it stops \
+                         (nothing was skipped); delete this sync's checkpoint rows to replay without them",
+                        self.id,
+                        c.table.source_name(),
+                        c.pos
+                    );
+                }
                 let skip = batch.partition_point(|c| c.mark() <= *applied);
                 if skip > 0 {
                     self.window.ack(&txn_counts(&batch[..skip]));

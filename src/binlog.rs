@@ -60,8 +60,6 @@ pub struct Reader {
     pub metas: HashMap<(String, String), Option<Arc<TableMeta>>>,
     /// How many source tables write into each target (a TRUNCATE of one shard must not empty all).
     pub target_sources: HashMap<TargetName, HashSet<(String, String)>>,
-    /// The server's binlog_checksum is on (the first fake ROTATE carries the checksum in its name).
-    pub checksum: bool,
     pub metrics: Metrics,
     /// The transactional checkpoint, when PostgreSQL keeps one.
     pub checkpoints: Option<Arc<Checkpoints>>,
@@ -73,8 +71,16 @@ struct StreamState {
     file: Arc<str>,
     txn: Option<TxnId>,
     tables: HashMap<u64, Option<Arc<Layout>>>,
-    seen_fde: bool,
-    /// End of the TRANSACTION_PAYLOAD event whose inner events are being read (they carry no position).
+    /// Where the next event of the file starts: the end of the last event read. Kept from the
+    /// events' own sizes because not every event says where it ends (MariaDB 11.8's default
+    /// `binlog_legacy_event_pos = OFF` writes `end_log_pos = 0` in all but a few events).
+    next_pos: u64,
+    /// Some event since the last one that carried its position was placed by size alone: the
+    /// next carried position must agree, or the tracking is wrong and nothing can be trusted.
+    counted: bool,
+    /// Inside a MySQL TRANSACTION_PAYLOAD (compressed transaction): its inner events are not in
+    /// the file, so they all sit at the payload's end and are numbered on across its events.
+    in_payload: bool,
     payload_end: u64,
     /// The last change number given inside that payload.
     payload_seq: u32,
@@ -110,7 +116,9 @@ impl Reader {
             file: start.file.clone(),
             txn: None,
             tables: HashMap::new(),
-            seen_fde: false,
+            next_pos: start.pos,
+            counted: false,
+            in_payload: false,
             payload_end: start.pos,
             payload_seq: 0,
         };
@@ -150,14 +158,19 @@ impl Reader {
     async fn on_event(&mut self, st: &mut StreamState, event: Event) -> Result<()> {
         let hdr = event.header();
         let raw_type = hdr.event_type_raw();
-        let log_pos = match hdr.log_pos() as u64 {
-            0 => st.payload_end,
-            p => p,
-        };
         let ts = hdr.timestamp() as u64;
         if ts != 0 {
             self.metrics.event_time(ts);
         }
+        let Some((start, log_pos)) = place_event(st, &event)? else {
+            // Artificial events (the first ROTATE, heartbeats, a replayed FORMAT_DESCRIPTION)
+            // are not in the file here; only a ROTATE moves the position.
+            if let Ok(Some(EventData::RotateEvent(r))) = event.read_data() {
+                let name = rotate_name(&event, r.name_raw());
+                self.on_rotate(st, name, r.position());
+            }
+            return Ok(());
+        };
         let data = event.read_data().with_context(|| {
             format!(
                 "cannot decode binlog event type {raw_type} ending at {}:{log_pos}",
@@ -166,20 +179,12 @@ impl Reader {
         })?;
         match data {
             Some(EventData::RotateEvent(r)) => {
-                let mut name = r.name_raw().to_vec();
-                if !st.seen_fde && self.checksum && name.len() > 4 {
-                    name.truncate(name.len() - 4);
-                }
-                let name = String::from_utf8_lossy(&name).to_string();
-                st.file = name.into();
-                st.tables.clear();
-                if st.txn.is_none() {
-                    self.window.boundary(Position::new(st.file.clone(), r.position()));
-                }
+                let name = String::from_utf8_lossy(r.name_raw()).to_string();
+                self.on_rotate(st, name, r.position());
             }
-            Some(EventData::FormatDescriptionEvent(_)) => st.seen_fde = true,
             Some(EventData::XidEvent(_)) => self.end_txn(st, log_pos),
             Some(EventData::TransactionPayloadEvent(_)) => {
+                st.in_payload = true;
                 st.payload_end = log_pos;
                 st.payload_seq = 0;
             }
@@ -190,17 +195,10 @@ impl Reader {
             }
             Some(EventData::TableMapEvent(tme)) => self.on_table_map(st, &tme, log_pos).await?,
             Some(EventData::RowsEvent(rows)) => {
-                // Rows inside a compressed transaction have no position of their own: they are
-                // all placed at the payload's end and numbered on across its events, so their
-                // marks still grow in binlog order.
-                let (start, first_seq) = if hdr.log_pos() == 0 {
-                    (Position::new(st.file.clone(), st.payload_end), st.payload_seq)
-                } else {
-                    let p = log_pos.saturating_sub(hdr.event_size() as u64);
-                    (Position::new(st.file.clone(), p), 0)
-                };
-                let last_seq = self.on_rows(st, rows, start, ts as u32, first_seq).await?;
-                if hdr.log_pos() == 0 {
+                let first_seq = if st.in_payload { st.payload_seq } else { 0 };
+                let at = Position::new(st.file.clone(), start);
+                let last_seq = self.on_rows(st, rows, at, ts as u32, first_seq).await?;
+                if st.in_payload {
                     st.payload_seq = last_seq;
                 }
             }
@@ -215,6 +213,18 @@ impl Reader {
             None => {}
         }
         Ok(())
+    }
+
+    /// The stream moves to `name` at `pos` (a new file, or the start of the stream).
+    fn on_rotate(&self, st: &mut StreamState, name: String, pos: u64) {
+        st.file = name.into();
+        st.next_pos = pos;
+        st.counted = false;
+        st.in_payload = false;
+        st.tables.clear();
+        if st.txn.is_none() {
+            self.window.boundary(Position::new(st.file.clone(), pos));
+        }
     }
 
     /// The current transaction (if it had changes) ends here; either way this is a resume point.
@@ -509,6 +519,79 @@ impl Reader {
         }
         Ok(seq)
     }
+}
+
+/// Where `event` sits in the current file: `Some((start, end))`, or `None` for an artificial
+/// event that is not in the file at this place. Every event that is in the file advances
+/// `st.next_pos` by its size; an event that carries its end position (`end_log_pos`) must agree
+/// with that count, else the positions of the events counted since are wrong and the reader
+/// stops rather than hand out marks that a restart would skip by.
+fn place_event(st: &mut StreamState, event: &Event) -> Result<Option<(u64, u64)>> {
+    let hdr = event.header();
+    let raw_type = hdr.event_type_raw();
+    let size = hdr.event_size() as u64;
+    let log_pos = hdr.log_pos() as u64;
+    let artificial = hdr
+        .flags()
+        .contains(mysql_common::binlog::consts::EventFlags::LOG_EVENT_ARTIFICIAL_F);
+    if artificial || raw_type == EventType::HEARTBEAT_EVENT as u8 {
+        return Ok(None);
+    }
+    // A dump that starts inside a file is sent that file's FORMAT_DESCRIPTION first, with no
+    // position: it is not at this place of the file.
+    if raw_type == EventType::FORMAT_DESCRIPTION_EVENT as u8 && log_pos == 0 {
+        return Ok(None);
+    }
+    if st.in_payload {
+        if log_pos == 0 {
+            // An event inside the compressed payload: it has no place of its own.
+            return Ok(Some((st.payload_end, st.payload_end)));
+        }
+        st.in_payload = false;
+    }
+    if log_pos == 0 {
+        let start = st.next_pos;
+        st.next_pos += size;
+        st.counted = true;
+        return Ok(Some((start, st.next_pos)));
+    }
+    if st.counted && log_pos != st.next_pos + size {
+        bail!(
+            "binlog positions do not add up in {}: an event of type {raw_type} and {size} bytes says it ends at {log_pos}, \
+             but the events read since the last known position end at {}; the sync cannot place the changes it read, \
+             so it stops instead of guessing (restart it; if this repeats, set binlog_legacy_event_pos = ON on MariaDB \
+             and report the binlog file and position)",
+            st.file,
+            st.next_pos + size
+        );
+    }
+    st.counted = false;
+    st.next_pos = log_pos;
+    Ok(Some((log_pos.saturating_sub(size), log_pos)))
+}
+
+/// The file name an artificial ROTATE announces. It arrives before the FORMAT_DESCRIPTION, so
+/// whether a checksum trails it is not yet known: MariaDB appends one, MySQL does not. The
+/// last four bytes are a checksum exactly when they are the CRC32 of the event before them
+/// (a file name ending by chance in its own event's CRC32 is a 1 in 2^32 event).
+fn rotate_name(event: &Event, name: &[u8]) -> String {
+    let hdr = event.header();
+    let data = event.data();
+    if name.len() > 4 && data.ends_with(name) {
+        let (body, tail) = data.split_at(data.len() - 4);
+        let mut h = crc32fast::Hasher::new();
+        h.update(&hdr.timestamp().to_le_bytes());
+        h.update(&[hdr.event_type_raw()]);
+        h.update(&hdr.server_id().to_le_bytes());
+        h.update(&hdr.event_size().to_le_bytes());
+        h.update(&hdr.log_pos().to_le_bytes());
+        h.update(&hdr.flags_raw().to_le_bytes());
+        h.update(body);
+        if h.finalize().to_le_bytes() == tail {
+            return String::from_utf8_lossy(&name[..name.len() - 4]).to_string();
+        }
+    }
+    String::from_utf8_lossy(name).to_string()
 }
 
 /// A full row image in `meta.columns` order. A missing column means the server does not log

@@ -131,6 +131,18 @@ async fn check_binlog_settings(r: &mut Report, conn: &mut mysql_async::Conn, cfg
             None => r.fail(format!("cannot read {name} on {}", cfg.mysql_addr)),
         }
     }
+    // MariaDB 11.4+: with OFF (the default) row events say nothing of where they end; the
+    // sync places them by their sizes and checks the count at every event that does say.
+    if let Some(v) = variable(conn, "binlog_legacy_event_pos").await {
+        r.ok(format!(
+            "binlog_legacy_event_pos = {v}{}",
+            if v.eq_ignore_ascii_case("OFF") || v == "0" {
+                " (row events carry no end position: the sync counts positions from event sizes)"
+            } else {
+                ""
+            }
+        ));
+    }
     match variable(conn, "binlog_row_metadata").await {
         Some(v) if v.eq_ignore_ascii_case("FULL") => r.ok("binlog_row_metadata = FULL"),
         Some(v) => r.warn(format!(
@@ -152,12 +164,19 @@ async fn check_grants(r: &mut Report, conn: &mut mysql_async::Conn, cfg: &Config
             g.contains(" ON *.* ") && (g.contains(p) || g.contains("ALL PRIVILEGES"))
         })
     };
+    let mariadb = cfg.flavor == crate::config::Flavor::Mariadb;
+    // Each flavor's own names: MariaDB 10.5+ shows REPLICATION CLIENT as BINLOG MONITOR.
+    let client_priv = if mariadb {
+        "BINLOG MONITOR"
+    } else {
+        "REPLICATION CLIENT"
+    };
     let mut missing = Vec::new();
     if !global("REPLICATION SLAVE") {
         missing.push("REPLICATION SLAVE");
     }
     if !(global("REPLICATION CLIENT") || global("BINLOG MONITOR")) {
-        missing.push("REPLICATION CLIENT (MariaDB: BINLOG MONITOR)");
+        missing.push(client_priv);
     }
     let schemas: Vec<String> = cfg.source.iter().map(|s| s.schema.to_uppercase()).collect();
     let can_select = global("SELECT")
@@ -172,9 +191,27 @@ async fn check_grants(r: &mut Report, conn: &mut mysql_async::Conn, cfg: &Config
     }
     if missing.is_empty() {
         r.ok(format!(
-            "{} has REPLICATION SLAVE, REPLICATION CLIENT and SELECT",
+            "{} has REPLICATION SLAVE, {client_priv} and SELECT",
             cfg.mysql_user
         ));
+        // What `init` will do with this user (it needs nothing more than the above).
+        if global("RELOAD") {
+            r.ok(format!(
+                "{} has RELOAD: init blocks commits for a moment ({}) and copies on init_parallel connections",
+                cfg.mysql_user,
+                if mariadb { "BACKUP STAGE BLOCK_COMMIT" } else { "FLUSH TABLES WITH READ LOCK" }
+            ));
+        } else {
+            r.ok(format!(
+                "{} has no RELOAD: init takes the lock-free way ({})",
+                cfg.mysql_user,
+                if mariadb {
+                    "binlog_snapshot_position, one reading connection"
+                } else {
+                    "a low watermark and replay, init_parallel connections"
+                }
+            ));
+        }
     } else {
         r.fail(format!(
             "{} lacks {}: GRANT {} ON *.* TO the sync user",
@@ -187,21 +224,9 @@ async fn check_grants(r: &mut Report, conn: &mut mysql_async::Conn, cfg: &Config
 
 async fn check_position(r: &mut Report, conn: &mut mysql_async::Conn, cfg: &Config) {
     let path = cfg.master_info_path();
-    let logs: Vec<(String, u64)> = match conn
-        .query_map("SHOW BINARY LOGS", |row: mysql_async::Row| {
-            (
-                row.get::<String, _>(0).unwrap_or_default(),
-                row.get::<u64, _>(1).unwrap_or(0),
-            )
-        })
-        .await
-    {
+    let logs = match crate::sync::binary_logs(conn).await {
         Ok(l) => l,
-        Err(e) => {
-            return r.fail(format!(
-                "SHOW BINARY LOGS failed ({e}): the sync user needs REPLICATION CLIENT"
-            ))
-        }
+        Err(e) => return r.fail(format!("{e:#}")),
     };
     match position::load(&path) {
         Ok(None) => r.warn(format!(
@@ -229,14 +254,24 @@ async fn check_server_id(r: &mut Report, conn: &mut mysql_async::Conn, cfg: &Con
             cfg.server_id
         ));
     }
-    match conn.query_map("SHOW SLAVE HOSTS", |row: mysql_async::Row| row.get::<u32, _>(0).unwrap_or(0)).await {
+    // SHOW SLAVE HOSTS is gone from MySQL 8.4; SHOW REPLICAS exists since 8.0.22, and MariaDB
+    // knows SHOW REPLICA HOSTS since 10.5.
+    let version = variable(conn, "version").await.unwrap_or_default();
+    let (sql, privilege) = if version.to_ascii_lowercase().contains("mariadb") {
+        ("SHOW REPLICA HOSTS", "REPLICATION MASTER ADMIN")
+    } else if crate::sync::version_triple(&version) >= (8, 0, 22) {
+        ("SHOW REPLICAS", "REPLICATION SLAVE")
+    } else {
+        ("SHOW SLAVE HOSTS", "REPLICATION SLAVE")
+    };
+    match conn.query_map(sql, |row: mysql_async::Row| row.get::<u32, _>(0).unwrap_or(0)).await {
         Ok(ids) if ids.contains(&cfg.server_id) => r.fail(format!(
             "a replica with server_id {} is already connected (another sync, or this one running): two replicas with one id disconnect each other",
             cfg.server_id
         )),
         Ok(_) => r.ok(format!("no other replica uses server_id {}", cfg.server_id)),
         Err(_) => r.warn(format!(
-            "cannot list replicas (SHOW SLAVE HOSTS needs REPLICATION MASTER ADMIN): make sure no other replica uses server_id {}",
+            "cannot list replicas ({sql} needs {privilege}): make sure no other replica uses server_id {}",
             cfg.server_id
         )),
     }

@@ -43,6 +43,67 @@ impl Ord for Mark {
     }
 }
 
+impl Mark {
+    /// Whether two marks are in the same binlog sequence (same base name, `mysql-bin` of
+    /// `mysql-bin.000042`): only then does their order say which came first.
+    pub fn same_sequence(&self, other: &Mark) -> bool {
+        binlog_base(&self.file) == binlog_base(&other.file)
+    }
+}
+
+/// The base name of a binlog file (`mysql-bin` of `mysql-bin.000042`).
+pub fn binlog_base(file: &str) -> &str {
+    file.rsplit_once('.').map_or(file, |(base, _)| base)
+}
+
+/// Checks that every worker's checkpoint is a place in this server's binlogs (`logs`: SHOW
+/// BINARY LOGS, name and size) when the reader starts at `start`. A checkpoint is used to skip
+/// changes as already committed, so one the server cannot place (another binlog sequence, a
+/// file it never had, an offset past a file's end) would skip changes that were never applied:
+/// refuse to start instead, saying how to replay without it.
+pub fn check_placed(
+    marks: &[Option<Mark>],
+    start: &Position,
+    logs: &[(String, u64)],
+    table: &str,
+) -> Result<()> {
+    let start_mark = Mark {
+        file: start.file.clone(),
+        pos: start.pos,
+        seq: 0,
+    };
+    let what_to_do = format!(
+        "nothing was skipped; to replay from master.info without the checkpoints, delete this sync's rows \
+         from {table} (DELETE FROM {table} WHERE source = '<mysql_addr>#<server_id>'), or re-load the tables with init"
+    );
+    for (worker, mark) in marks.iter().enumerate() {
+        let Some(mark) = mark else { continue };
+        if !mark.same_sequence(&start_mark) {
+            anyhow::bail!(
+                "the checkpoint of worker {worker} in {table} is {mark}, but master.info is {start}: another binlog \
+                 sequence (written against another server?), so the sync cannot tell which changes it covers; {what_to_do}"
+            );
+        }
+        if *mark <= start_mark {
+            continue; // nothing after the start is skipped by it
+        }
+        match logs.iter().find(|(name, _)| **name == *mark.file) {
+            None => anyhow::bail!(
+                "the checkpoint of worker {worker} in {table} is {mark}, a binlog file this server does not have \
+                 (it has {}); the sync cannot place it, so it stops instead of skipping changes by it; {what_to_do}",
+                logs.iter().map(|l| l.0.as_str()).collect::<Vec<_>>().join(", ")
+            ),
+            Some((_, size)) if mark.pos > *size => anyhow::bail!(
+                "the checkpoint of worker {worker} in {table} is {mark}, past the end of {} ({size} bytes): it was \
+                 written against another server or another history; {what_to_do}",
+                mark.file
+            ),
+            _ => {}
+        }
+    }
+    Ok(())
+}
+
 impl PartialOrd for Mark {
     fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
         Some(self.cmp(other))
@@ -132,6 +193,11 @@ impl Checkpoints {
             upsert_sql,
             delete_sql,
         }))
+    }
+
+    /// The checkpoint table's qualified name.
+    pub fn table(&self) -> &str {
+        &self.table
     }
 
     /// Notes the position just saved to master.info (as worker -1), so that a start can tell a
@@ -311,6 +377,23 @@ mod tests {
             m("b.000001", 100, 0) < m("b.000001", 100, 1),
             "a truncate precedes a change at its end"
         );
+    }
+
+    #[test]
+    fn a_checkpoint_the_server_cannot_place_is_refused() {
+        let logs = vec![("b.000001".to_string(), 1000), ("b.000002".to_string(), 500)];
+        let start = Position::new("b.000001", 100);
+        let ok = [Some(m("b.000002", 400, 3)), Some(m("b.000001", 50, 1)), None];
+        check_placed(&ok, &start, &logs, "cp").unwrap();
+        // The name the old reader cut short: not a file of this server.
+        let e = check_placed(&[Some(m("b.00", 400, 1))], &start, &logs, "cp").unwrap_err();
+        assert!(format!("{e}").contains("another binlog sequence"), "{e}");
+        let e = check_placed(&[Some(m("b.000003", 4, 1))], &start, &logs, "cp").unwrap_err();
+        assert!(format!("{e}").contains("does not have"), "{e}");
+        let e = check_placed(&[Some(m("b.000002", 501, 1))], &start, &logs, "cp").unwrap_err();
+        assert!(format!("{e}").contains("past the end"), "{e}");
+        let e = check_placed(&[Some(m("other.000002", 1, 1))], &start, &logs, "cp").unwrap_err();
+        assert!(format!("{e}").contains("nothing was skipped"), "{e}");
     }
 
     #[test]

@@ -10,7 +10,9 @@
 //!   their snapshots and the position is read; then tables and key ranges are copied in parallel.
 //! - Without it, on MariaDB, one connection opens a snapshot and reads `binlog_snapshot_file` /
 //!   `binlog_snapshot_position`, which MariaDB keeps consistent with it: no lock at all, one reader.
-//!   MySQL has no such status, so there it stops and says what to grant.
+//!   On MySQL, which has no such status, the position is a low watermark read before the
+//!   readers open their snapshots, and the replay from it makes the copy consistent (see
+//!   `lock_free_mysql`): no lock either, and parallel readers.
 //!
 //! Rows are streamed (memory stays bounded by one buffer per reader) and written with `COPY`.
 //! Progress survives a crash in `init.state`: tables already copied are not copied again, a table
@@ -37,7 +39,7 @@ use crate::position::{self, Position};
 use crate::rules::{TableRules, TargetName};
 use crate::schema::{LoadOptions, SchemaLoader, TableMeta};
 use crate::sql::qualified;
-use crate::sync::{check_mysql, connect_pg, is_greenplum, load_tables};
+use crate::sync::{binlog_status, check_mysql, connect_pg, is_greenplum, load_tables};
 use crate::types::Kind;
 
 /// Rows per key range when a large table is split.
@@ -285,22 +287,24 @@ async fn prepare_targets(
     Ok(())
 }
 
+/// A reading connection inside `START TRANSACTION WITH CONSISTENT SNAPSHOT`.
+async fn snapshot_conn(mysql: &mysql_async::Pool) -> Result<mysql_async::Conn> {
+    let mut c = mysql.get_conn().await?;
+    // TIMESTAMP columns are read as UNIX_TIMESTAMP(), but keep the session neutral anyway.
+    c.query_drop("SET SESSION time_zone = '+00:00'").await?;
+    c.query_drop("SET SESSION TRANSACTION ISOLATION LEVEL REPEATABLE READ")
+        .await?;
+    c.query_drop("START TRANSACTION WITH CONSISTENT SNAPSHOT")
+        .await?;
+    Ok(c)
+}
+
 /// Opens the reading connections on one consistent snapshot and returns its position.
 async fn open_snapshots(
     cfg: &Config,
     mysql: &mysql_async::Pool,
     parallel: usize,
 ) -> Result<(Vec<mysql_async::Conn>, Position)> {
-    async fn snapshot_conn(mysql: &mysql_async::Pool) -> Result<mysql_async::Conn> {
-        let mut c = mysql.get_conn().await?;
-        // TIMESTAMP columns are read as UNIX_TIMESTAMP(), but keep the session neutral anyway.
-        c.query_drop("SET SESSION time_zone = '+00:00'").await?;
-        c.query_drop("SET SESSION TRANSACTION ISOLATION LEVEL REPEATABLE READ")
-            .await?;
-        c.query_drop("START TRANSACTION WITH CONSISTENT SNAPSHOT")
-            .await?;
-        Ok(c)
-    }
     let mut control = mysql.get_conn().await?;
     // Both need RELOAD; without it they fail at once and the lock-free path is taken.
     let locked = match cfg.flavor {
@@ -326,7 +330,7 @@ async fn open_snapshots(
             Ok(())
         }
         .await;
-        let pos = master_status(&mut control).await;
+        let pos = binlog_status(&mut control).await;
         let unlock = match cfg.flavor {
             Flavor::Mariadb => "BACKUP STAGE END",
             Flavor::Mysql => "UNLOCK TABLES",
@@ -341,10 +345,7 @@ async fn open_snapshots(
         return Ok((conns, pos));
     }
     if cfg.flavor == Flavor::Mysql {
-        bail!(
-            "a consistent initial load on MySQL needs a moment of FLUSH TABLES WITH READ LOCK: \
-             GRANT RELOAD ON *.* TO the sync user (or load the tables yourself and write master.info)"
-        );
+        return lock_free_mysql(mysql, &mut control, parallel).await;
     }
     tracing::info!(
         "no RELOAD privilege for BACKUP STAGE: lock-free snapshot (binlog_snapshot_position) on one connection"
@@ -364,14 +365,35 @@ async fn open_snapshots(
     }
 }
 
-async fn master_status(c: &mut mysql_async::Conn) -> Result<Position> {
-    let row: mysql_async::Row = c
-        .query_first("SHOW MASTER STATUS")
-        .await?
-        .ok_or_else(|| anyhow!("SHOW MASTER STATUS returned nothing (is log_bin on?)"))?;
-    let file: String = row.get(0).unwrap_or_default();
-    let pos: u64 = row.get(1).unwrap_or(0);
-    Ok(Position::new(file, pos))
+/// MySQL without RELOAD: no moment without commits, and no status consistent with a snapshot
+/// (MariaDB's `binlog_snapshot_position`). The load is made consistent by replay instead, as
+/// watermark-based snapshots (Flink CDC) do: the position `low` is read first, every row is
+/// then read after it, and the sync replays every change from `low` on. A key changed after
+/// `low` ends with its last change (full-row upserts and deletes by key, in binlog order); a key
+/// not changed since `low` was copied with the value it still has. So when the replay has passed
+/// the end of the copy, every table equals the source, and the readers need not share one
+/// snapshot: they open theirs in parallel without any lock.
+///
+/// The rows of a transaction written to the binlog before `low` become visible to readers a
+/// moment later (MySQL writes the binlog before the engine commits): the snapshots are opened
+/// `SETTLE` after `low` was read, so that such a transaction is visible to them.
+async fn lock_free_mysql(
+    mysql: &mysql_async::Pool,
+    control: &mut mysql_async::Conn,
+    parallel: usize,
+) -> Result<(Vec<mysql_async::Conn>, Position)> {
+    const SETTLE: Duration = Duration::from_secs(1);
+    let low = binlog_status(control).await?;
+    tokio::time::sleep(SETTLE).await;
+    let mut conns = Vec::with_capacity(parallel);
+    for _ in 0..parallel {
+        conns.push(snapshot_conn(mysql).await?);
+    }
+    tracing::info!(
+        "no RELOAD privilege (FLUSH TABLES WITH READ LOCK refused): lock-free load on {parallel} connection(s), \
+         commits were never blocked; rows are read after the low watermark {low} and the sync replays from there"
+    );
+    Ok((conns, low))
 }
 
 /// Splits large tables with a single integer key into ranges; estimates the rows.

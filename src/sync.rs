@@ -384,19 +384,66 @@ pub async fn check_mysql(cfg: &Config) -> Result<MysqlServer> {
     })
 }
 
+/// `8.0.22-log` → (8, 0, 22); missing parts are 0.
+pub fn version_triple(version: &str) -> (u32, u32, u32) {
+    let mut parts = version
+        .split(|c: char| !c.is_ascii_digit())
+        .map(|p| p.parse::<u32>().unwrap_or(0));
+    let mut next = || parts.next().unwrap_or(0);
+    (next(), next(), next())
+}
+
+/// The statement that reports the binlog position now: `SHOW BINARY LOG STATUS` on MySQL 8.2
+/// and later (`SHOW MASTER STATUS` was removed in 8.4), `SHOW MASTER STATUS` on MySQL 5.7–8.1
+/// and on MariaDB (which keeps it).
+pub fn binlog_status_sql(version: &str) -> &'static str {
+    if version.to_ascii_lowercase().contains("mariadb") {
+        return "SHOW MASTER STATUS";
+    }
+    if version_triple(version) >= (8, 2, 0) {
+        "SHOW BINARY LOG STATUS"
+    } else {
+        "SHOW MASTER STATUS"
+    }
+}
+
+/// The binlog position now (the end of the last event written).
+pub async fn binlog_status(conn: &mut mysql_async::Conn) -> Result<Position> {
+    let version: String = conn
+        .query_first("SELECT @@version")
+        .await?
+        .unwrap_or_default();
+    let sql = binlog_status_sql(&version);
+    let row: Option<mysql_async::Row> = conn.query_first(sql).await.with_context(|| {
+        format!(
+            "{sql} on server {version} (the sync user needs REPLICATION CLIENT; on MariaDB BINLOG MONITOR)"
+        )
+    })?;
+    let row = row.ok_or_else(|| {
+        anyhow!("{sql} returned nothing on server {version}: the binlog is off (set log_bin and restart the server)")
+    })?;
+    let file: String = row.get(0).unwrap_or_default();
+    let pos: u64 = row.get(1).unwrap_or(0);
+    Ok(Position::new(file, pos))
+}
+
+/// The server's binlog files and their sizes (SHOW BINARY LOGS).
+pub async fn binary_logs(conn: &mut mysql_async::Conn) -> Result<Vec<(String, u64)>> {
+    conn.query_map("SHOW BINARY LOGS", |row: mysql_async::Row| {
+        (
+            row.get::<String, _>(0).unwrap_or_default(),
+            row.get::<u64, _>(1).unwrap_or(0),
+        )
+    })
+    .await
+    .context("SHOW BINARY LOGS (the sync user needs REPLICATION CLIENT, on MariaDB BINLOG MONITOR)")
+}
+
 /// master.info's position, checked against the server's binlogs; or the first binlog it has.
 async fn start_position(cfg: &Config, pool: &mysql_async::Pool) -> Result<Position> {
     let path = cfg.master_info_path();
     let mut conn = pool.get_conn().await?;
-    let logs: Vec<(String, u64)> = conn
-        .query_map("SHOW BINARY LOGS", |row: mysql_async::Row| {
-            (
-                row.get::<String, _>(0).unwrap_or_default(),
-                row.get::<u64, _>(1).unwrap_or(0),
-            )
-        })
-        .await
-        .context("SHOW BINARY LOGS (the sync user needs REPLICATION CLIENT / BINLOG MONITOR)")?;
+    let logs = binary_logs(&mut conn).await?;
     match position::load(&path)? {
         Some(p) => {
             match logs.iter().find(|(name, _)| **name == *p.file) {
@@ -558,7 +605,6 @@ pub async fn run(cfg: Config, config_path: &Path) -> Result<()> {
             pg: pg.clone(),
             metrics: metrics.clone(),
             snapshot: snapshot.clone(),
-            checksum: server.checksum,
             checkpoints: checkpoints.clone(),
             shutdown: shutdown_rx.clone(),
         };
@@ -635,7 +681,6 @@ struct Pipeline {
     pg: deadpool_postgres::Pool,
     metrics: Metrics,
     snapshot: status::Shared,
-    checksum: bool,
     shutdown: watch::Receiver<bool>,
     checkpoints: Option<Arc<Checkpoints>>,
 }
@@ -660,6 +705,22 @@ impl Pipeline {
             },
             None => vec![None; cfg.concurrent_size],
         };
+        if let Some(cp) = &self.checkpoints {
+            if marks.iter().any(Option::is_some) {
+                let logs = async {
+                    let mut conn = mysql_async::Conn::new(self.opts.clone()).await?;
+                    binary_logs(&mut conn).await
+                }
+                .await;
+                let placed = match logs {
+                    Ok(logs) => checkpoint::check_placed(&marks, &start, &logs, cp.table()),
+                    Err(e) => Err(Transient(format!("listing the binlogs: {e:#}")).into()),
+                };
+                if let Err(e) = placed {
+                    return (start, Err(e));
+                }
+            }
+        }
         let truncate_floor = checkpoint::floor(&marks);
         let window = Arc::new(AckWindow::new(cfg.concurrent_ack_win, start.clone()));
         let mut senders = Vec::with_capacity(cfg.concurrent_size);
@@ -709,7 +770,6 @@ impl Pipeline {
             shutdown: self.shutdown.clone(),
             metas,
             target_sources,
-            checksum: self.checksum,
             metrics: self.metrics.clone(),
             checkpoints: self.checkpoints.clone(),
             truncate_floor,
@@ -847,5 +907,20 @@ async fn wait_for_signal() {
     tokio::select! {
         _ = term.recv() => {}
         _ = int.recv() => {}
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn binlog_status_statement_by_version() {
+        use super::binlog_status_sql as f;
+        assert_eq!(f("9.7.4"), "SHOW BINARY LOG STATUS");
+        assert_eq!(f("8.4.3-log"), "SHOW BINARY LOG STATUS");
+        assert_eq!(f("8.2.0"), "SHOW BINARY LOG STATUS");
+        assert_eq!(f("8.0.40"), "SHOW MASTER STATUS");
+        assert_eq!(f("5.7.44-log"), "SHOW MASTER STATUS");
+        assert_eq!(f("11.8.9-MariaDB-4"), "SHOW MASTER STATUS");
+        assert_eq!(f("10.11.19-MariaDB-0+deb12u1-log"), "SHOW MASTER STATUS");
     }
 }
