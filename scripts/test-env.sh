@@ -1041,7 +1041,7 @@ src_start() {
   src_mount
   tls_copy_for "$MY_USER" "$S_DIR"
   write_src_cnf
-  rm -f "$S_PID" "$S_SOCK" "$S_DIR/.provisioned"
+  rm -f "$S_PID" "$S_SOCK"
   log "starting $S_LABEL on 127.0.0.1:$S_PORT (chroot $S_ROOT)"
   # setsid/exec as for the MariaDB 10.11: $! is the server itself.
   (cd / && exec setsid chroot --userspec="$(id -u "$MY_USER"):$(id -g "$MY_USER")" \
