@@ -71,19 +71,16 @@ struct StreamState {
     file: Arc<str>,
     txn: Option<TxnId>,
     tables: HashMap<u64, Option<Arc<Layout>>>,
-    /// Where the next event of the file starts: the end of the last event read. Kept from the
-    /// events' own sizes because not every event says where it ends (MariaDB 11.8's default
-    /// `binlog_legacy_event_pos = OFF` writes `end_log_pos = 0` in all but a few events).
-    next_pos: u64,
-    /// Some event since the last one that carried its position was placed by size alone: the
-    /// next carried position must agree, or the tracking is wrong and nothing can be trusted.
-    counted: bool,
-    /// Inside a MySQL TRANSACTION_PAYLOAD (compressed transaction): its inner events are not in
-    /// the file, so they all sit at the payload's end and are numbered on across its events.
-    in_payload: bool,
-    payload_end: u64,
-    /// The last change number given inside that payload.
-    payload_seq: u32,
+    /// The end of the last event that said where it ends (`end_log_pos`): a real place in the
+    /// file, and where events that do not say are placed. Rows of such events are numbered on
+    /// from `anchor_seq`, so their marks still grow in binlog order. Events without a position
+    /// are those of MariaDB 11.8's default `binlog_legacy_event_pos = OFF` (all but GTID, XID
+    /// and a few others) and those inside a MySQL TRANSACTION_PAYLOAD (compressed transaction),
+    /// whose end is the payload's. Counting event sizes instead would not work: MariaDB does
+    /// not send a replica the ANNOTATE_ROWS events that sit between them in the file.
+    anchor: u64,
+    /// The last change number given since `anchor`.
+    anchor_seq: u32,
 }
 
 impl Reader {
@@ -116,11 +113,8 @@ impl Reader {
             file: start.file.clone(),
             txn: None,
             tables: HashMap::new(),
-            next_pos: start.pos,
-            counted: false,
-            in_payload: false,
-            payload_end: start.pos,
-            payload_seq: 0,
+            anchor: start.pos,
+            anchor_seq: 0,
         };
         loop {
             let next = tokio::select! {
@@ -162,7 +156,7 @@ impl Reader {
         if ts != 0 {
             self.metrics.event_time(ts);
         }
-        let Some((start, log_pos)) = place_event(st, &event)? else {
+        let Some(log_pos) = place_event(st, &event) else {
             // Artificial events (the first ROTATE, heartbeats, a replayed FORMAT_DESCRIPTION)
             // are not in the file here; only a ROTATE moves the position.
             if let Ok(Some(EventData::RotateEvent(r))) = event.read_data() {
@@ -183,11 +177,6 @@ impl Reader {
                 self.on_rotate(st, name, r.position());
             }
             Some(EventData::XidEvent(_)) => self.end_txn(st, log_pos),
-            Some(EventData::TransactionPayloadEvent(_)) => {
-                st.in_payload = true;
-                st.payload_end = log_pos;
-                st.payload_seq = 0;
-            }
             Some(EventData::QueryEvent(q)) => {
                 let schema = q.schema().to_string();
                 let query = q.query().to_string();
@@ -195,11 +184,15 @@ impl Reader {
             }
             Some(EventData::TableMapEvent(tme)) => self.on_table_map(st, &tme, log_pos).await?,
             Some(EventData::RowsEvent(rows)) => {
-                let first_seq = if st.in_payload { st.payload_seq } else { 0 };
-                let at = Position::new(st.file.clone(), start);
+                let (at, first_seq) = if hdr.log_pos() == 0 {
+                    (st.anchor, st.anchor_seq)
+                } else {
+                    (log_pos.saturating_sub(hdr.event_size() as u64), 0)
+                };
+                let at = Position::new(st.file.clone(), at);
                 let last_seq = self.on_rows(st, rows, at, ts as u32, first_seq).await?;
-                if st.in_payload {
-                    st.payload_seq = last_seq;
+                if hdr.log_pos() == 0 {
+                    st.anchor_seq = last_seq;
                 }
             }
             Some(_) => {}
@@ -218,9 +211,8 @@ impl Reader {
     /// The stream moves to `name` at `pos` (a new file, or the start of the stream).
     fn on_rotate(&self, st: &mut StreamState, name: String, pos: u64) {
         st.file = name.into();
-        st.next_pos = pos;
-        st.counted = false;
-        st.in_payload = false;
+        st.anchor = pos;
+        st.anchor_seq = 0;
         st.tables.clear();
         if st.txn.is_none() {
             self.window.boundary(Position::new(st.file.clone(), pos));
@@ -521,53 +513,30 @@ impl Reader {
     }
 }
 
-/// Where `event` sits in the current file: `Some((start, end))`, or `None` for an artificial
-/// event that is not in the file at this place. Every event that is in the file advances
-/// `st.next_pos` by its size; an event that carries its end position (`end_log_pos`) must agree
-/// with that count, else the positions of the events counted since are wrong and the reader
-/// stops rather than hand out marks that a restart would skip by.
-fn place_event(st: &mut StreamState, event: &Event) -> Result<Option<(u64, u64)>> {
+/// Where `event` ends in the current file, or `None` for an artificial event that is not in
+/// the file at this place. An event that does not say where it ends is placed at the anchor
+/// (see [`StreamState::anchor`]); one that says moves the anchor to its end.
+fn place_event(st: &mut StreamState, event: &Event) -> Option<u64> {
     let hdr = event.header();
     let raw_type = hdr.event_type_raw();
-    let size = hdr.event_size() as u64;
     let log_pos = hdr.log_pos() as u64;
     let artificial = hdr
         .flags()
         .contains(mysql_common::binlog::consts::EventFlags::LOG_EVENT_ARTIFICIAL_F);
     if artificial || raw_type == EventType::HEARTBEAT_EVENT as u8 {
-        return Ok(None);
-    }
-    // A dump that starts inside a file is sent that file's FORMAT_DESCRIPTION first, with no
-    // position: it is not at this place of the file.
-    if raw_type == EventType::FORMAT_DESCRIPTION_EVENT as u8 && log_pos == 0 {
-        return Ok(None);
-    }
-    if st.in_payload {
-        if log_pos == 0 {
-            // An event inside the compressed payload: it has no place of its own.
-            return Ok(Some((st.payload_end, st.payload_end)));
-        }
-        st.in_payload = false;
+        return None;
     }
     if log_pos == 0 {
-        let start = st.next_pos;
-        st.next_pos += size;
-        st.counted = true;
-        return Ok(Some((start, st.next_pos)));
+        // A dump that starts inside a file is sent that file's FORMAT_DESCRIPTION first,
+        // with no position: it is not at this place of the file.
+        if raw_type == EventType::FORMAT_DESCRIPTION_EVENT as u8 {
+            return None;
+        }
+        return Some(st.anchor);
     }
-    if st.counted && log_pos != st.next_pos + size {
-        bail!(
-            "binlog positions do not add up in {}: an event of type {raw_type} and {size} bytes says it ends at {log_pos}, \
-             but the events read since the last known position end at {}; the sync cannot place the changes it read, \
-             so it stops instead of guessing (restart it; if this repeats, set binlog_legacy_event_pos = ON on MariaDB \
-             and report the binlog file and position)",
-            st.file,
-            st.next_pos + size
-        );
-    }
-    st.counted = false;
-    st.next_pos = log_pos;
-    Ok(Some((log_pos.saturating_sub(size), log_pos)))
+    st.anchor = log_pos;
+    st.anchor_seq = 0;
+    Some(log_pos)
 }
 
 /// The file name an artificial ROTATE announces. It arrives before the FORMAT_DESCRIPTION, so

@@ -381,9 +381,16 @@ mod tests {
 
     #[test]
     fn a_checkpoint_the_server_cannot_place_is_refused() {
-        let logs = vec![("b.000001".to_string(), 1000), ("b.000002".to_string(), 500)];
+        let logs = vec![
+            ("b.000001".to_string(), 1000),
+            ("b.000002".to_string(), 500),
+        ];
         let start = Position::new("b.000001", 100);
-        let ok = [Some(m("b.000002", 400, 3)), Some(m("b.000001", 50, 1)), None];
+        let ok = [
+            Some(m("b.000002", 400, 3)),
+            Some(m("b.000001", 50, 1)),
+            None,
+        ];
         check_placed(&ok, &start, &logs, "cp").unwrap();
         // The name the old reader cut short: not a file of this server.
         let e = check_placed(&[Some(m("b.00", 400, 1))], &start, &logs, "cp").unwrap_err();

@@ -1,11 +1,16 @@
-//! Shared harness for the end-to-end tests: real MariaDB, real PostgreSQL,
+//! Shared harness for the end-to-end tests: real MariaDB / MySQL, real PostgreSQL,
 //! the real `mysql-gp-sync` binary run as a subprocess. No mocks.
 //!
 //! Server addresses come from env vars (defaults in brackets):
 //! MGS_MYSQL_HOST [127.0.0.1], MGS_MYSQL_PORT [33306], MGS_MYSQL_ADMIN_USER [mgs],
 //! MGS_MYSQL_ADMIN_PASS [mgs-pass], MGS_MYSQL_REPL_USER [repl], MGS_MYSQL_REPL_PASS [repl-pass],
 //! MGS_PG_HOST [127.0.0.1], MGS_PG_PORT [55432], MGS_PG_USER [mgs], MGS_PG_PASS [mgs-pass],
-//! MGS_PG_DB [mgs].
+//! MGS_PG_DB [mgs], MGS_FLAVOR [mariadb] (`mysql` for a MySQL source: the sync's `flavor`
+//! and the statements the tests use follow it).
+//!
+//! `scripts/test.sh` runs the suite once per source server (MariaDB 10.11, MySQL 9.7,
+//! MariaDB 11.8) by pointing these variables at each; a test that needs one flavor's feature
+//! asks [`Env::is_mysql`] and says why it skips.
 //!
 //! Set MGS_KEEP_TMP=1 to keep every sync's temp dir (config, master.info, logs);
 //! it is always kept (and its path printed) when a test panics.
@@ -47,6 +52,10 @@ pub struct Env {
     pub pg_user: String,
     pub pg_pass: String,
     pub pg_db: String,
+    /// `mariadb` or `mysql`: the source server's flavor.
+    pub flavor: String,
+    /// An account with SELECT and replication rights but no RELOAD (lock-free `init`).
+    pub noreload: (String, String),
     /// TLS material and TLS-only accounts made by `scripts/test-env.sh`.
     pub tls: TlsEnv,
 }
@@ -90,6 +99,11 @@ impl Env {
             pg_user: var("MGS_PG_USER", "mgs"),
             pg_pass: var("MGS_PG_PASS", "mgs-pass"),
             pg_db: var("MGS_PG_DB", "mgs"),
+            flavor: var("MGS_FLAVOR", "mariadb").to_ascii_lowercase(),
+            noreload: (
+                var("MGS_MYSQL_NORELOAD_USER", "repl_noreload"),
+                var("MGS_MYSQL_NORELOAD_PASS", "repl-noreload-pass"),
+            ),
             tls: TlsEnv {
                 dir: PathBuf::from(var("MGS_TLS_DIR", "/tmp/mgs-test-env/tls")),
                 mysql_tls: (
@@ -112,6 +126,49 @@ impl Env {
         }
     }
 
+    pub fn is_mysql(&self) -> bool {
+        self.flavor == "mysql"
+    }
+
+    /// A name for the source server in messages: "MySQL" or "MariaDB".
+    pub fn server_name(&self) -> &'static str {
+        if self.is_mysql() {
+            "MySQL"
+        } else {
+            "MariaDB"
+        }
+    }
+
+    /// The statement that reports the current binlog position on this server.
+    pub fn binlog_status_sql(&self) -> &'static str {
+        if self.is_mysql() {
+            "SHOW BINARY LOG STATUS"
+        } else {
+            "SHOW MASTER STATUS"
+        }
+    }
+
+    /// A row source with one column `seq` = 1..=n, usable after FROM: MariaDB's SEQUENCE
+    /// engine table, or on MySQL (which has none) a cross join of digits.
+    pub fn seq(&self, n: u64) -> String {
+        if !self.is_mysql() {
+            return format!("seq_1_to_{n}");
+        }
+        let digits = (n.max(1) as f64).log10().ceil().max(1.0) as u32;
+        let d = "(SELECT 0 i UNION ALL SELECT 1 UNION ALL SELECT 2 UNION ALL SELECT 3 UNION ALL \
+                 SELECT 4 UNION ALL SELECT 5 UNION ALL SELECT 6 UNION ALL SELECT 7 UNION ALL \
+                 SELECT 8 UNION ALL SELECT 9)";
+        let from: Vec<String> = (0..digits).map(|k| format!("{d} d{k}")).collect();
+        let sum: Vec<String> = (0..digits)
+            .map(|k| format!("d{k}.i * {}", 10u64.pow(k)))
+            .collect();
+        format!(
+            "(SELECT {} + 1 AS seq FROM {}) seq_t WHERE seq <= {n}",
+            sum.join(" + "),
+            from.join(" CROSS JOIN ")
+        )
+    }
+
     pub fn mysql_addr(&self) -> String {
         format!("{}:{}", self.mysql_host, self.mysql_port)
     }
@@ -128,14 +185,14 @@ impl Env {
         match tokio::time::timeout(secs(15), Conn::new(opts)).await {
             Ok(Ok(c)) => c,
             Ok(Err(e)) => panic!(
-                "cannot connect to MariaDB at {} as {}: {e}\n\
+                "cannot connect to the source server at {} as {}: {e}\n\
                  The test servers are not running: run scripts/test.sh \
                  (it starts them with `bash scripts/test-env.sh up`).",
                 self.mysql_addr(),
                 self.admin_user
             ),
             Err(_) => panic!(
-                "timed out connecting to MariaDB at {}. The test servers are not running: \
+                "timed out connecting to the source server at {}. The test servers are not running: \
                  run scripts/test.sh (it starts them with `bash scripts/test-env.sh up`).",
                 self.mysql_addr()
             ),
@@ -265,7 +322,7 @@ pub fn lit_opt(s: Option<&str>) -> String {
 
 pub type BinPos = (String, u64);
 
-/// Current (file, pos) of the MySQL server (`SHOW MASTER STATUS`).
+/// Current (file, pos) of the source server (`SHOW MASTER STATUS` / `SHOW BINARY LOG STATUS`).
 pub async fn master_pos(env: &Env) -> BinPos {
     let mut c = env.mysql().await;
     let pos = master_pos_on(&mut c).await;
@@ -274,11 +331,14 @@ pub async fn master_pos(env: &Env) -> BinPos {
 }
 
 pub async fn master_pos_on(c: &mut Conn) -> BinPos {
+    let sql = Env::get().binlog_status_sql();
     let row: Row = c
-        .query_first("SHOW MASTER STATUS")
+        .query_first(sql)
         .await
-        .expect("SHOW MASTER STATUS")
-        .expect("SHOW MASTER STATUS returned no row: binary logging is off on the test MariaDB");
+        .unwrap_or_else(|e| panic!("{sql}: {e}"))
+        .unwrap_or_else(|| {
+            panic!("{sql} returned no row: binary logging is off on the test server")
+        });
     let file: String = row.get(0).expect("File column");
     let pos: u64 = row.get(1).expect("Position column");
     (file, pos)
@@ -408,6 +468,8 @@ pub struct Rule {
 
 #[derive(Clone, Debug)]
 pub struct SyncConfig {
+    /// The sync's `flavor` (from the environment's source server).
+    pub flavor: String,
     pub mysql_addr: String,
     pub mysql_user: String,
     pub mysql_pass: String,
@@ -446,6 +508,7 @@ impl SyncConfig {
     /// Replication user, one source schema `db` with `tables`, concurrent_size 4.
     pub fn new(env: &Env, db: &str, tables: &[&str]) -> SyncConfig {
         SyncConfig {
+            flavor: env.flavor.clone(),
             mysql_addr: env.mysql_addr(),
             mysql_user: env.repl_user.clone(),
             mysql_pass: env.repl_pass.clone(),
@@ -501,7 +564,7 @@ impl SyncConfig {
         let _ = writeln!(s, "mysql_pass = {}", toml_str(&self.mysql_pass));
         let _ = writeln!(s, "mysql_charset = \"utf8mb4\"");
         let _ = writeln!(s, "server_id = {}", self.server_id);
-        let _ = writeln!(s, "flavor = \"mariadb\"");
+        let _ = writeln!(s, "flavor = {}", toml_str(&self.flavor));
         let _ = writeln!(s, "pg_host = {}", toml_str(&self.pg_host));
         let _ = writeln!(s, "pg_port = {}", self.pg_port);
         let _ = writeln!(s, "pg_user = {}", toml_str(&self.pg_user));
