@@ -84,6 +84,15 @@ pub fn check_placed(
                  sequence (written against another server?), so the sync cannot tell which changes it covers; {what_to_do}"
             );
         }
+        let suffix = |f: &str| f.len() - binlog_base(f).len();
+        if suffix(&mark.file) != suffix(&start.file) {
+            // Such as `mysql-bin.00`, the name earlier versions cut from MySQL's first ROTATE.
+            anyhow::bail!(
+                "the checkpoint of worker {worker} in {table} is {mark}, not a binlog name this server writes \
+                 (master.info: {start}); the sync cannot place it, so it stops instead of skipping changes by it; \
+                 {what_to_do}"
+            );
+        }
         if *mark <= start_mark {
             continue; // nothing after the start is skipped by it
         }
@@ -394,12 +403,13 @@ mod tests {
         check_placed(&ok, &start, &logs, "cp").unwrap();
         // The name the old reader cut short: not a file of this server.
         let e = check_placed(&[Some(m("b.00", 400, 1))], &start, &logs, "cp").unwrap_err();
-        assert!(format!("{e}").contains("another binlog sequence"), "{e}");
+        assert!(format!("{e}").contains("not a binlog name"), "{e}");
         let e = check_placed(&[Some(m("b.000003", 4, 1))], &start, &logs, "cp").unwrap_err();
         assert!(format!("{e}").contains("does not have"), "{e}");
         let e = check_placed(&[Some(m("b.000002", 501, 1))], &start, &logs, "cp").unwrap_err();
         assert!(format!("{e}").contains("past the end"), "{e}");
         let e = check_placed(&[Some(m("other.000002", 1, 1))], &start, &logs, "cp").unwrap_err();
+        assert!(format!("{e}").contains("another binlog sequence"), "{e}");
         assert!(format!("{e}").contains("nothing was skipped"), "{e}");
     }
 

@@ -509,7 +509,8 @@ async fn copy_chunk(
         .map(|c| {
             let q = quote_my(&c.name);
             match c.kind {
-                Kind::Enum(_) | Kind::Set(_) => format!("{q}+0"),
+                // Not `{q}+0`: MySQL sends that as a DOUBLE over the binary protocol.
+                Kind::Enum(_) | Kind::Set(_) => format!("CAST({q} AS UNSIGNED)"),
                 Kind::Timestamp => format!("UNIX_TIMESTAMP({q})"),
                 _ => q,
             }

@@ -169,8 +169,18 @@ async fn restart_postgres(down: Duration) {
     );
 }
 
+/// The source server's directory under the test dir: `mysql` (MariaDB 10.11), `mysql97`,
+/// `mariadb118` (MGS_MYSQL_SERVER_DIR, set by scripts/test.sh for each pass).
+fn server_dir() -> PathBuf {
+    let name = std::env::var("MGS_MYSQL_SERVER_DIR")
+        .ok()
+        .filter(|v| !v.is_empty())
+        .unwrap_or_else(|| "mysql".into());
+    test_dir().join(name)
+}
+
 fn mysql_pid() -> Option<u32> {
-    let pid: u32 = fs::read_to_string(test_dir().join("mysql/mysqld.pid"))
+    let pid: u32 = fs::read_to_string(server_dir().join("mysqld.pid"))
         .ok()?
         .trim()
         .parse()
@@ -178,34 +188,22 @@ fn mysql_pid() -> Option<u32> {
     Path::new(&format!("/proc/{pid}")).exists().then_some(pid)
 }
 
-/// Shuts MariaDB down (`mariadb-admin shutdown` over its socket, as scripts/test-env.sh does),
+/// Shuts the source server down (SIGTERM: a clean shutdown for mariadbd and mysqld alike),
 /// keeps it down for `down`, and starts it again with `scripts/test-env.sh up` (which starts
 /// what is not running, as the right user, and waits until it answers).
 async fn restart_mariadb(down: Duration) {
     let t0 = Instant::now();
     let dir = test_dir();
-    let sock = dir.join("mysql/mysqld.sock");
-    let err_log = dir.join("mysql/mysqld.err");
-    let pid =
-        mysql_pid().expect("MariaDB of scripts/test-env.sh is not running (no live pid file)");
-    // root@localhost logs in over the socket without a password: no need to switch users.
-    let c = command_as(
-        "",
-        "mariadb-admin",
-        &[
-            "--no-defaults",
-            &format!("--socket={}", sock.display()),
-            "-uroot",
-            "--connect-timeout=5",
-            "shutdown",
-        ],
-    );
-    run_ok(c, "mariadb-admin shutdown", &err_log).await;
+    let err_log = server_dir().join("mysqld.err");
+    let pid = mysql_pid()
+        .expect("the source server of scripts/test-env.sh is not running (no live pid file)");
+    let c = command_as("", "kill", &["-TERM", &pid.to_string()]);
+    run_ok(c, "kill -TERM of the source server", &err_log).await;
     let deadline = Instant::now() + secs(60);
     while Path::new(&format!("/proc/{pid}")).exists() {
         assert!(
             Instant::now() < deadline,
-            "MariaDB (pid {pid}) still running 60 s after shutdown"
+            "the source server (pid {pid}) still running 60 s after SIGTERM"
         );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
@@ -1442,7 +1440,10 @@ async fn flush_binary_logs_during_large_transaction() {
         &db,
         &[
             "BEGIN",
-            "INSERT INTO big SELECT seq, seq, 'second' FROM seq_200001_to_300000",
+            &format!(
+                "INSERT INTO big SELECT seq, seq, 'second' FROM {}",
+                env.seq_range(200_001, 300_000)
+            ),
             "UPDATE big SET v = v + 1, s = 'updated' WHERE id % 3 = 0",
             "UPDATE big SET id = id + 1000000 WHERE id BETWEEN 1 AND 20000",
             "DELETE FROM big WHERE id % 7 = 0",

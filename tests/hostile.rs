@@ -94,7 +94,7 @@ async fn a_16_mb_longblob() {
         "{want:?}"
     );
     let q = format!(
-        "SELECT length(v) || ':' || md5(v) FROM \"{}\".b WHERE id = 1",
+        "SELECT length(v) || ':' || encode(sha256(v), 'hex') FROM \"{}\".b WHERE id = 1",
         db.name
     );
     sync.wait_pg_value(&q, want.as_deref(), secs(60)).await;

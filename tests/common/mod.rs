@@ -151,9 +151,15 @@ impl Env {
     /// A row source with one column `seq` = 1..=n, usable after FROM: MariaDB's SEQUENCE
     /// engine table, or on MySQL (which has none) a cross join of digits.
     pub fn seq(&self, n: u64) -> String {
+        self.seq_range(1, n)
+    }
+
+    /// Like [`Env::seq`], `seq` = lo..=hi.
+    pub fn seq_range(&self, lo: u64, hi: u64) -> String {
         if !self.is_mysql() {
-            return format!("seq_1_to_{n}");
+            return format!("seq_{lo}_to_{hi}");
         }
+        let n = hi;
         let digits = (n.max(1) as f64).log10().ceil().max(1.0) as u32;
         let d = "(SELECT 0 i UNION ALL SELECT 1 UNION ALL SELECT 2 UNION ALL SELECT 3 UNION ALL \
                  SELECT 4 UNION ALL SELECT 5 UNION ALL SELECT 6 UNION ALL SELECT 7 UNION ALL \
@@ -163,7 +169,7 @@ impl Env {
             .map(|k| format!("d{k}.i * {}", 10u64.pow(k)))
             .collect();
         format!(
-            "(SELECT {} + 1 AS seq FROM {}) seq_t WHERE seq <= {n}",
+            "(SELECT {} + 1 AS seq FROM {}) seq_t WHERE seq BETWEEN {lo} AND {n}",
             sum.join(" + "),
             from.join(" CROSS JOIN ")
         )
