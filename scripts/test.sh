@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# THE test command: brings up real MariaDB + PostgreSQL 15 on loopback
-# (scripts/test-env.sh), runs `cargo test --release`, tears them down again.
+# THE test command: brings up real MariaDB 10.11, MySQL 9.7, MariaDB 11.8 and PostgreSQL 15
+# on loopback (scripts/test-env.sh), runs `cargo test --release` against each source server,
+# tears them down again.
 #
 #   scripts/test.sh [extra args for the test binaries, e.g. a name filter]
 #
@@ -50,8 +51,31 @@ scripts/test-env.sh up
 # Export MGS_MYSQL_* / MGS_PG_* for the tests (same lines as <dir>/env.sh).
 eval "$(scripts/test-env.sh env)"
 
+# The suite runs once per source server. Everything runs against MariaDB 10.11 (Debian 12's
+# own); against MySQL 9.7 every end-to-end suite that is not about a MariaDB feature; against
+# MariaDB 11.8 (binlog_legacy_event_pos = OFF by default) the suites about positions,
+# restarts, rotations, kills, checkpoints and the initial load. Unit and fixture tests do not
+# touch a server and run once. MGS_SOURCES=mariadb runs only the first pass.
+cargo build --release --tests
+rc=0
+pass() {
+  local name=$1 port=$2 flavor=$3 dir=$4
+  shift 4
+  echo "== tests against $name (127.0.0.1:$port)"
+  if ! MGS_MYSQL_PORT=$port MGS_FLAVOR=$flavor MGS_MYSQL_SERVER_DIR=$dir \
+    cargo test --release --no-fail-fast "$@"; then
+    echo "== FAILED against $name" >&2
+    rc=1
+  fi
+}
 set +e
-cargo test --release -- --test-threads=4 "$@"
-rc=$?
+pass "MariaDB 10.11" "$MGS_MYSQL_PORT" mariadb mysql -- --test-threads=4 "$@"
+if [[ ${MGS_SOURCES:-all} != mariadb ]]; then
+  pass "MySQL 9.7" "$MGS_MYSQL97_PORT" mysql mysql97 \
+    --test sync --test types --test faults --test checkpoint --test init --test tls \
+    --test errors --test ops --test hostile --test observability -- --test-threads=4 "$@"
+  pass "MariaDB 11.8" "$MGS_MARIADB118_PORT" mariadb mariadb118 \
+    --test sync --test faults --test checkpoint --test init -- --test-threads=4 "$@"
+fi
 set -e
 exit "$rc"
