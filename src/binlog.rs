@@ -65,6 +65,8 @@ pub struct Reader {
     pub checkpoints: Option<Arc<Checkpoints>>,
     /// Everything at or before this mark is committed by every worker (from the checkpoints).
     pub truncate_floor: Option<Mark>,
+    /// Tables reloaded by `init --tables`: their changes before the copy are skipped.
+    pub reloads: crate::reload::Reloads,
 }
 
 struct StreamState {
@@ -254,14 +256,26 @@ impl Reader {
                 self.metas.remove(&(t.schema.clone(), t.table.clone()));
                 st.tables.clear();
             }
-            Statement::Dml(t) if self.loader.rules().is_configured(&t.schema, &t.table) => bail!(
-                "the binlog at {at} holds a statement, not rows, for configured table {}.{} ({:?}): \
-                 the sync needs binlog_format=ROW for every session; set it globally and make sure \
-                 no client sets binlog_format=STATEMENT or MIXED",
-                t.schema,
-                t.table,
-                query
-            ),
+            Statement::Dml(t)
+                if self.loader.rules().is_configured(&t.schema, &t.table)
+                    && !self
+                        .reloads
+                        .in_copy(&format!("{}.{}", t.schema, t.table), &at) =>
+            {
+                bail!(
+                    "the binlog at {at} holds a statement, not rows, for configured table {}.{} ({:?}): \
+                     the sync needs binlog_format=ROW for every session; set it globally and make sure \
+                     no client sets binlog_format=STATEMENT or MIXED. Then, with the sync stopped, run \
+                     `mysql-gp-sync init --tables {}.{}`: it reloads that table at a new position and the \
+                     sync skips its changes before it, this statement included; the other tables keep \
+                     their position",
+                    t.schema,
+                    t.table,
+                    query,
+                    t.schema,
+                    t.table
+                )
+            }
             _ => {}
         }
         self.end_txn(st, log_pos);
@@ -273,6 +287,9 @@ impl Reader {
         let Some(meta) = self.meta(schema, table).await? else {
             return Ok(());
         };
+        if self.reloads.in_copy(meta.source_name(), at) {
+            return Ok(()); // the table was reloaded after it
+        }
         if self.target_sources.get(&meta.target).map_or(1, |s| s.len()) > 1 {
             tracing::warn!(
                 "TRUNCATE of {schema}.{table} at {at} is not applied: its target {} also holds other source tables' rows; \
@@ -435,17 +452,23 @@ impl Reader {
         let Some(Some(layout)) = st.tables.get(&rows.table_id()).cloned() else {
             return Ok(first_seq);
         };
+        let name = layout.meta.source_name();
+        if self.reloads.in_copy(name, &at) {
+            return Ok(first_seq); // in the table's reloaded copy already
+        }
         if matches!(rows, RowsEventData::PartialUpdateRowsEvent(_)) {
             bail!(
-                "the binlog at {at} holds a partial JSON update for {}: set binlog_row_value_options='' \
-                 on the server (partial JSON updates are not replicated) and resynchronise the table",
-                layout.meta.source_name()
+                "the binlog at {at} holds a partial JSON update for {name}: set binlog_row_value_options='' \
+                 on the server (partial JSON updates are not replicated), then, with the sync stopped, run \
+                 `mysql-gp-sync init --tables {name}`: it reloads that table at a new position and the sync \
+                 skips its changes before it, this one included; the other tables keep their position"
             );
         }
         let decoded = layout.plan.rows(&rows).with_context(|| {
             format!(
-                "cannot decode a row of {} at {at}",
-                layout.meta.source_name()
+                "cannot decode a row of {name} at {at}; to go on without it, stop the sync and run \
+                 `mysql-gp-sync init --tables {name}` (reloads that table at a new position, skipping \
+                 its changes before it; the other tables keep their position)"
             )
         })?;
         let kind = match rows {

@@ -10,6 +10,7 @@ pub mod convert;
 pub mod logging;
 pub mod metrics;
 pub mod position;
+pub mod reload;
 pub mod rows;
 pub mod rules;
 pub mod schema;

@@ -33,6 +33,10 @@ enum Command {
         /// Stop after the copy instead of going on with the sync.
         #[arg(long)]
         no_follow: bool,
+        /// Reload only these tables (`schema.table`, comma-separated) at a new position while
+        /// the others keep theirs (the sync must be stopped); e.g. after an event it refused.
+        #[arg(long, value_delimiter = ',')]
+        tables: Vec<String>,
     },
     /// Preflight: what is fine and what must change before syncing (exit 1 if anything blocks).
     Check,
@@ -90,8 +94,13 @@ fn run(config: PathBuf, cfg: Config, command: Command) -> anyhow::Result<()> {
         Command::Init {
             truncate,
             no_follow,
+            tables,
         } => rt.block_on(async {
-            mysql_gp_sync::snapshot::run(&cfg, truncate).await?;
+            if tables.is_empty() {
+                mysql_gp_sync::snapshot::run(&cfg, truncate).await?;
+            } else {
+                mysql_gp_sync::snapshot::reload(&cfg, &tables).await?;
+            }
             if no_follow {
                 return Ok(());
             }

@@ -57,6 +57,9 @@ struct State {
     done: Vec<String>,
     /// Target tables this run has written into (safe to empty again on resume).
     started: Vec<String>,
+    /// A reload of some tables (`init --tables`): nothing to resume, so nothing is saved.
+    #[serde(skip)]
+    reload: bool,
 }
 
 fn state_path(cfg: &Config) -> PathBuf {
@@ -64,6 +67,9 @@ fn state_path(cfg: &Config) -> PathBuf {
 }
 
 fn save_state(cfg: &Config, s: &State) -> Result<()> {
+    if s.reload {
+        return Ok(());
+    }
     position::atomic_write(&state_path(cfg), &serde_json::to_vec_pretty(s)?)
 }
 
@@ -91,6 +97,18 @@ impl Progress {
 
 /// Copies the configured tables and writes master.info at the matching position.
 pub async fn run(cfg: &Config, truncate: bool) -> Result<Position> {
+    load(cfg, truncate, &[]).await
+}
+
+/// `init --tables`: copies only `tables` (`schema.table`) at a new consistent position while
+/// every other table keeps its own; `master.info` stays where it is, and the reader skips
+/// these tables' changes from before their copy (see [`crate::reload`]). The sync must be
+/// stopped meanwhile.
+pub async fn reload(cfg: &Config, tables: &[String]) -> Result<Position> {
+    load(cfg, true, tables).await
+}
+
+async fn load(cfg: &Config, truncate: bool, only: &[String]) -> Result<Position> {
     let started = Instant::now();
     let mysql = check_mysql(cfg).await?.pool;
     let parallel = cfg.init_parallel.max(1);
@@ -119,8 +137,53 @@ pub async fn run(cfg: &Config, truncate: bool) -> Result<Position> {
     if metas.is_empty() {
         bail!("no configured table to copy: check the [[source]] sections");
     }
+    let reload = !only.is_empty();
+    let kept_at = if reload {
+        let Some(at) = position::load(&cfg.master_info_path())? else {
+            bail!(
+                "init --tables reloads tables of a sync that has a position, but there is no {}: run init without --tables",
+                cfg.master_info_path().display()
+            );
+        };
+        if let Some(unknown) = only.iter().find(|t| !metas.iter().any(|m| &m.name == *t)) {
+            bail!(
+                "init --tables: {unknown} is not a configured table (configured: {})",
+                metas
+                    .iter()
+                    .map(|m| m.name.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            );
+        }
+        let named: Vec<Arc<TableMeta>> = metas
+            .iter()
+            .filter(|m| only.contains(&m.name))
+            .cloned()
+            .collect();
+        // Emptying a target that other source tables also write into would lose their rows.
+        for m in &named {
+            if let Some(other) = metas
+                .iter()
+                .find(|o| o.target == m.target && !only.contains(&o.name))
+            {
+                bail!(
+                    "init --tables: {} also holds the rows of {}; name it as well, since the target is emptied",
+                    m.target,
+                    other.name
+                );
+            }
+        }
+        metas = named;
+        Some(at)
+    } else {
+        None
+    };
 
     let mut state: State = match std::fs::read(state_path(cfg)) {
+        _ if reload => State {
+            reload: true,
+            ..State::default()
+        },
         Ok(b) => serde_json::from_slice(&b).with_context(|| {
             format!(
                 "{} is damaged; delete it to start the load over",
@@ -226,6 +289,22 @@ pub async fn run(cfg: &Config, truncate: bool) -> Result<Position> {
     }
     result?;
 
+    if let Some(kept) = kept_at {
+        let path = crate::reload::path(cfg);
+        let mut reloads = crate::reload::Reloads::load(&path)?;
+        for m in &todo {
+            reloads.set(&m.name, replay_from.clone());
+        }
+        reloads.save(&path)?;
+        tracing::info!(
+            "reloaded {} table(s), {} rows in {:.1} s; master.info stays {kept}: the sync skips their changes \
+             before {replay_from}, which the copy holds",
+            todo.len(),
+            progress.rows.load(Relaxed),
+            started.elapsed().as_secs_f64()
+        );
+        return Ok(kept);
+    }
     if let Some(cp) = Checkpoints::setup(cfg, &pg, greenplum).await {
         cp.clear(&pg).await?;
     }

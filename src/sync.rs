@@ -579,6 +579,22 @@ pub async fn run(cfg: Config, config_path: &Path) -> Result<()> {
         cfg.concurrent_ack_win
     );
 
+    let reload_path = crate::reload::path(&cfg);
+    let mut reloads = crate::reload::Reloads::load(&reload_path)?;
+    if reloads.forget_before(&start) {
+        if reloads.is_empty() {
+            let _ = std::fs::remove_file(&reload_path);
+        } else {
+            reloads.save(&reload_path)?;
+        }
+    }
+    if !reloads.is_empty() {
+        tracing::info!(
+            "tables reloaded by init --tables: {}; their changes before that are in the copy and are skipped",
+            reloads.describe()
+        );
+    }
+
     let metrics = Metrics::new(&cfg)?;
     let snapshot: status::Shared = Default::default();
     if !cfg.stat_addr.is_empty() {
@@ -607,6 +623,7 @@ pub async fn run(cfg: Config, config_path: &Path) -> Result<()> {
             snapshot: snapshot.clone(),
             checkpoints: checkpoints.clone(),
             shutdown: shutdown_rx.clone(),
+            reloads: reloads.clone(),
         };
         let started = Instant::now();
         let (acked, result) = pipeline.run(pos.clone(), metas.clone()).await;
@@ -683,6 +700,8 @@ struct Pipeline {
     snapshot: status::Shared,
     shutdown: watch::Receiver<bool>,
     checkpoints: Option<Arc<Checkpoints>>,
+    /// Tables reloaded by `init --tables` (see [`crate::reload`]).
+    reloads: crate::reload::Reloads,
 }
 
 impl Pipeline {
@@ -773,6 +792,7 @@ impl Pipeline {
             metrics: self.metrics.clone(),
             checkpoints: self.checkpoints.clone(),
             truncate_floor,
+            reloads: self.reloads.clone(),
         };
         let mut reader = tokio::spawn(reader.run(start));
 

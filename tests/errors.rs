@@ -294,3 +294,109 @@ async fn table_without_key_skipped_when_configured() {
     drop(sync);
     db.cleanup().await;
 }
+
+// ---------------------------------------------------------------------------
+// A refused event, and the way past it for one table: `init --tables`
+// ---------------------------------------------------------------------------
+
+/// A statement-format UPDATE of a configured table (one session set binlog_format =
+/// STATEMENT) stops the sync: it cannot know which rows changed. The error names
+/// `init --tables <table>`; running it reloads that table at a new position while the other
+/// table keeps its own, and the restarted sync goes past the refused event: both tables end
+/// equal, including the changes made to both after the refused event.
+#[tokio::test]
+async fn refused_event_then_init_tables_reloads_one_table() {
+    let _g = serial().await;
+    let env = Env::get();
+    let db = TestDb::create("err_reload").await;
+    db.create_table(
+        "CREATE TABLE t (id INT PRIMARY KEY, v INT NOT NULL) ENGINE=InnoDB",
+        "CREATE TABLE t (id integer PRIMARY KEY, v integer NOT NULL)",
+    )
+    .await;
+    db.create_table(
+        "CREATE TABLE u (id INT PRIMARY KEY, v INT NOT NULL) ENGINE=InnoDB",
+        "CREATE TABLE u (id integer PRIMARY KEY, v integer NOT NULL)",
+    )
+    .await;
+    let cfg = SyncConfig::new(&env, &db.name, &["t", "u"]);
+    let mut sync = SyncProc::start(&env, &cfg).await;
+    db.my_exec_all(&[
+        "INSERT INTO t VALUES (1, 1), (2, 2), (3, 3)",
+        "INSERT INTO u VALUES (1, 1), (2, 2)",
+    ])
+    .await;
+    sync.wait_tables_equal(&db.t("t"), &db.t("t"), &["id"], secs(60))
+        .await;
+    sync.wait_tables_equal(&db.t("u"), &db.t("u"), &["id"], secs(60))
+        .await;
+
+    // One session writes t in statement format; the rest of the application goes on in ROW.
+    let mut stmt = db.my().await;
+    my_q(&mut stmt, "SET SESSION binlog_format = 'STATEMENT'").await;
+    my_q(&mut stmt, "UPDATE t SET v = v * 10 WHERE id >= 2").await;
+    let _ = stmt.disconnect().await;
+    db.my_exec_all(&[
+        "INSERT INTO t VALUES (4, 4)",
+        "UPDATE u SET v = 20 WHERE id = 2",
+        "INSERT INTO u VALUES (3, 3)",
+    ])
+    .await;
+    let name = format!("{}.t", db.name);
+    let (_, stderr) = expect_fatal(
+        &mut sync,
+        secs(30),
+        &["statement, not rows", &format!("init --tables {name}")],
+    )
+    .await;
+    let mi_before = sync.master_info().expect("master.info");
+
+    // The restart meets the same event again: refused again, nothing skipped.
+    sync.restart();
+    expect_fatal(&mut sync, secs(30), &["statement, not rows"]).await;
+    assert_eq!(sync.master_info(), Some(mi_before.clone()), "{stderr}");
+
+    let out = std::process::Command::new(BIN)
+        .arg("--config")
+        .arg(&sync.config_path)
+        .args(["init", "--no-follow", "--tables", &name])
+        .current_dir(&sync.dir_path)
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        out.status.success(),
+        "init --tables failed: {err}\n{}",
+        sync.diag()
+    );
+    assert_eq!(
+        sync.master_info(),
+        Some(mi_before),
+        "init --tables must leave master.info (the other tables' position) alone"
+    );
+    assert!(
+        sync.log().contains("reloaded 1 table(s)"),
+        "{}",
+        sync.diag()
+    );
+
+    // Both tables go on from here; later changes to both arrive too.
+    sync.restart();
+    db.my_exec_all(&[
+        "UPDATE t SET v = 5 WHERE id = 1",
+        "DELETE FROM u WHERE id = 1",
+    ])
+    .await;
+    sync.wait_tables_equal(&db.t("t"), &db.t("t"), &["id"], secs(60))
+        .await;
+    sync.wait_tables_equal(&db.t("u"), &db.t("u"), &["id"], secs(60))
+        .await;
+    assert!(
+        sync.log().contains("tables reloaded by init --tables"),
+        "{}",
+        sync.diag()
+    );
+    sync.assert_alive("after the reload");
+    sync.sigterm_and_wait().await;
+    db.cleanup().await;
+}
