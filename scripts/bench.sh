@@ -193,6 +193,8 @@ cp "$BIN" "$WORK/mysql-gp-sync"
 cp "$TOOL" "$WORK/mgs-bench"
 BIN="$WORK/mysql-gp-sync" TOOL="$WORK/mgs-bench"
 
+# Only the MariaDB 10.11 source: the MySQL 9.7 / MariaDB 11.8 chroots are for the tests.
+export MGS_SOURCES="${MGS_SOURCES:-mariadb}"
 log "starting private MariaDB :$MGS_MYSQL_PORT and PostgreSQL :$MGS_PG_PORT in $MGS_TEST_DIR"
 scripts/test-env.sh up 2>&1 | grep -v '^test-env: \(starting\|initialising\)' >&2 || true
 scripts/test-env.sh status >/dev/null || die "the benchmark servers did not come up"

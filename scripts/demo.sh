@@ -30,6 +30,8 @@ if ! command -v cargo >/dev/null && [[ -f "$HOME/.cargo/env" ]]; then
   . "$HOME/.cargo/env"
 fi
 
+# Only the MariaDB 10.11 source: the MySQL 9.7 / MariaDB 11.8 chroots are for the tests.
+export MGS_SOURCES="${MGS_SOURCES:-mariadb}"
 say "starting MariaDB and PostgreSQL (installs them if missing)"
 scripts/test-env.sh up
 eval "$(scripts/test-env.sh env)"

@@ -75,7 +75,8 @@ if [[ ${MGS_SOURCES:-all} != mariadb ]]; then
     --test sync --test types --test faults --test checkpoint --test init --test tls \
     --test errors --test ops --test hostile --test observability -- --test-threads=4 "$@"
   pass "MariaDB 11.8" "$MGS_MARIADB118_PORT" mariadb mariadb118 \
-    --test sync --test faults --test checkpoint --test init -- --test-threads=4 "$@"
+    --test sync --test faults --test checkpoint --test init --test errors --test observability \
+    -- --test-threads=4 "$@"
 fi
 set -e
 exit "$rc"

@@ -12,6 +12,7 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use common::*;
+use mysql_async::prelude::Queryable;
 
 fn free_tcp_port() -> u16 {
     TcpListener::bind("127.0.0.1:0")
@@ -209,6 +210,8 @@ async fn check_reports_each_item_and_fails_on_a_mismatched_table() {
         "REPLICATION SLAVE",
         "position",
         "PostgreSQL reachable",
+        // Listing replicas works with each flavor's statement (SHOW SLAVE HOSTS is gone from MySQL 8.4).
+        "no other replica uses server_id",
     ] {
         assert!(
             text.lines()
@@ -217,6 +220,26 @@ async fn check_reports_each_item_and_fails_on_a_mismatched_table() {
         );
     }
     assert!(text.contains(&format!("[ OK ] {}.good", db.name)), "{text}");
+    // What init would do with this user.
+    assert!(
+        text.lines().any(|l| l.starts_with("[ OK ]")
+            && (l.contains("init blocks commits") || l.contains("init takes the lock-free way"))),
+        "check should say how init would load with this user:\n{text}"
+    );
+    // MariaDB 11.4+ writes row events without end positions unless binlog_legacy_event_pos.
+    let mut my = env.mysql().await;
+    let legacy: Option<String> = my
+        .query_first("SELECT @@global.binlog_legacy_event_pos")
+        .await
+        .unwrap_or(None);
+    if let Some(v) = legacy {
+        assert!(
+            text.lines()
+                .any(|l| l.starts_with("[ OK ]") && l.contains("binlog_legacy_event_pos")),
+            "binlog_legacy_event_pos is {v} on this server; check should report it:\n{text}"
+        );
+    }
+    let _ = my.disconnect().await;
     // Both connections say what TLS they negotiated (the test servers offer it).
     for server in ["MySQL reachable", "PostgreSQL reachable"] {
         assert!(
