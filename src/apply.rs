@@ -20,6 +20,7 @@ use anyhow::{anyhow, Result};
 use tokio::sync::mpsc;
 use tokio_postgres::types::ToSql;
 
+use crate::binlog::Transient;
 use crate::change::{Change, Op, RowKind};
 use crate::checkpoint::{Checkpoints, Mark};
 use crate::convert::to_pg_text;
@@ -42,6 +43,8 @@ pub struct Worker {
     pub skipped: u64,
     /// Batches left to write without COPY after one failed.
     pub copy_rest: u32,
+    /// Where this worker records its last committed batch for the loss check.
+    pub committed: Option<crate::checkpoint::Committed>,
 }
 
 /// How many batches go without COPY after a COPY failed (a replay, or a value refused).
@@ -124,6 +127,9 @@ impl Worker {
             let last_mark = batch.last().expect("a batch is never empty").mark();
             self.write_with_retry(&mut client, &groups, &last_mark)
                 .await?;
+            if let Some(c) = &self.committed {
+                c.lock().unwrap()[self.id] = Some(last_mark);
+            }
             self.copy_rest = self.copy_rest.saturating_sub(1);
             drop(groups);
             self.window.ack(&txn_counts(&batch));
@@ -140,6 +146,33 @@ impl Worker {
 
     /// Connection trouble is retried with backoff (the batch is idempotent); a value or
     /// statement PostgreSQL refuses is found row by row and reported.
+    /// Fails (a [`Transient`] error: the pipeline restarts, and the restart rewinds to what
+    /// PostgreSQL holds) when this worker's checkpoint in PostgreSQL is older than the last
+    /// batch it committed. A failed read is left to the write that follows.
+    async fn check_not_lost(&self, c: &deadpool_postgres::Object) -> Result<()> {
+        let (Some(cp), Some(committed)) = (&self.checkpoints, &self.committed) else {
+            return Ok(());
+        };
+        let Some(mine) = committed.lock().unwrap()[self.id].clone() else {
+            return Ok(());
+        };
+        let Ok(theirs) = cp.worker_mark(c, self.id).await else {
+            return Ok(());
+        };
+        if theirs
+            .as_ref()
+            .is_none_or(|t| t.same_sequence(&mine) && *t < mine)
+        {
+            return Err(Transient(format!(
+                "PostgreSQL lost commits it had confirmed: worker {} had committed up to {mine}, PostgreSQL holds {}",
+                self.id,
+                theirs.map_or("nothing".into(), |t| t.to_string())
+            ))
+            .into());
+        }
+        Ok(())
+    }
+
     async fn write_with_retry(
         &mut self,
         client: &mut Option<deadpool_postgres::Object>,
@@ -152,7 +185,12 @@ impl Worker {
             let c = match client {
                 Some(c) if !c.is_closed() => c,
                 _ => match self.pool.get().await {
-                    Ok(c) => client.insert(c),
+                    Ok(c) => {
+                        // A new connection: PostgreSQL may have restarted and lost what it
+                        // confirmed. Check before writing over the evidence.
+                        self.check_not_lost(&c).await?;
+                        client.insert(c)
+                    }
                     Err(e) => {
                         tracing::warn!(
                             worker = self.id,

@@ -99,6 +99,9 @@ pub async fn run(cfg: &Config) -> Result<bool> {
             None
         }
     };
+    if let Some(pg) = &pg {
+        check_synchronous_commit(&mut r, cfg, pg).await;
+    }
     if let (Some(mysql), Some(pg)) = (mysql, pg) {
         check_tables(&mut r, cfg, mysql, pg).await?;
     }
@@ -112,6 +115,32 @@ pub async fn run(cfg: &Config) -> Result<bool> {
         );
     }
     Ok(r.failures == 0)
+}
+
+/// With `synchronous_commit = off` PostgreSQL confirms commits it can still lose in a crash.
+/// The checkpoint (written with the data) lets the sync find out and replay; without it the
+/// sync cannot know.
+async fn check_synchronous_commit(r: &mut Report, cfg: &Config, pg: &deadpool_postgres::Pool) {
+    let Ok(client) = pg.get().await else { return };
+    let Ok(row) = client.query_one("SHOW synchronous_commit", &[]).await else {
+        return;
+    };
+    let v: String = row.get(0);
+    if !v.eq_ignore_ascii_case("off") {
+        return r.ok(format!("synchronous_commit = {v}"));
+    }
+    if cfg.checkpoint_schema.is_empty() {
+        r.warn(
+            "synchronous_commit = off and checkpoint_schema = \"\": PostgreSQL can lose commits it confirmed \
+             (a crash, a failover) and the sync cannot find out; set checkpoint_schema (the default \
+             \"mysql_gp_sync\") so that it replays what PostgreSQL lost",
+        );
+    } else {
+        r.ok(format!(
+            "synchronous_commit = off: commits PostgreSQL loses in a crash are found through {}.checkpoint and replayed",
+            cfg.checkpoint_schema
+        ));
+    }
 }
 
 async fn variable(conn: &mut mysql_async::Conn, name: &str) -> Option<String> {

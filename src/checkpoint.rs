@@ -43,7 +43,28 @@ impl Ord for Mark {
     }
 }
 
+/// What [`Checkpoints::lost`] found: how far PostgreSQL went back, and the saved position it
+/// still holds (everything before it survived: a target that loses commits loses the newest).
+#[derive(Debug)]
+pub struct Loss {
+    pub what: String,
+    pub saved: Option<Position>,
+}
+
+/// The last batch each worker committed in this process (its checkpoint as the worker knows
+/// it), to tell whether PostgreSQL later forgot it.
+pub type Committed = Arc<std::sync::Mutex<Vec<Option<Mark>>>>;
+
 impl Mark {
+    /// The mark of a transaction boundary.
+    pub fn at(p: &Position) -> Mark {
+        Mark {
+            file: p.file.clone(),
+            pos: p.pos,
+            seq: 0,
+        }
+    }
+
     /// Whether two marks are in the same binlog sequence (same base name, `mysql-bin` of
     /// `mysql-bin.000042`): only then does their order say which came first.
     pub fn same_sequence(&self, other: &Mark) -> bool {
@@ -211,9 +232,15 @@ impl Checkpoints {
 
     /// Notes the position just saved to master.info (as worker -1), so that a start can tell a
     /// crash replay (master.info is where this sync left it) from an operator's rewind.
+    ///
+    /// Committed with `synchronous_commit = on` whatever the target's default: the note is
+    /// durable, and so (the WAL being flushed in order) is every batch committed before it.
+    /// A target that loses commits can then lose only what came after the last note.
     pub async fn record_position(&self, pg: &deadpool_postgres::Pool, p: &Position) -> Result<()> {
         let mut client = pg.get().await?;
         let tx = client.transaction().await?;
+        tx.batch_execute("SET LOCAL synchronous_commit = on")
+            .await?;
         let mark = Mark {
             file: p.file.clone(),
             pos: p.pos,
@@ -222,6 +249,117 @@ impl Checkpoints {
         self.record(&tx, usize::MAX, &mark).await?;
         tx.commit().await?;
         Ok(())
+    }
+
+    /// The position this sync last noted as saved to master.info (worker -1), if any.
+    pub async fn saved_position(&self, pg: &deadpool_postgres::Pool) -> Result<Option<Position>> {
+        let client = pg.get().await?;
+        Ok(client
+            .query_opt(
+                &format!(
+                    "SELECT bin_name, bin_pos FROM {} WHERE source = $1 AND worker = -1",
+                    self.table
+                ),
+                &[&self.source],
+            )
+            .await?
+            .map(|r| Position::new(r.get::<_, String>(0), r.get::<_, i64>(1) as u64)))
+    }
+
+    /// Whether PostgreSQL lost commits it had confirmed to this process: a worker's checkpoint
+    /// there is older than the last batch it committed (`committed`, kept in memory), or the
+    /// saved position there is older than the last one this process wrote (`recorded`). The
+    /// checkpoint is written in the same transaction as the data, so whatever the target
+    /// forgot, it forgot the checkpoint with it: PostgreSQL's own rows are the judge.
+    pub async fn lost(
+        &self,
+        pg: &deadpool_postgres::Pool,
+        committed: &[Option<Mark>],
+        recorded: Option<&Position>,
+    ) -> Result<Option<Loss>> {
+        let client = pg.get().await?;
+        let rows = client
+            .query(
+                &format!(
+                    "SELECT worker, bin_name, bin_pos, seq FROM {} WHERE source = $1",
+                    self.table
+                ),
+                &[&self.source],
+            )
+            .await
+            .with_context(|| format!("reading {}", self.table))?;
+        let mut held: Vec<Option<Mark>> = vec![None; self.workers];
+        let mut saved = None;
+        for r in &rows {
+            let worker: i32 = r.get(0);
+            let mark = Mark {
+                file: r.get::<_, String>(1).into(),
+                pos: r.get::<_, i64>(2) as u64,
+                seq: r.get::<_, i32>(3) as u32,
+            };
+            if worker < 0 {
+                saved = Some(Position::new(mark.file.clone(), mark.pos));
+            } else if let Some(h) = held.get_mut(worker as usize) {
+                *h = Some(mark);
+            }
+        }
+        for (worker, mine) in committed.iter().enumerate() {
+            let Some(mine) = mine else { continue };
+            let theirs = held.get(worker).cloned().flatten();
+            if theirs
+                .as_ref()
+                .is_none_or(|t| t.same_sequence(mine) && t < mine)
+            {
+                return Ok(Some(Loss {
+                    what: format!(
+                        "worker {worker} had committed up to {mine}, PostgreSQL holds {}",
+                        theirs.map_or("nothing".into(), |t| t.to_string())
+                    ),
+                    saved,
+                }));
+            }
+        }
+        if let Some(r) = recorded {
+            let back = match &saved {
+                None => true,
+                Some(s) => {
+                    let (s, r) = (Mark::at(s), Mark::at(r));
+                    s.same_sequence(&r) && s < r
+                }
+            };
+            if back {
+                return Ok(Some(Loss {
+                    what: format!(
+                        "the saved position was {r}, PostgreSQL holds {}",
+                        saved.as_ref().map_or("nothing".into(), |s| s.to_string())
+                    ),
+                    saved,
+                }));
+            }
+        }
+        Ok(None)
+    }
+
+    /// This worker's checkpoint as PostgreSQL holds it, read on `client`.
+    pub async fn worker_mark(
+        &self,
+        client: &tokio_postgres::Client,
+        worker: usize,
+    ) -> Result<Option<Mark>, tokio_postgres::Error> {
+        Ok(client
+            .query_opt(
+                &format!(
+                    "SELECT bin_name, bin_pos, seq FROM {} WHERE source = $1 AND worker = $2",
+                    self.table
+                ),
+                &[&self.source, &(worker as i32)],
+            )
+            .await?
+            .map(|r| Mark {
+                file: r.get::<_, String>(0).into(),
+                pos: r.get::<_, i64>(1) as u64,
+                seq: r.get::<_, i32>(2) as u32,
+            }))
     }
 
     /// Each worker's mark, when starting from `start`. All `None` (a plain replay) when they were
@@ -259,6 +397,10 @@ impl Checkpoints {
                     &[&self.source],
                 )
                 .await?;
+            drop(client);
+            // From here on PostgreSQL's note is this start: what it holds after a crash is
+            // judged against it.
+            self.record_position(pg, start).await?;
             return Ok(vec![None; self.workers]);
         }
         let rows = client
@@ -286,6 +428,8 @@ impl Checkpoints {
                         &[&self.source],
                     )
                     .await?;
+                drop(client);
+                self.record_position(pg, start).await?;
                 return Ok(vec![None; self.workers]);
             }
             if worker < 0 {

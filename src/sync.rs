@@ -427,6 +427,97 @@ pub async fn binlog_status(conn: &mut mysql_async::Conn) -> Result<Position> {
     Ok(Position::new(file, pos))
 }
 
+/// Before streaming again from `pos` (the acknowledged position): asks PostgreSQL whether it
+/// still holds what it confirmed. If it lost commits, rewinds to the saved position it still
+/// holds (everything before it survived: a target that loses commits loses the newest, and
+/// the checkpoint went with its data), with a WARN saying how far and why. Then notes the
+/// position in PostgreSQL and in master.info, in that order. Returns where to stream from.
+async fn settle(
+    cp: &Checkpoints,
+    pg: &deadpool_postgres::Pool,
+    committed: &crate::checkpoint::Committed,
+    recorded: &std::sync::Mutex<Option<Position>>,
+    pos: &Position,
+    cfg: &Config,
+) -> Result<Position> {
+    let mine = committed.lock().unwrap().clone();
+    let last = recorded.lock().unwrap().clone();
+    let mut pos = pos.clone();
+    if let Some(loss) = cp
+        .lost(pg, &mine, last.as_ref())
+        .await
+        .context("checking what PostgreSQL holds")?
+    {
+        let Some(saved) = loss.saved else {
+            bail!(
+                "PostgreSQL lost commits it had confirmed ({}) and holds no saved position of this sync: \
+                 the sync cannot tell what to replay; re-load the tables with init",
+                loss.what
+            );
+        };
+        tracing::warn!(
+            "PostgreSQL lost commits it had confirmed ({}): rewinding the binlog from {pos} to {saved}, the \
+             position PostgreSQL still holds, and replaying (a crash with synchronous_commit = off, or a \
+             failover to a standby that was behind)",
+            loss.what
+        );
+        pos = saved;
+        committed.lock().unwrap().iter_mut().for_each(|m| *m = None);
+    }
+    cp.record_position(pg, &pos).await?;
+    *recorded.lock().unwrap() = Some(pos.clone());
+    position::save(&cfg.master_info_path(), &pos)
+        .with_context(|| format!("saving position {pos}"))?;
+    Ok(pos)
+}
+
+/// At start: master.info is saved only after PostgreSQL noted the same position, so a
+/// master.info ahead of PostgreSQL's note (same binlog sequence, a place the server has) means
+/// PostgreSQL lost commits: start from its note instead. A master.info behind it is an
+/// operator's rewind and is honoured (see `Checkpoints::load`).
+async fn resume_where_postgres_is(
+    cp: &Checkpoints,
+    pg: &deadpool_postgres::Pool,
+    mysql: &mysql_async::Pool,
+    start: Position,
+    cfg: &Config,
+) -> Result<Position> {
+    let saved = match cp.saved_position(pg).await {
+        Ok(s) => s,
+        Err(e) => {
+            tracing::warn!(
+                "cannot read the saved position in PostgreSQL ({e:#}); starting from {start}"
+            );
+            return Ok(start);
+        }
+    };
+    let Some(saved) = saved else { return Ok(start) };
+    let (s, m) = (
+        crate::checkpoint::Mark::at(&saved),
+        crate::checkpoint::Mark::at(&start),
+    );
+    if !s.same_sequence(&m) || s >= m {
+        return Ok(start);
+    }
+    let mut conn = mysql.get_conn().await?;
+    let logs = binary_logs(&mut conn).await?;
+    if !logs
+        .iter()
+        .any(|(f, size)| **f == *saved.file && saved.pos <= *size)
+    {
+        bail!(
+            "PostgreSQL holds this sync's work only up to {saved}, but master.info says {start}: the target lost \
+             commits it had confirmed, and the server no longer has {saved} to replay from; re-load the tables with init"
+        );
+    }
+    tracing::warn!(
+        "master.info says {start}, but PostgreSQL holds this sync's work only up to {saved}: the target lost \
+         commits it had confirmed (synchronous_commit = off and a crash, or a failover); starting from {saved}"
+    );
+    position::save(&cfg.master_info_path(), &saved)?;
+    Ok(saved)
+}
+
 /// The server's binlog files and their sizes (SHOW BINARY LOGS).
 pub async fn binary_logs(conn: &mut mysql_async::Conn) -> Result<Vec<(String, u64)>> {
     conn.query_map("SHOW BINARY LOGS", |row: mysql_async::Row| {
@@ -606,14 +697,41 @@ pub async fn run(cfg: Config, config_path: &Path) -> Result<()> {
         });
     }
     let mut pos = start;
+    let committed: crate::checkpoint::Committed =
+        Arc::new(std::sync::Mutex::new(vec![None; cfg.concurrent_size]));
+    let recorded: Arc<std::sync::Mutex<Option<Position>>> = Default::default();
+    if let Some(cp) = &checkpoints {
+        pos = resume_where_postgres_is(cp, &pg, &mysql, pos, &cfg).await?;
+    }
     let mut backoff = Duration::from_secs(1);
     let mut metas = metas;
+    let mut first = true;
     loop {
         if *shutdown_rx.borrow() {
-            position::save(&cfg.master_info_path(), &pos)?;
+            if first {
+                position::save(&cfg.master_info_path(), &pos)?;
+            }
             tracing::info!("stopped before reading, at {pos}");
             return Ok(());
         }
+        if let (Some(cp), false) = (&checkpoints, first) {
+            // After a failure: PostgreSQL may have lost what it had confirmed (a crash with
+            // synchronous_commit = off, a failover to an asynchronous standby).
+            match settle(cp, &pg, &committed, &recorded, &pos, &cfg).await {
+                Ok(p) => pos = p,
+                Err(e) => {
+                    tracing::warn!("{e:#}; checking again in {backoff:?}");
+                    let mut sd = shutdown_rx.clone();
+                    tokio::select! {
+                        _ = tokio::time::sleep(backoff) => {}
+                        _ = sd.changed() => return Ok(()),
+                    }
+                    backoff = (backoff * 2).min(Duration::from_secs(30));
+                    continue;
+                }
+            }
+        }
+        first = false;
         let pipeline = Pipeline {
             cfg: cfg.clone(),
             opts: opts.clone(),
@@ -624,15 +742,26 @@ pub async fn run(cfg: Config, config_path: &Path) -> Result<()> {
             checkpoints: checkpoints.clone(),
             shutdown: shutdown_rx.clone(),
             reloads: reloads.clone(),
+            committed: committed.clone(),
+            recorded: recorded.clone(),
         };
         let started = Instant::now();
         let (acked, result) = pipeline.run(pos.clone(), metas.clone()).await;
-        position::save(&cfg.master_info_path(), &acked)
-            .with_context(|| format!("saving position {acked}"))?;
-        if let Some(cp) = &checkpoints {
-            if let Err(e) = cp.record_position(&pg, &acked).await {
-                tracing::warn!("cannot note the saved position in the checkpoint table: {e:#}");
+        match &checkpoints {
+            // Noted after the check for lost commits (at the next round, or here at a stop):
+            // noting first would overwrite the evidence.
+            Some(cp) if result.is_ok() => {
+                match settle(cp, &pg, &committed, &recorded, &acked, &cfg).await {
+                    Ok(p) => tracing::info!("stopped cleanly at {p}"),
+                    Err(e) => tracing::warn!(
+                        "stopped; {e:#}: master.info stays at the last position PostgreSQL confirmed"
+                    ),
+                }
+                return Ok(());
             }
+            Some(_) => {}
+            None => position::save(&cfg.master_info_path(), &acked)
+                .with_context(|| format!("saving position {acked}"))?,
         }
         match result {
             Ok(()) => {
@@ -656,7 +785,14 @@ pub async fn run(cfg: Config, config_path: &Path) -> Result<()> {
                 metas = HashMap::new();
             }
             Err(e) if e.is::<Transient>() => return Ok(()),
-            Err(e) => return Err(e),
+            Err(e) => {
+                // Keep what was applied before the failure (best effort: PostgreSQL may be
+                // what failed).
+                if let Some(cp) = &checkpoints {
+                    let _ = settle(cp, &pg, &committed, &recorded, &acked, &cfg).await;
+                }
+                return Err(e);
+            }
         }
     }
 }
@@ -702,6 +838,10 @@ struct Pipeline {
     checkpoints: Option<Arc<Checkpoints>>,
     /// Tables reloaded by `init --tables` (see [`crate::reload`]).
     reloads: crate::reload::Reloads,
+    /// Each worker's last committed batch, and the last position noted in PostgreSQL: what
+    /// this process knows PostgreSQL confirmed (see [`Checkpoints::lost`]).
+    committed: crate::checkpoint::Committed,
+    recorded: Arc<std::sync::Mutex<Option<Position>>>,
 }
 
 impl Pipeline {
@@ -759,6 +899,7 @@ impl Pipeline {
                     applied,
                     skipped: 0,
                     copy_rest: 0,
+                    committed: self.checkpoints.as_ref().map(|_| self.committed.clone()),
                 }
                 .run(),
             );
@@ -777,7 +918,14 @@ impl Pipeline {
             window.clone(),
             self.metrics.clone(),
             self.snapshot.clone(),
-            self.checkpoints.clone().map(|cp| (cp, self.pg.clone())),
+            self.checkpoints.clone().map(|cp| {
+                (
+                    cp,
+                    self.pg.clone(),
+                    self.recorded.clone(),
+                    self.committed.clone(),
+                )
+            }),
         ));
         let reader = Reader {
             cfg: cfg.clone(),
@@ -796,9 +944,17 @@ impl Pipeline {
         };
         let mut reader = tokio::spawn(reader.run(start));
 
+        let mut saver = saver;
         let result = tokio::select! {
             biased;
             r = &mut reader => drain(r, &mut workers).await,
+            // The saver found that PostgreSQL lost commits: restart from what it holds.
+            Ok(e) = &mut saver => {
+                reader.abort();
+                workers.abort_all();
+                while workers.join_next().await.is_some() {}
+                Err(e)
+            }
             Some(w) = workers.join_next() => match flatten(w) {
                 // Its queue closed: the reader is done, so are the others once they drain.
                 Ok(()) => {
@@ -854,8 +1010,13 @@ async fn save_positions(
     window: Arc<AckWindow>,
     metrics: Metrics,
     snapshot: Arc<std::sync::Mutex<Option<Snapshot>>>,
-    checkpoints: Option<(Arc<Checkpoints>, deadpool_postgres::Pool)>,
-) {
+    checkpoints: Option<(
+        Arc<Checkpoints>,
+        deadpool_postgres::Pool,
+        Arc<std::sync::Mutex<Option<Position>>>,
+        crate::checkpoint::Committed,
+    )>,
+) -> anyhow::Error {
     let path = cfg.master_info_path();
     let status_path = cfg.status_path();
     let mut saved = window.acked();
@@ -868,16 +1029,45 @@ async fn save_positions(
         n += 1;
         let acked = window.acked();
         if acked != saved {
-            match position::save(&path, &acked) {
-                Ok(()) => {
-                    saved = acked.clone();
-                    if let Some((cp, pg)) = &checkpoints {
-                        if let Err(e) = cp.record_position(pg, &acked).await {
-                            tracing::debug!("cannot note the saved position in PostgreSQL: {e:#}");
+            // PostgreSQL first, then the file: master.info is never ahead of what PostgreSQL
+            // notes, so one ahead of it at start means PostgreSQL lost commits.
+            let noted = match &checkpoints {
+                Some((cp, pg, recorded, committed)) => {
+                    // Never note a position over a loss: that would erase its evidence.
+                    let mine = committed.lock().unwrap().clone();
+                    let last = recorded.lock().unwrap().clone();
+                    match cp.lost(pg, &mine, last.as_ref()).await {
+                        Ok(Some(loss)) => {
+                            return Transient(format!(
+                                "PostgreSQL lost commits it had confirmed ({})",
+                                loss.what
+                            ))
+                            .into()
+                        }
+                        Ok(None) => {}
+                        Err(e) => {
+                            tracing::debug!("cannot read the checkpoints: {e:#}");
+                            continue;
+                        }
+                    }
+                    match cp.record_position(pg, &acked).await {
+                        Ok(()) => {
+                            *recorded.lock().unwrap() = Some(acked.clone());
+                            true
+                        }
+                        Err(e) => {
+                            tracing::debug!("cannot note the position in PostgreSQL: {e:#}");
+                            false
                         }
                     }
                 }
-                Err(e) => tracing::error!("cannot save position {acked}: {e:#}"),
+                None => true,
+            };
+            if noted {
+                match position::save(&path, &acked) {
+                    Ok(()) => saved = acked.clone(),
+                    Err(e) => tracing::error!("cannot save position {acked}: {e:#}"),
+                }
             }
         }
         let in_flight = window.in_flight();
