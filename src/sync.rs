@@ -1005,17 +1005,21 @@ fn flatten<T>(r: Result<Result<T>, tokio::task::JoinError>) -> Result<T> {
 
 /// Saves the acknowledged position about once a second, writes the status file for
 /// `mysql-gp-sync status`, and logs a progress line every ten seconds.
+/// What the saver needs to note positions in PostgreSQL: the checkpoints, the pool, the last
+/// position noted, and each worker's last committed batch (to check for a loss first).
+type SaverCheckpoints = (
+    Arc<Checkpoints>,
+    deadpool_postgres::Pool,
+    Arc<std::sync::Mutex<Option<Position>>>,
+    crate::checkpoint::Committed,
+);
+
 async fn save_positions(
     cfg: Arc<Config>,
     window: Arc<AckWindow>,
     metrics: Metrics,
     snapshot: Arc<std::sync::Mutex<Option<Snapshot>>>,
-    checkpoints: Option<(
-        Arc<Checkpoints>,
-        deadpool_postgres::Pool,
-        Arc<std::sync::Mutex<Option<Position>>>,
-        crate::checkpoint::Committed,
-    )>,
+    checkpoints: Option<SaverCheckpoints>,
 ) -> anyhow::Error {
     let path = cfg.master_info_path();
     let status_path = cfg.status_path();
