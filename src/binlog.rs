@@ -30,6 +30,9 @@ use crate::schema::{SchemaLoader, Skip, TableMeta};
 use crate::statement::{classify, Statement};
 use crate::window::{AckWindow, TxnId};
 
+/// MariaDB's GTID event type (unknown to mysql_common).
+const MARIADB_GTID_EVENT: u8 = 162;
+
 /// How the reader's run ended when it did not fail.
 #[derive(Debug)]
 pub enum Stop {
@@ -67,6 +70,9 @@ pub struct Reader {
     pub truncate_floor: Option<Mark>,
     /// Tables reloaded by `init --tables`: their changes before the copy are skipped.
     pub reloads: crate::reload::Reloads,
+    /// Each worker's last committed batch (see `Checkpoints::lost`): a TRUNCATE checks it
+    /// before writing every worker's checkpoint, and counts as every worker's commit.
+    pub committed: Option<crate::checkpoint::Committed>,
 }
 
 struct StreamState {
@@ -83,6 +89,22 @@ struct StreamState {
     anchor: u64,
     /// The last change number given since `anchor`.
     anchor_seq: u32,
+    /// Inside an XA transaction (between XA START and XA PREPARE): its changes, held back.
+    xa: Option<Vec<Change>>,
+    /// Prepared XA transactions whose outcome (XA COMMIT / XA ROLLBACK) is not read yet.
+    prepared: Vec<Prepared>,
+}
+
+/// A prepared XA transaction. Its changes are applied only when its XA COMMIT is read, and
+/// never after XA ROLLBACK. Meanwhile its window entry (`hold`, opened where the transaction
+/// began) stays open, so the saved position cannot pass the transaction's start: a restart
+/// before the outcome reads the prepared rows again.
+struct Prepared {
+    xid: String,
+    hold: TxnId,
+    /// End of the XA_PREPARE event: the hold's end once the outcome is applied.
+    end: Position,
+    changes: Vec<Change>,
 }
 
 impl Reader {
@@ -117,6 +139,8 @@ impl Reader {
             tables: HashMap::new(),
             anchor: start.pos,
             anchor_seq: 0,
+            xa: None,
+            prepared: Vec::new(),
         };
         loop {
             let next = tokio::select! {
@@ -179,6 +203,31 @@ impl Reader {
                 self.on_rotate(st, name, r.position());
             }
             Some(EventData::XidEvent(_)) => self.end_txn(st, log_pos),
+            Some(EventData::XaPrepareLogEvent(body)) => {
+                let Some((one_phase, xid)) = crate::statement::xa_prepare_xid(&body) else {
+                    bail!("cannot read the XA PREPARE event ending at {}:{log_pos}", st.file);
+                };
+                let changes = st.xa.take().unwrap_or_default();
+                if one_phase {
+                    // XA COMMIT … ONE PHASE: an ordinary commit.
+                    if let Some(txn) = st.txn {
+                        self.dispatch(txn, changes).await?;
+                    }
+                    self.end_txn(st, log_pos);
+                } else {
+                    let hold = match st.txn.take() {
+                        Some(t) => t,
+                        None => self.window.begin(),
+                    };
+                    tracing::debug!("XA PREPARE {xid} at {}:{log_pos}: {} change(s) held", st.file, changes.len());
+                    st.prepared.push(Prepared {
+                        xid,
+                        hold,
+                        end: Position::new(st.file.clone(), log_pos),
+                        changes,
+                    });
+                }
+            }
             Some(EventData::QueryEvent(q)) => {
                 let schema = q.schema().to_string();
                 let query = q.query().to_string();
@@ -204,6 +253,12 @@ impl Reader {
                  set log_bin_compress=OFF on the server and resynchronise",
                 st.file
             ),
+            // A MariaDB GTID event that opens a prepared XA transaction (it logs no XA START).
+            None if raw_type == MARIADB_GTID_EVENT
+                && crate::statement::mariadb_gtid_prepared_xa(event.data()) =>
+            {
+                self.xa_start(st);
+            }
             // ANNOTATE_ROWS, BINLOG_CHECKPOINT, GTID, GTID_LIST (MariaDB) and other vendor events.
             None => {}
         }
@@ -219,6 +274,75 @@ impl Reader {
         if st.txn.is_none() {
             self.window.boundary(Position::new(st.file.clone(), pos));
         }
+    }
+
+    /// An XA transaction begins: its changes are held back until its outcome is read.
+    fn xa_start(&self, st: &mut StreamState) {
+        st.xa = Some(Vec::new());
+        if st.txn.is_none() {
+            st.txn = Some(self.window.begin());
+        }
+    }
+
+    /// The outcome of prepared XA transaction `xid`, read in the event ending at `log_pos`.
+    /// Committed: its changes are applied now, marked at this event (so that they order after
+    /// everything read before, as they are applied). Rolled back: dropped. Unknown: it was
+    /// prepared before this run's start position, which the saved position passes only once
+    /// the outcome was applied.
+    async fn xa_outcome(
+        &self,
+        st: &mut StreamState,
+        xid: &str,
+        commit: bool,
+        log_pos: u64,
+    ) -> Result<()> {
+        let Some(i) = st
+            .prepared
+            .iter()
+            .position(|p| crate::statement::same_xid(&p.xid, xid))
+        else {
+            tracing::debug!(
+                "XA {} {xid} at {}:{log_pos}: prepared before this run's start, already applied",
+                if commit { "COMMIT" } else { "ROLLBACK" },
+                st.file
+            );
+            return Ok(());
+        };
+        let p = st.prepared.remove(i);
+        if commit {
+            let mut changes = p.changes;
+            for (n, c) in changes.iter_mut().enumerate() {
+                c.pos = Position::new(st.file.clone(), log_pos);
+                c.seq = n as u32 + 1;
+            }
+            self.dispatch(p.hold, changes).await?;
+        } else if !p.changes.is_empty() {
+            tracing::info!(
+                "XA ROLLBACK {xid} at {}:{log_pos}: {} prepared change(s) dropped",
+                st.file,
+                p.changes.len()
+            );
+        }
+        self.window.seal(p.hold, p.end);
+        Ok(())
+    }
+
+    /// Sends `changes` of transaction `txn` to their workers, waiting for room in the window.
+    async fn dispatch(&self, txn: TxnId, changes: Vec<Change>) -> Result<()> {
+        let n = self.workers.len();
+        let mut changes = changes.into_iter().peekable();
+        while changes.peek().is_some() {
+            // Room for the event's rows at once, at most a window's worth at a time.
+            let chunk: Vec<Change> = changes.by_ref().take(self.window.size()).collect();
+            self.window.add(txn, chunk.len()).await;
+            for c in chunk {
+                let w = c.worker(n);
+                if self.workers[w].send(c).await.is_err() {
+                    bail!("apply worker {w} stopped");
+                }
+            }
+        }
+        Ok(())
     }
 
     /// The current transaction (if it had changes) ends here; either way this is a resume point.
@@ -240,6 +364,14 @@ impl Reader {
         let at = Position::new(st.file.clone(), log_pos);
         match classify(schema, query) {
             Statement::Begin => return Ok(()),
+            Statement::XaStart => {
+                self.xa_start(st);
+                return Ok(());
+            }
+            // The transaction goes on to its XA PREPARE.
+            Statement::XaEnd => return Ok(()),
+            Statement::XaCommit(xid) => self.xa_outcome(st, &xid, true, log_pos).await?,
+            Statement::XaRollback(xid) => self.xa_outcome(st, &xid, false, log_pos).await?,
             Statement::Commit => {}
             Statement::Truncate(t) if self.loader.rules().is_configured(&t.schema, &t.table) => {
                 self.truncate(&t.schema, &t.table, &at).await?;
@@ -317,8 +449,22 @@ impl Reader {
             .get()
             .await
             .context("connecting to PostgreSQL for TRUNCATE")?;
+        if let (Some(cp), Some(committed)) = (&self.checkpoints, &self.committed) {
+            // Writing every worker's checkpoint would erase the evidence of a loss.
+            let mine = committed.lock().unwrap().clone();
+            if let Some(loss) = cp.lost(&self.pg, &mine, None).await? {
+                return Err(Transient(format!(
+                    "PostgreSQL lost commits it had confirmed ({})",
+                    loss.what
+                ))
+                .into());
+            }
+        }
         let done: Result<(), tokio_postgres::Error> = async {
             let tx = client.transaction().await?;
+            // Durable: a target that loses commits must not lose this one unnoticed.
+            tx.batch_execute("SET LOCAL synchronous_commit = on")
+                .await?;
             tx.batch_execute(&meta.truncate_sql).await?;
             // Every worker is past this point now: a replay must not empty the table again.
             if let Some(cp) = &self.checkpoints {
@@ -333,6 +479,13 @@ impl Reader {
                 meta.target
             )
         })?;
+        if let Some(committed) = &self.committed {
+            committed
+                .lock()
+                .unwrap()
+                .iter_mut()
+                .for_each(|m| *m = Some(mark.clone()));
+        }
         tracing::info!("TRUNCATE {schema}.{table} at {at}: emptied {}", meta.target);
         Ok(())
     }
@@ -519,18 +672,9 @@ impl Reader {
                 ),
             }
         }
-        let n = self.workers.len();
-        let mut changes = changes.into_iter().peekable();
-        while changes.peek().is_some() {
-            // Room for the event's rows at once, at most a window's worth at a time.
-            let chunk: Vec<Change> = changes.by_ref().take(self.window.size()).collect();
-            self.window.add(txn, chunk.len()).await;
-            for c in chunk {
-                let w = c.worker(n);
-                if self.workers[w].send(c).await.is_err() {
-                    bail!("apply worker {w} stopped");
-                }
-            }
+        match &mut st.xa {
+            Some(held) => held.extend(changes),
+            None => self.dispatch(txn, changes).await?,
         }
         Ok(seq)
     }

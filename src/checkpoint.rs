@@ -106,7 +106,8 @@ pub fn check_placed(
             );
         }
         let suffix = |f: &str| f.len() - binlog_base(f).len();
-        if suffix(&mark.file) != suffix(&start.file) {
+        // Shorter than the server's (a longer one is a numbering past .999999).
+        if suffix(&mark.file) < suffix(&start.file) {
             // Such as `mysql-bin.00`, the name earlier versions cut from MySQL's first ROTATE.
             anyhow::bail!(
                 "the checkpoint of worker {worker} in {table} is {mark}, not a binlog name this server writes \
@@ -445,6 +446,23 @@ impl Checkpoints {
             }
         }
         Ok(marks)
+    }
+
+    /// Forgets the workers' marks but keeps the saved position: after `init --tables` the
+    /// restart replays without skipping, since skipped tables no longer number their rows
+    /// as they did when the marks were written.
+    pub async fn forget_workers(&self, pg: &deadpool_postgres::Pool) -> Result<()> {
+        let client = pg.get().await?;
+        client
+            .execute(
+                &format!(
+                    "DELETE FROM {} WHERE source = $1 AND worker >= 0",
+                    self.table
+                ),
+                &[&self.source],
+            )
+            .await?;
+        Ok(())
     }
 
     /// Forgets this sync's marks: after an initial load, the old ones describe tables since emptied.

@@ -123,7 +123,8 @@ mod tests {
         let mut r = Reloads::load(&path).unwrap();
         assert!(r.in_copy("db.t", &Position::new("b.000009", 900)));
         assert!(r.in_copy("db.t", &Position::new("b.000010", 499)));
-        assert!(!r.in_copy("db.t", &Position::new("b.000010", 500)));
+        assert!(r.in_copy("db.t", &Position::new("b.000010", 500)));
+        assert!(!r.in_copy("db.t", &Position::new("b.000010", 501)));
         assert!(!r.in_copy("db.u", &Position::new("b.000001", 4)));
         assert!(!r.forget_before(&Position::new("b.000010", 4)));
         assert!(r.forget_before(&Position::new("b.000011", 4)));

@@ -290,6 +290,9 @@ async fn load(cfg: &Config, truncate: bool, only: &[String]) -> Result<Position>
     result?;
 
     if let Some(kept) = kept_at {
+        if let Some(cp) = Checkpoints::setup(cfg, &pg, greenplum).await {
+            cp.forget_workers(&pg).await?;
+        }
         let path = crate::reload::path(cfg);
         let mut reloads = crate::reload::Reloads::load(&path)?;
         for m in &todo {

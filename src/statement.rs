@@ -15,6 +15,14 @@ pub enum Statement {
     Ddl(TableRef),
     /// INSERT / REPLACE / UPDATE / DELETE logged as a statement, not as rows.
     Dml(TableRef),
+    /// `XA START xid` (MySQL logs it; MariaDB says it in the GTID event).
+    XaStart,
+    /// `XA END xid`: not an end of the transaction, which goes on to XA PREPARE.
+    XaEnd,
+    /// `XA COMMIT xid` / `XA ROLLBACK xid` of a prepared transaction, with the xid as the
+    /// server prints it (`X'7831',X'',1`).
+    XaCommit(String),
+    XaRollback(String),
     Other,
 }
 
@@ -79,6 +87,24 @@ pub fn classify(default_schema: &str, sql: &str) -> Statement {
     if trimmed.eq_ignore_ascii_case("COMMIT") {
         return Statement::Commit;
     }
+    if let Some(xa) = strip_prefix_ci(trimmed, "XA ") {
+        let xa = xa.trim_start();
+        if strip_prefix_ci(xa, "START ").is_some() || strip_prefix_ci(xa, "BEGIN ").is_some() {
+            return Statement::XaStart;
+        }
+        if strip_prefix_ci(xa, "END ").is_some() {
+            return Statement::XaEnd;
+        }
+        // `XA COMMIT xid ONE PHASE` is an ordinary transaction's commit.
+        if let Some(xid) = strip_prefix_ci(xa, "COMMIT ") {
+            if !xid.trim_end().to_ascii_uppercase().ends_with("ONE PHASE") {
+                return Statement::XaCommit(xid.trim().to_string());
+            }
+        }
+        if let Some(xid) = strip_prefix_ci(xa, "ROLLBACK ") {
+            return Statement::XaRollback(xid.trim().to_string());
+        }
+    }
     for (kind, re) in patterns() {
         if let Some(c) = re.captures(sql) {
             let t = table_ref(default_schema, &c[1]);
@@ -90,6 +116,42 @@ pub fn classify(default_schema: &str, sql: &str) -> Statement {
         }
     }
     Statement::Other
+}
+
+fn strip_prefix_ci<'a>(s: &'a str, prefix: &str) -> Option<&'a str> {
+    (s.len() >= prefix.len()
+        && s.is_char_boundary(prefix.len())
+        && s[..prefix.len()].eq_ignore_ascii_case(prefix))
+    .then(|| &s[prefix.len()..])
+}
+
+/// The xid of an XA_PREPARE event's body (one_phase u8, formatID u32, gtrid and bqual lengths
+/// u32, then their bytes) as the server prints it in `XA COMMIT`: `X'<gtrid>',X'<bqual>',<fmt>`.
+/// `None` when the body is too short. The flag says whether it is a one-phase commit.
+pub fn xa_prepare_xid(body: &[u8]) -> Option<(bool, String)> {
+    let one_phase = *body.first()? != 0;
+    let u32_at = |i: usize| -> Option<u32> {
+        Some(u32::from_le_bytes(body.get(i..i + 4)?.try_into().ok()?))
+    };
+    let format_id = u32_at(1)? as i32;
+    let (g, b) = (u32_at(5)? as usize, u32_at(9)? as usize);
+    let data = body.get(13..13 + g + b)?;
+    let hex = |d: &[u8]| d.iter().map(|x| format!("{x:02x}")).collect::<String>();
+    Some((
+        one_phase,
+        format!("X'{}',X'{}',{format_id}", hex(&data[..g]), hex(&data[g..])),
+    ))
+}
+
+/// Whether a MariaDB GTID event's body opens a prepared XA transaction (flags2 FL_PREPARED_XA).
+pub fn mariadb_gtid_prepared_xa(body: &[u8]) -> bool {
+    const FL_PREPARED_XA: u8 = 64;
+    body.get(12).is_some_and(|f| f & FL_PREPARED_XA != 0)
+}
+
+/// Two xids as the server prints them are the same (hex digits in either case).
+pub fn same_xid(a: &str, b: &str) -> bool {
+    a.trim().eq_ignore_ascii_case(b.trim())
 }
 
 fn unquote(s: &str) -> String {
@@ -126,6 +188,45 @@ fn table_ref(default_schema: &str, name: &str) -> TableRef {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn xa_statements_as_the_servers_log_them() {
+        assert_eq!(classify("", "XA START X'7831',X'',1"), Statement::XaStart);
+        assert_eq!(classify("", "XA END X'7831',X'',1"), Statement::XaEnd);
+        assert_eq!(
+            classify("", "XA COMMIT X'7831',X'',1"),
+            Statement::XaCommit("X'7831',X'',1".into())
+        );
+        assert_eq!(
+            classify("", "XA ROLLBACK X'7832',X'',1"),
+            Statement::XaRollback("X'7832',X'',1".into())
+        );
+        // One phase is an ordinary commit, not the outcome of a prepared transaction.
+        assert_eq!(
+            classify("", "XA COMMIT X'7833',X'',1 ONE PHASE"),
+            Statement::Other
+        );
+        assert!(same_xid("X'AB',X'',1", "X'ab',X'',1"));
+    }
+
+    #[test]
+    fn xa_prepare_event_body() {
+        // one_phase 0, formatID 1, gtrid "x1", bqual "".
+        let mut b = vec![0u8];
+        b.extend(1u32.to_le_bytes());
+        b.extend(2u32.to_le_bytes());
+        b.extend(0u32.to_le_bytes());
+        b.extend(b"x1");
+        assert_eq!(xa_prepare_xid(&b), Some((false, "X'7831',X'',1".into())));
+        b[0] = 1;
+        assert!(xa_prepare_xid(&b).unwrap().0);
+        assert_eq!(xa_prepare_xid(&b[..10]), None);
+        let mut gtid = vec![0u8; 13];
+        gtid[12] = 64;
+        assert!(mariadb_gtid_prepared_xa(&gtid));
+        gtid[12] = 128;
+        assert!(!mariadb_gtid_prepared_xa(&gtid));
+    }
 
     fn t(s: &str, n: &str) -> TableRef {
         TableRef {

@@ -512,7 +512,8 @@ async fn resume_where_postgres_is(
     }
     tracing::warn!(
         "master.info says {start}, but PostgreSQL holds this sync's work only up to {saved}: the target lost \
-         commits it had confirmed (synchronous_commit = off and a crash, or a failover); starting from {saved}"
+         commits it had confirmed (synchronous_commit = off and a crash, or a failover); starting from {saved} \
+         (if you moved master.info forward on purpose, delete this sync's rows from the checkpoint table first)"
     );
     position::save(&cfg.master_info_path(), &saved)?;
     Ok(saved)
@@ -670,22 +671,6 @@ pub async fn run(cfg: Config, config_path: &Path) -> Result<()> {
         cfg.concurrent_ack_win
     );
 
-    let reload_path = crate::reload::path(&cfg);
-    let mut reloads = crate::reload::Reloads::load(&reload_path)?;
-    if reloads.forget_before(&start) {
-        if reloads.is_empty() {
-            let _ = std::fs::remove_file(&reload_path);
-        } else {
-            reloads.save(&reload_path)?;
-        }
-    }
-    if !reloads.is_empty() {
-        tracing::info!(
-            "tables reloaded by init --tables: {}; their changes before that are in the copy and are skipped",
-            reloads.describe()
-        );
-    }
-
     let metrics = Metrics::new(&cfg)?;
     let snapshot: status::Shared = Default::default();
     if !cfg.stat_addr.is_empty() {
@@ -703,6 +688,22 @@ pub async fn run(cfg: Config, config_path: &Path) -> Result<()> {
     if let Some(cp) = &checkpoints {
         pos = resume_where_postgres_is(cp, &pg, &mysql, pos, &cfg).await?;
     }
+    let reload_path = crate::reload::path(&cfg);
+    let mut reloads = crate::reload::Reloads::load(&reload_path)?;
+    if reloads.forget_before(&pos) {
+        if reloads.is_empty() {
+            let _ = std::fs::remove_file(&reload_path);
+        } else {
+            reloads.save(&reload_path)?;
+        }
+    }
+    if !reloads.is_empty() {
+        tracing::info!(
+            "tables reloaded by init --tables: {}; their changes before that are in the copy and are skipped",
+            reloads.describe()
+        );
+    }
+
     let mut backoff = Duration::from_secs(1);
     let mut metas = metas;
     let mut first = true;
@@ -719,6 +720,8 @@ pub async fn run(cfg: Config, config_path: &Path) -> Result<()> {
             // synchronous_commit = off, a failover to an asynchronous standby).
             match settle(cp, &pg, &committed, &recorded, &pos, &cfg).await {
                 Ok(p) => pos = p,
+                // Only a connection that failed is worth another look.
+                Err(e) if !crate::binlog::is_connection_error(&e) => return Err(e),
                 Err(e) => {
                     tracing::warn!("{e:#}; checking again in {backoff:?}");
                     let mut sd = shutdown_rx.clone();
@@ -941,6 +944,7 @@ impl Pipeline {
             checkpoints: self.checkpoints.clone(),
             truncate_floor,
             reloads: self.reloads.clone(),
+            committed: self.checkpoints.as_ref().map(|_| self.committed.clone()),
         };
         let mut reader = tokio::spawn(reader.run(start));
 

@@ -1462,3 +1462,135 @@ async fn harness_comparator_is_strict() {
     }
     db.cleanup().await;
 }
+
+// ---------------------------------------------------------------------------
+// XA transactions: applied at XA COMMIT, never after XA ROLLBACK
+// ---------------------------------------------------------------------------
+
+/// Both servers write an XA transaction's rows at XA PREPARE and its outcome later, from any
+/// session, after other transactions. Prepared-then-rolled-back rows must never appear;
+/// prepared-then-committed ones must, and a `kill -9` of the sync between PREPARE and COMMIT
+/// must not lose them (the saved position may not pass a prepared transaction's start).
+#[tokio::test]
+async fn xa_transactions() {
+    let env = Env::get();
+    let db = TestDb::create("xa").await;
+    db.create_table(
+        "CREATE TABLE x (id INT NOT NULL PRIMARY KEY, v VARCHAR(50) NOT NULL) ENGINE=InnoDB",
+        "CREATE TABLE x (id integer NOT NULL PRIMARY KEY, v varchar(50) NOT NULL)",
+    )
+    .await;
+    let cfg = SyncConfig::new(&env, &db.name, &["x"]);
+    let mut sync = SyncProc::start(&env, &cfg).await;
+    db.my_exec_all(&["INSERT INTO x VALUES (1, 'plain'), (2, 'plain')"])
+        .await;
+    // Prepares `xid` on its own session with `stmts`, then disconnects (another session
+    // decides the outcome, as a transaction manager does).
+    let prepare = |xid: &'static str, stmts: Vec<String>| {
+        let db_env = db.env.clone();
+        let name = db.name.clone();
+        async move {
+            let mut c = db_env.mysql_db(Some(&name)).await;
+            my_q(&mut c, &format!("XA START '{xid}'")).await;
+            for s in &stmts {
+                my_q(&mut c, s).await;
+            }
+            my_q(&mut c, &format!("XA END '{xid}'")).await;
+            my_q(&mut c, &format!("XA PREPARE '{xid}'")).await;
+            let _ = c.disconnect().await;
+        }
+    };
+    // 1. Prepared, then rolled back after other commits.
+    prepare(
+        "rb1",
+        vec![
+            "INSERT INTO x VALUES (100, 'rolled back')".into(),
+            "UPDATE x SET v = 'rolled back' WHERE id = 1".into(),
+        ],
+    )
+    .await;
+    db.my_exec_all(&["INSERT INTO x VALUES (3, 'between')"])
+        .await;
+    db.my_exec_all(&["XA ROLLBACK 'rb1'"]).await;
+    // 2. Prepared, other commits in between, committed from another session.
+    prepare(
+        "c1",
+        vec![
+            "INSERT INTO x VALUES (200, 'xa committed')".into(),
+            "UPDATE x SET v = 'xa updated' WHERE id = 2".into(),
+        ],
+    )
+    .await;
+    db.my_exec_all(&[
+        "INSERT INTO x VALUES (4, 'between')",
+        "UPDATE x SET v = 'between' WHERE id = 3",
+    ])
+    .await;
+    db.my_exec_all(&["XA COMMIT 'c1'"]).await;
+    // 3. One phase: an ordinary transaction.
+    db.my_exec_all(&[
+        "XA START 'one'",
+        "INSERT INTO x VALUES (300, 'one phase')",
+        "XA END 'one'",
+        "XA COMMIT 'one' ONE PHASE",
+    ])
+    .await;
+    sync.wait_tables_equal(&db.t("x"), &db.t("x"), &["id"], secs(60))
+        .await;
+
+    // 4. kill -9 between PREPARE and COMMIT, with later transactions applied meanwhile.
+    let before_prepare = master_pos(&env).await;
+    prepare(
+        "k1",
+        vec!["INSERT INTO x VALUES (400, 'after the kill')".into()],
+    )
+    .await;
+    prepare(
+        "k2",
+        vec!["INSERT INTO x VALUES (401, 'rolled back after the kill')".into()],
+    )
+    .await;
+    db.my_exec_all(&["INSERT INTO x VALUES (5, 'after prepare')"])
+        .await;
+    sync.wait_pg_value(
+        &format!("SELECT v FROM \"{}\".x WHERE id = 5", db.name),
+        Some("after prepare"),
+        secs(60),
+    )
+    .await;
+    tokio::time::sleep(Duration::from_millis(1500)).await; // master.info is saved once a second
+    let mi = sync.master_info().expect("master.info");
+    assert!(
+        !pos_ge(&mi, &(before_prepare.0.clone(), before_prepare.1 + 1)),
+        "master.info {mi:?} passed the start of a prepared XA transaction ({before_prepare:?})"
+    );
+    sync.kill9();
+    sync.restart();
+    db.my_exec_all(&[
+        "XA COMMIT 'k1'",
+        "XA ROLLBACK 'k2'",
+        "INSERT INTO x VALUES (6, 'marker')",
+    ])
+    .await;
+    sync.wait_tables_equal(&db.t("x"), &db.t("x"), &["id"], secs(60))
+        .await;
+    sync.sigterm_and_wait().await;
+    let pg = db.pg().await;
+    assert_eq!(
+        pg_value(
+            &pg,
+            "SELECT count(*) FROM x WHERE v LIKE '%rolled back%' OR id IN (100, 401)"
+        )
+        .await
+        .as_deref(),
+        Some("0")
+    );
+    assert_eq!(
+        pg_value(&pg, "SELECT v FROM x WHERE id = 400")
+            .await
+            .as_deref(),
+        Some("after the kill")
+    );
+    drop(sync);
+    db.cleanup().await;
+}
