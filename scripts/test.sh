@@ -79,8 +79,12 @@ if [[ ${MGS_SOURCES:-all} != mariadb ]]; then
     --test errors --test ops --test hostile --test observability -- --test-threads=4 \
     "${not_about_the_source[@]}" "$@"
   pass "MariaDB 11.8" "$MGS_MARIADB118_PORT" mariadb mariadb118 \
-    --test sync --test faults --test checkpoint --test init --test errors --test observability \
+    --test sync --test checkpoint --test init --test errors --test observability \
     -- --test-threads=4 "${not_about_the_source[@]}" "$@"
+  # Of the fault tests, those about positions: kills, restarts, rotations, purged positions.
+  pass "MariaDB 11.8 (positions under faults)" "$MGS_MARIADB118_PORT" mariadb mariadb118 \
+    --test faults -- --test-threads=4 kill9 restarts_across flush_binary_logs server_side_kills \
+    purged_binlog "$@"
 fi
 set -e
 exit "$rc"

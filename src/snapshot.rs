@@ -374,6 +374,11 @@ async fn snapshot_conn(mysql: &mysql_async::Pool) -> Result<mysql_async::Conn> {
     let mut c = mysql.get_conn().await?;
     // TIMESTAMP columns are read as UNIX_TIMESTAMP(), but keep the session neutral anyway.
     c.query_drop("SET SESSION time_zone = '+00:00'").await?;
+    // Text as the column stores it, in its own character set, as the binlog carries it: one
+    // decoding for both paths (converted to the connection's charset, a gbk column's text was
+    // then decoded as gbk a second time).
+    c.query_drop("SET SESSION character_set_results = binary")
+        .await?;
     c.query_drop("SET SESSION TRANSACTION ISOLATION LEVEL REPEATABLE READ")
         .await?;
     c.query_drop("START TRANSACTION WITH CONSISTENT SNAPSHOT")

@@ -1158,7 +1158,7 @@ async fn restarts_across_rotations() {
     let seed = seed("restarts_rotations");
     let mut r = Rng::new(seed);
     let env = Env::get();
-    let db = workload_db("fault_rotate").await;
+    let db = workload_db("fault_rotations").await;
     let cfg = SyncConfig::new(&env, &db.name, &workload_tables()).concurrent(3);
     let mut sync = SyncProc::start(&env, &cfg).await;
     let work = Workload::start(&env, &db, 3, seed, 5);
