@@ -313,14 +313,22 @@ async fn init_reads_text_in_each_columns_charset() {
     let started = Instant::now();
     while !sync.log().contains("initial load done") {
         sync.assert_alive("during the initial load");
-        assert!(started.elapsed() < secs(60), "init did not finish\n{}", sync.diag());
+        assert!(
+            started.elapsed() < secs(60),
+            "init did not finish\n{}",
+            sync.diag()
+        );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     sync.wait_tables_equal(&db.t("cs"), &db.t("cs"), &["id"], secs(60))
         .await;
     // The same text through the binlog.
     my_q(&mut my, &row(4, " 2")).await;
-    my_q(&mut my, "UPDATE cs SET c_gbk = '简体中文', c_cp1251 = 'Ёё' WHERE id = 1").await;
+    my_q(
+        &mut my,
+        "UPDATE cs SET c_gbk = '简体中文', c_cp1251 = 'Ёё' WHERE id = 1",
+    )
+    .await;
     sync.wait_tables_equal(&db.t("cs"), &db.t("cs"), &["id"], secs(60))
         .await;
     sync.sigterm_and_wait().await;
