@@ -86,9 +86,11 @@ impl Reloads {
     }
 
     /// Whether a change of `table` in the event starting at `at` is already in the table's
-    /// reloaded copy.
+    /// reloaded copy. At the reload position itself too: the events of a transaction after it
+    /// start after its first event; only the rows of a MySQL compressed transaction (placed at
+    /// its end) sit exactly there, in a transaction that ended there.
     pub fn in_copy(&self, table: &str, at: &Position) -> bool {
-        self.tables.get(table).is_some_and(|p| mark(at) < mark(p))
+        self.tables.get(table).is_some_and(|p| mark(at) <= mark(p))
     }
 
     pub fn describe(&self) -> String {
