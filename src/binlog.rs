@@ -214,6 +214,12 @@ impl Reader {
                         self.dispatch(txn, changes).await?;
                     }
                     self.end_txn(st, log_pos);
+                } else if changes.is_empty() {
+                    // Nothing of a configured table: its outcome changes nothing here, and it
+                    // must not hold the saved position back while it waits.
+                    if let Some(t) = st.txn.take() {
+                        self.window.seal(t, Position::new(st.file.clone(), log_pos));
+                    }
                 } else {
                     let hold = match st.txn.take() {
                         Some(t) => t,
