@@ -293,11 +293,7 @@ impl Checkpoints {
         let mut saved = None;
         for r in &rows {
             let worker: i32 = r.get(0);
-            let mark = Mark {
-                file: r.get::<_, String>(1).into(),
-                pos: r.get::<_, i64>(2) as u64,
-                seq: r.get::<_, i32>(3) as u32,
-            };
+            let mark = mark_in(r, 1);
             if worker < 0 {
                 saved = Some(Position::new(mark.file.clone(), mark.pos));
             } else if let Some(h) = held.get_mut(worker as usize) {
@@ -356,11 +352,7 @@ impl Checkpoints {
                 &[&self.source, &(worker as i32)],
             )
             .await?
-            .map(|r| Mark {
-                file: r.get::<_, String>(0).into(),
-                pos: r.get::<_, i64>(1) as u64,
-                seq: r.get::<_, i32>(2) as u32,
-            }))
+            .map(|r| mark_in(&r, 0)))
     }
 
     /// Each worker's mark, when starting from `start`. All `None` (a plain replay) when they were
@@ -437,12 +429,7 @@ impl Checkpoints {
                 continue;
             }
             if let Some(m) = marks.get_mut(worker as usize) {
-                let name: String = r.get(2);
-                *m = Some(Mark {
-                    file: name.into(),
-                    pos: r.get::<_, i64>(3) as u64,
-                    seq: r.get::<_, i32>(4) as u32,
-                });
+                *m = Some(mark_in(r, 2));
             }
         }
         Ok(marks)
@@ -512,6 +499,15 @@ impl Checkpoints {
             self.record(tx, w, mark).await?;
         }
         Ok(())
+    }
+}
+
+/// The mark held in a checkpoint row's `bin_name, bin_pos, seq` columns, from column `first`.
+fn mark_in(r: &tokio_postgres::Row, first: usize) -> Mark {
+    Mark {
+        file: r.get::<_, String>(first).into(),
+        pos: r.get::<_, i64>(first + 1) as u64,
+        seq: r.get::<_, i32>(first + 2) as u32,
     }
 }
 
