@@ -75,11 +75,11 @@ pass "MariaDB 10.11" "$MGS_MYSQL_PORT" mariadb mysql -- --test-threads=4 "$@"
 not_about_the_source=(--skip postgres --skip million_row_transaction)
 if [[ ${MGS_SOURCES:-all} != mariadb ]]; then
   pass "MySQL 9.7" "$MGS_MYSQL97_PORT" mysql mysql97 \
-    --test sync --test types --test faults --test checkpoint --test init --test tls \
+    --test sync --test types --test charsets --test faults --test checkpoint --test init --test tls \
     --test errors --test ops --test hostile --test observability -- --test-threads=4 \
     "${not_about_the_source[@]}" "$@"
   pass "MariaDB 11.8" "$MGS_MARIADB118_PORT" mariadb mariadb118 \
-    --test sync --test checkpoint --test init --test errors --test observability \
+    --test sync --test charsets --test checkpoint --test init --test errors --test observability \
     -- --test-threads=4 "${not_about_the_source[@]}" "$@"
   # Of the fault tests, those about positions: kills, restarts, rotations, purged positions.
   pass "MariaDB 11.8 (positions under faults)" "$MGS_MARIADB118_PORT" mariadb mariadb118 \

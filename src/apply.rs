@@ -23,7 +23,7 @@ use tokio_postgres::types::ToSql;
 use crate::binlog::Transient;
 use crate::change::{Change, Op, RowKind};
 use crate::checkpoint::{Checkpoints, Mark};
-use crate::convert::to_pg_text;
+use crate::convert::to_pg_text_replacing;
 use crate::metrics::Metrics;
 use crate::schema::TableMeta;
 use crate::window::{AckWindow, TxnId};
@@ -285,7 +285,21 @@ fn collapse(batch: &[Change]) -> Result<Vec<Group<'_>>> {
             .columns
             .iter()
             .zip(&ch.row)
-            .map(|(col, v)| to_pg_text(col, v))
+            .map(|(col, v)| {
+                to_pg_text_replacing(col, v, |e, n| {
+                    tracing::warn!(
+                        "MySQL table {} (key {}, binlog position {}): {e}{}",
+                        ch.table.source_name(),
+                        ch.describe_key(),
+                        ch.pos,
+                        if n == 10 {
+                            "; further ones in this column are not logged"
+                        } else {
+                            ""
+                        }
+                    )
+                })
+            })
             .collect::<Result<Vec<_>, _>>()
             .map_err(|e| {
                 anyhow!(

@@ -73,13 +73,18 @@ impl Change {
 
     /// `key=value, …` for messages that must name the row.
     pub fn describe_key(&self) -> String {
-        self.table
-            .key
-            .iter()
-            .map(|&k| format!("{}={}", self.table.columns[k].name, show(&self.row[k])))
-            .collect::<Vec<_>>()
-            .join(", ")
+        describe_key(&self.table, &self.row)
     }
+}
+
+/// `key=value, …` of a row of `table` (values in column order).
+pub fn describe_key(table: &TableMeta, row: &[Value]) -> String {
+    table
+        .key
+        .iter()
+        .map(|&k| format!("{}={}", table.columns[k].name, show(&row[k])))
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 fn show(v: &Value) -> String {

@@ -9,6 +9,7 @@ use std::borrow::Cow;
 use mysql_async::binlog::jsonb::{JsonContainer, JsonDom, JsonNumber, JsonScalar};
 use mysql_async::Value;
 
+use crate::charset::Charset;
 use crate::schema::Column;
 use crate::types::Kind;
 
@@ -26,11 +27,13 @@ pub enum ZeroDate {
 
 #[derive(Debug, thiserror::Error)]
 pub enum ConvertError {
-    #[error("column {column}: bytes are not valid {charset}: {bytes}")]
+    /// Not fatal: [`to_pg_text_replacing`] writes `text` (bad bytes as U+FFFD) and reports it.
+    #[error("column {column}: bytes that are not {charset} text ({bytes}) are written as U+FFFD")]
     BadText {
         column: String,
-        charset: String,
+        charset: &'static str,
         bytes: String,
+        text: String,
     },
     #[error("column {column}: unexpected binlog value {value} for MySQL type {ty}")]
     Unexpected {
@@ -38,6 +41,33 @@ pub enum ConvertError {
         value: String,
         ty: String,
     },
+}
+
+/// [`to_pg_text`] with the invalid-text policy of `crate::charset`: a value whose bytes are
+/// not all characters of its column's set is written with U+FFFD in their place, and `report`
+/// gets the error (the caller knows the table, key and binlog position to log). The first ten
+/// such values of a column are reported, then one note that further ones are only counted.
+pub fn to_pg_text_replacing(
+    col: &Column,
+    v: &Value,
+    report: impl FnOnce(&ConvertError, u64),
+) -> Result<Option<String>, ConvertError> {
+    match to_pg_text(col, v) {
+        Err(e @ ConvertError::BadText { .. }) => {
+            let n = col
+                .bad_text
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+                + 1;
+            if n <= 10 {
+                report(&e, n);
+            }
+            let ConvertError::BadText { text, .. } = e else {
+                unreachable!()
+            };
+            Ok(Some(text))
+        }
+        other => other,
+    }
 }
 
 /// `None` is SQL NULL.
@@ -85,8 +115,8 @@ pub fn to_pg_text(col: &Column, v: &Value) -> Result<Option<String>, ConvertErro
 
 fn bytes_text(col: &Column, kind: &Kind, b: &[u8]) -> Result<String, ConvertError> {
     Ok(match kind {
-        Kind::Text(enc) => {
-            let text = decode(col, *enc, b)?;
+        Kind::Text(cs) => {
+            let text = decode(col, *cs, b)?;
             if text.contains('\0') {
                 // PostgreSQL text cannot hold NUL: drop it (documented), say so once per column.
                 if !col
@@ -106,7 +136,7 @@ fn bytes_text(col: &Column, kind: &Kind, b: &[u8]) -> Result<String, ConvertErro
         }
         // mysql_common reads YEAR as 1900 + byte; the byte 0 is the year 0000.
         Kind::Year if b == b"1900" => "0".to_string(),
-        Kind::Year | Kind::Decimal | Kind::Json => decode(col, None, b)?.into_owned(),
+        Kind::Year | Kind::Decimal | Kind::Json => plain_text(col, b)?.to_string(),
         Kind::Bit(n) => bit_string(b, *n),
         Kind::Set(names) => set_members(names, b),
         Kind::Binary { pad: Some(n) } if b.len() < *n => {
@@ -127,22 +157,28 @@ fn bytes_text(col: &Column, kind: &Kind, b: &[u8]) -> Result<String, ConvertErro
     })
 }
 
-fn decode<'a>(
-    col: &Column,
-    enc: Option<&'static encoding_rs::Encoding>,
-    b: &'a [u8],
-) -> Result<Cow<'a, str>, ConvertError> {
-    let bad = || ConvertError::BadText {
-        column: col.name.clone(),
-        charset: enc.map_or("utf8mb4", |e| e.name()).to_string(),
-        bytes: bytea_hex(&b[..b.len().min(32)]),
-    };
-    match enc {
-        None => std::str::from_utf8(b).map(Cow::Borrowed).map_err(|_| bad()),
-        Some(e) => e
-            .decode_without_bom_handling_and_without_replacement(b)
-            .ok_or_else(bad),
+/// Text in `cs`; bytes that are not its characters make a `BadText` holding the text with
+/// U+FFFD in their place (NUL bytes already dropped, as for good text).
+fn decode<'a>(col: &Column, cs: Charset, b: &'a [u8]) -> Result<Cow<'a, str>, ConvertError> {
+    match cs.decode(b) {
+        (text, false) => Ok(text),
+        (text, true) => Err(ConvertError::BadText {
+            column: col.name.clone(),
+            charset: cs.name(),
+            bytes: bytea_hex(&b[..b.len().min(32)]),
+            text: text.replace('\0', ""),
+        }),
     }
+}
+
+/// The text of a value the server writes as UTF-8 (DECIMAL, YEAR, JSON, times): bad bytes there
+/// are not a text problem but a value this tool does not understand, which stops the sync.
+fn plain_text<'a>(col: &Column, b: &'a [u8]) -> Result<&'a str, ConvertError> {
+    std::str::from_utf8(b).map_err(|_| ConvertError::Unexpected {
+        column: col.name.clone(),
+        value: bytea_hex(&b[..b.len().min(32)]),
+        ty: col.column_type.clone(),
+    })
 }
 
 /// MySQL's binary JSON as JSON text, written here rather than through serde_json because
@@ -277,8 +313,8 @@ fn zero_date(col: &Column) -> Option<String> {
 
 /// The binlog carries TIMESTAMP as seconds since the epoch in UTC ("sec" or "sec.usec").
 fn timestamp_text(col: &Column, b: &[u8]) -> Result<Option<String>, ConvertError> {
-    let s = decode(col, None, b)?;
-    let (secs, frac) = s.split_once('.').unwrap_or((&s, "0"));
+    let s = plain_text(col, b)?;
+    let (secs, frac) = s.split_once('.').unwrap_or((s, "0"));
     let secs: i64 = secs.parse().map_err(|_| ConvertError::Unexpected {
         column: col.name.clone(),
         value: s.to_string(),

@@ -3,6 +3,7 @@
 pub mod apply;
 pub mod binlog;
 pub mod change;
+pub mod charset;
 pub mod check;
 pub mod checkpoint;
 pub mod config;

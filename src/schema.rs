@@ -3,7 +3,7 @@
 //! statements that write it. Loaded at start and again when a table first appears in the binlog.
 
 use std::collections::HashMap;
-use std::sync::atomic::AtomicBool;
+use std::sync::atomic::{AtomicBool, AtomicU64};
 use std::sync::Arc;
 
 use anyhow::{anyhow, bail, Context, Result};
@@ -29,6 +29,8 @@ pub struct Column {
     pub zero_date: ZeroDate,
     /// Set once a NUL byte was dropped from this column's text (logged once).
     pub nul_warned: AtomicBool,
+    /// Values whose bytes were not all characters of the column's set (see `charset`).
+    pub bad_text: AtomicU64,
 }
 
 impl Column {
@@ -48,6 +50,7 @@ impl Column {
             pg_type,
             zero_date,
             nul_warned: AtomicBool::new(false),
+            bad_text: AtomicU64::new(0),
         }
     }
 }
@@ -127,18 +130,29 @@ impl SourceTable {
     }
 
     /// `CREATE TABLE` for the target, with the type mapping of [`Kind::pg_type`] and the key.
-    pub fn create_table_sql(&self, target: &TargetName) -> Result<String> {
+    ///
+    /// A MySQL `NOT NULL` column stays `NOT NULL`, except a date or time-stamp column outside
+    /// the key when `zero_date = "null"`: MySQL lets such a column hold `0000-00-00`, which that
+    /// policy writes as NULL, so the table the tool makes must accept what the tool writes.
+    pub fn create_table_sql(&self, target: &TargetName, zero_date: ZeroDate) -> Result<String> {
         let kinds = self.kinds()?;
         let mut lines: Vec<String> = self
             .columns
             .iter()
             .zip(&kinds)
             .map(|(c, k)| {
+                let zero_is_null = k.holds_zero_dates()
+                    && zero_date == ZeroDate::Null
+                    && !self.key.contains(&c.name);
                 format!(
                     "    {} {}{}",
                     sql::quote_ident(&c.name),
                     k.pg_type(&c.column_type),
-                    if c.nullable { "" } else { " NOT NULL" }
+                    if c.nullable || zero_is_null {
+                        ""
+                    } else {
+                        " NOT NULL"
+                    }
                 )
             })
             .collect();
@@ -251,7 +265,12 @@ impl SchemaLoader {
                         data_type.to_lowercase()
                     },
                     name,
-                    column_type: column_type.to_lowercase(),
+                    // ENUM and SET member names keep their case: they are data.
+                    column_type: if matches!(data_type.as_str(), "enum" | "set") {
+                        column_type
+                    } else {
+                        column_type.to_lowercase()
+                    },
                     charset: charset.filter(|c| c != "binary"),
                     nullable: nullable == "YES",
                 },
@@ -295,7 +314,7 @@ impl SchemaLoader {
         }
         let mut columns = Vec::with_capacity(src.columns.len());
         for (c, kind) in src.columns.iter().zip(kinds) {
-            let pg_type = pg_cols.get(&c.name).cloned().ok_or_else(|| {
+            let (pg_type, not_null) = pg_cols.get(&c.name).cloned().ok_or_else(|| {
                 anyhow!(
                     "PostgreSQL table {target} has no column \"{}\" that MySQL table `{schema}`.`{table}` has; \
                      add it (ALTER TABLE {} ADD COLUMN {} {}) or map the table elsewhere with a [[rule]]",
@@ -306,6 +325,20 @@ impl SchemaLoader {
                 )
             })?;
             check_compatible(&src, &target, c, &kind, &pg_type)?;
+            if not_null && kind.holds_zero_dates() && self.options.zero_date == ZeroDate::Null {
+                bail!(
+                    "PostgreSQL column {target}.{} is NOT NULL, but MySQL `{schema}`.`{table}`.`{}` ({}) \
+                     can hold zero dates such as '0000-00-00', which zero_date = \"null\" (the default) \
+                     writes as NULL, so the first one would stop the sync: set zero_date = \"-infinity\" \
+                     (date and timestamp columns accept it), or drop the constraint \
+                     (ALTER TABLE {} ALTER COLUMN {} DROP NOT NULL)",
+                    sql::quote_ident(&c.name),
+                    c.name,
+                    c.column_type,
+                    sql::qualified(&target.schema, &target.table),
+                    sql::quote_ident(&c.name),
+                );
+            }
             columns.push(Column::new(
                 c.name.clone(),
                 c.data_type.clone(),
@@ -354,7 +387,7 @@ impl SchemaLoader {
     }
 
     async fn create_target(&self, src: &SourceTable, target: &TargetName) -> Result<()> {
-        let ddl = src.create_table_sql(target)?;
+        let ddl = src.create_table_sql(target, self.options.zero_date)?;
         let client = self.pg()?.get().await.context("connecting to PostgreSQL")?;
         client
             .batch_execute(&format!(
@@ -371,13 +404,13 @@ impl SchemaLoader {
         Ok(())
     }
 
-    /// Column name → base type of the PostgreSQL target table.
+    /// Column name → (base type, `NOT NULL`) of the PostgreSQL target table.
     /// Empty when the table does not exist.
-    async fn target_columns(&self, target: &TargetName) -> Result<HashMap<String, String>> {
+    async fn target_columns(&self, target: &TargetName) -> Result<HashMap<String, (String, bool)>> {
         let client = self.pg()?.get().await.context("connecting to PostgreSQL")?;
         let rows = client
             .query(
-                "SELECT a.attname::text, format_type(a.atttypid, NULL) \
+                "SELECT a.attname::text, format_type(a.atttypid, NULL), a.attnotnull \
                  FROM pg_attribute a JOIN pg_class c ON c.oid = a.attrelid \
                  JOIN pg_namespace n ON n.oid = c.relnamespace \
                  WHERE n.nspname = $1 AND c.relname = $2 AND a.attnum > 0 AND NOT a.attisdropped \
@@ -388,7 +421,7 @@ impl SchemaLoader {
             .with_context(|| format!("reading PostgreSQL table {target}"))?;
         Ok(rows
             .iter()
-            .map(|r| (r.get(0), cast_type(r.get(1))))
+            .map(|r| (r.get(0), (cast_type(r.get(1)), r.get(2))))
             .collect())
     }
 

@@ -34,7 +34,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::checkpoint::Checkpoints;
 use crate::config::{Config, Flavor};
-use crate::convert::to_pg_text;
+use crate::convert::to_pg_text_replacing;
 use crate::position::{self, Position};
 use crate::rules::{TableRules, TargetName};
 use crate::schema::{LoadOptions, SchemaLoader, TableMeta};
@@ -631,7 +631,25 @@ async fn copy_chunk(
             if i > 0 {
                 buf.put_u8(b'\t');
             }
-            let text = to_pg_text(col, v).map_err(|e| anyhow!("{e}"))?;
+            let text = to_pg_text_replacing(col, v, |e, n| {
+                tracing::warn!(
+                    "MySQL table {} (key {}, initial load): {e}{}",
+                    m.name,
+                    crate::change::describe_key(m, &values),
+                    if n == 10 {
+                        "; further ones in this column are not logged"
+                    } else {
+                        ""
+                    }
+                )
+            })
+            .map_err(|e| {
+                anyhow!(
+                    "cannot convert a row of MySQL table {} (key {}, initial load): {e}",
+                    m.name,
+                    crate::change::describe_key(m, &values)
+                )
+            })?;
             crate::sql::copy_field(&mut buf, text.as_deref());
         }
         buf.put_u8(b'\n');

@@ -825,7 +825,7 @@ pub async fn print_schema(cfg: &Config) -> Result<()> {
             "CREATE SCHEMA IF NOT EXISTS {};",
             crate::sql::quote_ident(&target.schema)
         );
-        println!("{}\n", src.create_table_sql(&target)?);
+        println!("{}\n", src.create_table_sql(&target, cfg.zero_date)?);
     }
     Ok(())
 }

@@ -18,8 +18,9 @@
 //! | JSON | jsonb |
 //! | GEOMETRY types | bytea holding WKB (the SRID prefix of MySQL's storage is dropped) |
 
-use anyhow::{bail, Result};
-use encoding_rs::Encoding;
+use anyhow::Result;
+
+use crate::charset::Charset;
 
 /// How to read one column's binlog values.
 #[derive(Debug, Clone)]
@@ -32,8 +33,8 @@ pub enum Kind {
     Float,
     Double,
     Bit(u32),
-    /// Character data in the column's charset (`None`: UTF-8, checked).
-    Text(Option<&'static Encoding>),
+    /// Character data in the column's character set.
+    Text(Charset),
     /// Binary strings; `pad` is n for BINARY(n), whose trailing zero bytes the binlog drops.
     Binary {
         pad: Option<usize>,
@@ -64,7 +65,7 @@ impl Kind {
             "double" | "real" => Kind::Double,
             "bit" => Kind::Bit(paren_number(column_type).unwrap_or(1) as u32),
             "char" | "varchar" | "tinytext" | "text" | "mediumtext" | "longtext" => match charset {
-                Some(cs) => Kind::Text(encoding_for(cs)?),
+                Some(cs) => Kind::Text(Charset::for_mysql(cs)?),
                 None => Kind::Binary { pad: None },
             },
             "binary" => Kind::Binary {
@@ -86,6 +87,12 @@ impl Kind {
             // MariaDB's UUID / INET4 / INET6 and anything newer: keep the bytes exactly.
             _ => Kind::Binary { pad: None },
         })
+    }
+
+    /// DATE, DATETIME and TIMESTAMP columns can hold MySQL's zero dates (`0000-00-00`), even
+    /// when declared `NOT NULL`; what they become is the `zero_date` policy's choice.
+    pub fn holds_zero_dates(&self) -> bool {
+        matches!(self, Kind::Date | Kind::DateTime | Kind::Timestamp)
     }
 
     /// The PostgreSQL type a target column gets (`schema` command, created tables).
@@ -128,37 +135,6 @@ impl Kind {
             Kind::Json => "jsonb".into(),
         }
     }
-}
-
-/// MySQL charset name → decoder; `None` means UTF-8 (validated without a copy's worth of work).
-pub fn encoding_for(charset: &str) -> Result<Option<&'static Encoding>> {
-    use encoding_rs::*;
-    Ok(Some(match charset {
-        "utf8mb4" | "utf8mb3" | "utf8" => return Ok(None),
-        // MySQL's latin1 is Windows-1252; ASCII is a subset of it.
-        "latin1" | "ascii" => WINDOWS_1252,
-        "gbk" | "gb2312" => GBK,
-        "gb18030" => GB18030,
-        "big5" => BIG5,
-        "sjis" | "cp932" => SHIFT_JIS,
-        "ujis" | "eucjpms" => EUC_JP,
-        "euckr" => EUC_KR,
-        "latin2" => ISO_8859_2,
-        "latin7" => ISO_8859_13,
-        "greek" => ISO_8859_7,
-        "hebrew" => ISO_8859_8,
-        "cp1250" => WINDOWS_1250,
-        "cp1251" => WINDOWS_1251,
-        "cp1256" => WINDOWS_1256,
-        "cp1257" => WINDOWS_1257,
-        "koi8r" => KOI8_R,
-        "koi8u" => KOI8_U,
-        "ucs2" | "utf16" => UTF_16BE,
-        "utf16le" => UTF_16LE,
-        other => bail!(
-            "character set {other} is not supported; convert the column to utf8mb4 or open an issue"
-        ),
-    }))
 }
 
 /// `decimal(10,2)` → 10 for the first number in parentheses.
@@ -266,12 +242,5 @@ mod tests {
             Kind::Binary { pad: Some(16) }
         ));
         assert_eq!(k("json", "json").pg_type("json"), "jsonb");
-    }
-
-    #[test]
-    fn charsets() {
-        assert!(encoding_for("utf8mb4").unwrap().is_none());
-        assert_eq!(encoding_for("gbk").unwrap().unwrap().name(), "GBK");
-        assert!(encoding_for("klingon").is_err());
     }
 }

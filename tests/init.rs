@@ -334,3 +334,336 @@ async fn init_reads_text_in_each_columns_charset() {
     sync.sigterm_and_wait().await;
     db.cleanup().await;
 }
+
+/// Every character set the server lists arrives as the same text, through `init` and through
+/// the binlog (issue 11): one LONGTEXT column per set, each row a slice of the whole Basic
+/// Multilingual Plane (and one of the other planes) written from a utf8mb4 session in
+/// non-strict mode, so each column holds every character its set has (the server writes `?`
+/// for the others). PostgreSQL must hold exactly `CONVERT(c USING utf8mb4)`. ENUM and SET
+/// names in non-UTF-8 sets too. A last row puts every byte 0x01–0xFF into each single-byte
+/// column: where a byte is no character of its set, MySQL shows `?` and PostgreSQL must get
+/// U+FFFD, with a log line naming table, column, key and binlog position.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn every_character_set_arrives_as_the_same_text_through_init_and_the_stream() {
+    let env = Env::get();
+    let db = TestDb::create("initallcs").await;
+    let mut my = db.my().await;
+    let sets: Vec<(String, u32)> = my
+        .query(
+            "SELECT CHARACTER_SET_NAME, MAXLEN FROM information_schema.CHARACTER_SETS \
+             WHERE CHARACTER_SET_NAME <> 'binary' ORDER BY 1",
+        )
+        .await
+        .unwrap();
+    assert!(sets.len() >= 39, "the server lists {sets:?}");
+    // (column, type, one value per row id modulo its length)
+    let enums: &[(&str, &str, &[&str])] = &[
+        (
+            "e_latin2",
+            "ENUM('żółw','kot') CHARACTER SET latin2",
+            &["żółw", "kot"],
+        ),
+        (
+            "e_sjis",
+            "ENUM('日本','語') CHARACTER SET sjis",
+            &["日本", "語"],
+        ),
+        (
+            "e_koi8r",
+            "ENUM('кот','пёс') CHARACTER SET koi8r",
+            &["кот", "пёс"],
+        ),
+        (
+            "s_gbk",
+            "SET('中','文') CHARACTER SET gbk",
+            &["中,文", "文"],
+        ),
+        // Not '😀': information_schema shows names outside the BMP as '????' (README).
+        ("e_utf32", "ENUM('ü','Ж') CHARACTER SET utf32", &["ü", "Ж"]),
+        (
+            "e_case",
+            "ENUM('Red','red','RED') CHARACTER SET latin1 COLLATE latin1_bin",
+            &["Red", "red", "RED"],
+        ),
+        (
+            "e_swe7",
+            "ENUM('Åland','x') CHARACTER SET swe7",
+            &["Åland", "x"],
+        ),
+    ];
+    let mut cols: Vec<String> = sets
+        .iter()
+        .map(|(cs, _)| format!("`c_{cs}` LONGTEXT CHARACTER SET {cs}"))
+        .collect();
+    cols.extend(enums.iter().map(|(n, t, _)| format!("`{n}` {t}")));
+    my_q(
+        &mut my,
+        &format!(
+            "CREATE TABLE cs_all (id INT PRIMARY KEY, {}) ENGINE=InnoDB",
+            cols.join(", ")
+        ),
+    )
+    .await;
+
+    // The BMP without controls, surrogates and U+FFFE/U+FFFF, in slices; then other planes.
+    let bmp: Vec<char> = (0x20u32..0xFFFE).filter_map(char::from_u32).collect();
+    let mut slices: Vec<String> = bmp.chunks(2048).map(|c| c.iter().collect()).collect();
+    slices.push(
+        (0x10000u32..0x110000)
+            .step_by(509)
+            .filter_map(char::from_u32)
+            .collect(),
+    );
+    let names: Vec<String> = sets.iter().map(|(cs, _)| format!("`c_{cs}`")).collect();
+    // Text literals as UTF-8 bytes (`_utf8mb4 X'…'`): MySQL refuses to convert a prepared
+    // statement's parameter into a set that lacks some of its characters, but converts a
+    // literal (with `?` for those, in non-strict mode).
+    let lit = |text: &str| format!("_utf8mb4 X'{}'", hex_of(text.as_bytes()));
+    let enum_names: Vec<String> = enums.iter().map(|e| format!("`{}`", e.0)).collect();
+    let insert = |id: usize, text: &str| {
+        let t = lit(text);
+        let mut vals: Vec<String> = vec![id.to_string()];
+        vals.extend(names.iter().map(|_| t.clone()));
+        vals.extend(enums.iter().map(|e| lit(e.2[id % e.2.len()])));
+        format!(
+            "INSERT INTO cs_all (id, {}, {}) VALUES ({})",
+            names.join(", "),
+            enum_names.join(", "),
+            vals.join(", ")
+        )
+    };
+    my_q(&mut my, "SET NAMES utf8mb4").await;
+    my_q(&mut my, "SET SESSION sql_mode = ''").await;
+    let half = slices.len() / 2;
+    for (i, text) in slices[..half].iter().enumerate() {
+        my_q(&mut my, &insert(i + 1, text)).await;
+    }
+
+    // Half the rows through `init`, …
+    let user = (env.admin_user.as_str(), env.admin_pass.as_str());
+    let toml = init_config(&env, &db, &["cs_all"], 2, Some(user));
+    let mut sync = SyncProc::start_raw(&env, &toml, None).await;
+    let started = Instant::now();
+    while !sync.log().contains("initial load done") {
+        sync.assert_alive("during the initial load");
+        assert!(
+            started.elapsed() < secs(120),
+            "init did not finish\n{}",
+            sync.diag()
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let after_init = compare_cs_all(&env, &db, &[]).await;
+    assert!(
+        after_init.is_empty(),
+        "after init:\n{}\n{}",
+        after_init.join("\n"),
+        sync.diag()
+    );
+
+    // … the other half, an update and the bytes that are no characters through the binlog.
+    for (i, text) in slices.iter().enumerate().skip(half) {
+        my_q(&mut my, &insert(i + 1, text)).await;
+    }
+    let last = lit(slices.last().unwrap());
+    let update = format!(
+        "UPDATE cs_all SET {} WHERE id = 1",
+        names
+            .iter()
+            .map(|n| format!("{n} = {last}"))
+            .collect::<Vec<_>>()
+            .join(", ")
+    );
+    my_q(&mut my, &update).await;
+    let single: Vec<&str> = sets
+        .iter()
+        .filter(|(_, maxlen)| *maxlen == 1)
+        .map(|(cs, _)| cs.as_str())
+        .collect();
+    let every_byte: String = (1..=255u8).map(|b| format!("{b:02X}")).collect();
+    my_q(
+        &mut my,
+        &format!(
+            "INSERT INTO cs_all (id, {}) VALUES (100, {})",
+            single
+                .iter()
+                .map(|cs| format!("`c_{cs}`"))
+                .collect::<Vec<_>>()
+                .join(", "),
+            single
+                .iter()
+                .map(|cs| format!("CAST(X'{every_byte}' AS CHAR CHARACTER SET {cs})"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
+    )
+    .await;
+    let target = master_pos(&env).await;
+    sync.wait_master_info_at_least(&target, secs(120)).await;
+    let diffs = compare_cs_all(&env, &db, &[100]).await;
+    assert!(
+        diffs.is_empty(),
+        "after the stream:\n{}\n{}",
+        diffs.join("\n"),
+        sync.diag()
+    );
+    let log = sync.log();
+    let reported = log.lines().find(|l| {
+        l.contains("cs_all")
+            && l.contains("c_cp1250")
+            && l.contains("id=100")
+            && l.contains("binlog position")
+            && l.contains("U+FFFD")
+    });
+    assert!(
+        reported.is_some(),
+        "no log line names the table, column, key and position of the bytes that are no cp1250 \
+         characters\n{}",
+        sync.diag()
+    );
+    sync.sigterm_and_wait().await;
+    db.cleanup().await;
+}
+
+fn hex_of(b: &[u8]) -> String {
+    b.iter().map(|x| format!("{x:02X}")).collect()
+}
+
+/// Cell by cell, MySQL's text (`utf8mb4` session) against PostgreSQL's. In rows `lossy`, a `?`
+/// in MySQL may be U+FFFD in PostgreSQL (a byte that is no character), and at least one is.
+async fn compare_cs_all(env: &Env, db: &TestDb, lossy: &[i64]) -> Vec<String> {
+    let mut my = db.my().await;
+    my_q(&mut my, "SET NAMES utf8mb4").await;
+    let pg = env.pg().await;
+    let names: Vec<String> = my
+        .query(format!(
+            "SELECT COLUMN_NAME FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = '{}' \
+             AND TABLE_NAME = 'cs_all' ORDER BY ORDINAL_POSITION",
+            db.name
+        ))
+        .await
+        .unwrap();
+    let my_sql = format!(
+        "SELECT {} FROM cs_all ORDER BY id",
+        names
+            .iter()
+            .map(|n| format!("CAST(`{n}` AS CHAR)"))
+            .collect::<Vec<_>>()
+            .join(", ")
+    );
+    let my_rows: Vec<mysql_async::Row> = my.query(my_sql).await.unwrap();
+    let pg_sql = format!(
+        "SELECT {} FROM \"{}\".cs_all t ORDER BY t.id",
+        names
+            .iter()
+            .map(|n| format!("\"{n}\"::text"))
+            .collect::<Vec<_>>()
+            .join(", "),
+        db.name
+    );
+    let pg_rows = pg.query(pg_sql.as_str(), &[]).await.unwrap();
+    let mut out = Vec::new();
+    if my_rows.len() != pg_rows.len() {
+        out.push(format!(
+            "MySQL has {} rows, PostgreSQL {}",
+            my_rows.len(),
+            pg_rows.len()
+        ));
+        return out;
+    }
+    let mut replaced = 0;
+    for (m, p) in my_rows.iter().zip(&pg_rows) {
+        let id: String = m.get(0).unwrap();
+        let id_n: i64 = id.parse().unwrap();
+        for (i, n) in names.iter().enumerate() {
+            let mv: Option<String> = m.get(i).unwrap();
+            let pv: Option<String> = p.get(i);
+            let same = match (&mv, &pv) {
+                (Some(a), Some(b)) if lossy.contains(&id_n) => {
+                    a.chars().count() == b.chars().count()
+                        && a.chars().zip(b.chars()).all(|(x, y)| {
+                            replaced += (x == '?' && y == '\u{FFFD}') as usize;
+                            x == y || (x == '?' && y == '\u{FFFD}')
+                        })
+                }
+                (a, b) => a == b,
+            };
+            if !same {
+                let first = match (&mv, &pv) {
+                    (Some(a), Some(b)) => a
+                        .chars()
+                        .zip(b.chars())
+                        .enumerate()
+                        .find(|(_, (x, y))| x != y)
+                        .map(|(k, (x, y))| {
+                            format!(
+                                "char {k}: MySQL U+{:04X}, PostgreSQL U+{:04X}",
+                                x as u32, y as u32
+                            )
+                        })
+                        .unwrap_or_else(|| {
+                            format!("lengths {} and {}", a.chars().count(), b.chars().count())
+                        }),
+                    _ => format!("MySQL {mv:?}, PostgreSQL {pv:?}"),
+                };
+                out.push(format!("id={id} {n}: {first}"));
+            }
+        }
+    }
+    if !lossy.is_empty() && replaced == 0 {
+        out.push("no byte that is no character arrived as U+FFFD".into());
+    }
+    let _ = my.disconnect().await;
+    out
+}
+
+/// `init` creates a table that holds what the default zero-date policy writes: zero dates in
+/// `NOT NULL` columns arrive as NULL, in the load and in the stream after it (issue 11).
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn init_creates_tables_that_hold_zero_dates_of_not_null_columns() {
+    let env = Env::get();
+    let db = TestDb::create("initzd").await;
+    let mut my = db.my().await;
+    my_q(&mut my, "SET SESSION sql_mode = ''").await;
+    my_q(
+        &mut my,
+        "CREATE TABLE zd (id INT PRIMARY KEY, d DATE NOT NULL, dt DATETIME(6) NOT NULL, \
+         ts TIMESTAMP NOT NULL DEFAULT '0000-00-00 00:00:00') ENGINE=InnoDB",
+    )
+    .await;
+    my_q(
+        &mut my,
+        "INSERT INTO zd VALUES (1, '0000-00-00', '2020-00-15 10:00:00', '0000-00-00 00:00:00'), \
+         (2, '2024-02-29', '2024-02-29 23:59:59.5', '2024-02-29 12:00:00')",
+    )
+    .await;
+    let user = (env.admin_user.as_str(), env.admin_pass.as_str());
+    let toml = init_config(&env, &db, &["zd"], 1, Some(user));
+    let mut sync = SyncProc::start_raw(&env, &toml, None).await;
+    my_q(
+        &mut my,
+        "INSERT INTO zd VALUES (3, '2021-05-00', '0000-00-00 00:00:00', '0000-00-00 00:00:00')",
+    )
+    .await;
+    let target = master_pos(&env).await;
+    sync.wait_master_info_at_least(&target, secs(60)).await;
+    let pg = env.pg().await;
+    let got = pg_value(
+        &pg,
+        &format!(
+            "SELECT string_agg(concat_ws('|', id, coalesce(d::text, 'NULL'), \
+             coalesce(dt::text, 'NULL'), coalesce((ts IS NULL)::text, '?')), ';' ORDER BY id) \
+             FROM \"{}\".zd",
+            db.name
+        ),
+    )
+    .await;
+    assert_eq!(
+        got.as_deref(),
+        Some("1|NULL|NULL|true;2|2024-02-29|2024-02-29 23:59:59.5|false;3|NULL|NULL|true"),
+        "{}",
+        sync.diag()
+    );
+    sync.sigterm_and_wait().await;
+    db.cleanup().await;
+}

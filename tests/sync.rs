@@ -40,7 +40,7 @@ const T2_PG: &str = "CREATE TABLE t2 (
     id bigint NOT NULL PRIMARY KEY,
     name varchar(100) NOT NULL,
     amount numeric(20,6) NOT NULL,
-    created timestamp(6) NOT NULL,
+    created timestamp(6),
     memo text
 )";
 const T3_MY: &str = "CREATE TABLE t3 (

@@ -1420,6 +1420,43 @@ async fn zero_dates_become_minus_infinity_when_configured() {
     run_case(case).await.finish().await;
 }
 
+/// Zero dates in `NOT NULL` columns (issue 11): the table the sync creates must hold what the
+/// default policy writes (NULL), so the sync does not stop at the first zero date.
+#[tokio::test]
+async fn zero_dates_in_not_null_columns_of_created_tables() {
+    let mut case = zero_date_case("ty_zero_nn", "NULL");
+    case.cols.retain(|c| c.name != "ts");
+    for c in case.cols.iter_mut() {
+        c.vals.retain(|v| v != "NULL");
+        let ty = c.my_type.take().unwrap();
+        c.my_type = Some(format!("{ty} NOT NULL"));
+    }
+    case.cols.push(Col::new(
+        "ts_nn",
+        "TIMESTAMP(6) NOT NULL",
+        "timestamp(6) with time zone",
+        (
+            "CASE WHEN UNIX_TIMESTAMP({c}) = 0 THEN NULL ELSE CAST(UNIX_TIMESTAMP({c}) * 1000000 AS SIGNED) END",
+            "((extract(epoch from {c}) * 1000000)::bigint)::text",
+        ),
+        &["'0000-00-00 00:00:00'", "FROM_UNIXTIME(1.5)"],
+    ));
+    run_case(case).await.finish().await;
+}
+
+/// A `NOT NULL` date column in a table the user made, with `zero_date = "null"`: refused at
+/// start, naming the column and the setting that works, not at the first zero date.
+#[tokio::test]
+async fn zero_date_policy_that_a_not_null_target_cannot_hold_is_refused_at_start() {
+    expect_refused_naming(
+        "ty_zero_refused",
+        "CREATE TABLE zd_tbl (id INT NOT NULL PRIMARY KEY, born DATE NOT NULL)",
+        "CREATE TABLE zd_tbl (id integer PRIMARY KEY, born date NOT NULL)",
+        &["zd_tbl", "born", "zero_date = \"-infinity\""],
+    )
+    .await;
+}
+
 /// The PostgreSQL side of comparing a JSON number `k` digit for digit. MySQL's binary JSON
 /// holds a number beyond 64 bits (or with more digits than a double keeps) as a DOUBLE and
 /// prints it shortest-exact (`1.2345678901234568e29`); the sync writes that double's value
@@ -1625,6 +1662,8 @@ async fn schema_command_output_creates_the_mapped_types() {
         ("c_bin", "BINARY(4)", "bytea"),
         ("c_blob", "BLOB", "bytea"),
         ("c_date", "DATE", "date"),
+        // NOT NULL, but the default zero_date policy writes zero dates as NULL: created nullable.
+        ("c_date_nn", "DATE NOT NULL", "date"),
         ("c_dt6", "DATETIME(6)", "timestamp(6) without time zone"),
         ("c_dt0", "DATETIME", "timestamp(0) without time zone"),
         (
@@ -1726,6 +1765,12 @@ async fn schema_command_output_creates_the_mapped_types() {
 /// Starts the sync on a target whose table does not fit, expects a quick non-zero exit and an
 /// `Error:` line on stderr that names the table and the column.
 async fn expect_refused(name: &str, my_ddl: &str, pg_ddl: &str, table: &str, column: &str) {
+    expect_refused_naming(name, my_ddl, pg_ddl, &[table, column]).await
+}
+
+/// [`expect_refused`], the `Error:` line naming each of `names`.
+async fn expect_refused_naming(name: &str, my_ddl: &str, pg_ddl: &str, names: &[&str]) {
+    let table = names[0];
     let env = Env::get();
     let db = TestDb::create(name).await;
     db.create_table(my_ddl, pg_ddl).await;
@@ -1741,7 +1786,7 @@ async fn expect_refused(name: &str, my_ddl: &str, pg_ddl: &str, table: &str, col
         .lines()
         .find(|l| l.starts_with("Error:"))
         .unwrap_or_else(|| panic!("no `Error:` line on stderr\n{}", sync.diag()));
-    for m in [table, column] {
+    for m in names {
         assert!(
             line.contains(m),
             "the error should name {m:?}: {line}\n{}",
