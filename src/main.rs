@@ -6,7 +6,8 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
-use mysql_gp_sync::{config::Config, logging, sync};
+use mysql_gp_sync::pipeline::run as sync;
+use mysql_gp_sync::{config::Config, ops::logging};
 
 #[derive(Parser)]
 #[command(version, about)]
@@ -97,9 +98,9 @@ fn run(config: PathBuf, cfg: Config, command: Command) -> anyhow::Result<()> {
             tables,
         } => rt.block_on(async {
             if tables.is_empty() {
-                mysql_gp_sync::snapshot::run(&cfg, truncate).await?;
+                mysql_gp_sync::commands::init::run(&cfg, truncate).await?;
             } else {
-                mysql_gp_sync::snapshot::reload(&cfg, &tables).await?;
+                mysql_gp_sync::commands::init::reload(&cfg, &tables).await?;
             }
             if no_follow {
                 return Ok(());
@@ -107,8 +108,8 @@ fn run(config: PathBuf, cfg: Config, command: Command) -> anyhow::Result<()> {
             sync::run(cfg, &config).await
         }),
         Command::Schema => rt.block_on(sync::print_schema(&cfg)),
-        Command::Status => mysql_gp_sync::status::print(&cfg.status_path()),
-        Command::Check => match rt.block_on(mysql_gp_sync::check::run(&cfg))? {
+        Command::Status => mysql_gp_sync::ops::status::print(&cfg.status_path()),
+        Command::Check => match rt.block_on(mysql_gp_sync::commands::check::run(&cfg))? {
             true => Ok(()),
             false => std::process::exit(1),
         },

@@ -9,10 +9,10 @@ use std::sync::Arc;
 use anyhow::{anyhow, bail, Context, Result};
 use mysql_async::prelude::Queryable;
 
-use crate::convert::ZeroDate;
-use crate::rules::{TableRules, TargetName};
+use crate::config::ZeroDate;
+use crate::model::kind::Kind;
+use crate::model::rules::{TableRules, TargetName};
 use crate::sql;
-use crate::types::Kind;
 
 /// One source column, with what value conversion needs to know about it.
 #[derive(Debug)]

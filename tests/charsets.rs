@@ -1,11 +1,11 @@
-//! The character-set decoders (`src/charset/`) against the source server itself: every byte of
+//! The character-set decoders (`src/convert/charset/`) against the source server itself: every byte of
 //! every single-byte set, every one-, two- and three-byte sequence of every multi-byte set
 //! (and gb18030's BMP four-byte range), every UCS-2 / UTF-16 unit, is converted by the server
 //! (`CONVERT(… USING utf32)`) and by our decoder, and they must agree: the same character, or
 //! "not a character" on both sides (our U+FFFD, reported).
 //!
-//! The same sweep writes `src/charset/tables.rs` (ignored test `write_charset_tables`):
-//! `MGS_WRITE_CHARSET_TABLES=src/charset/tables.rs MGS_MYSQL_PORT=<MySQL 9.7> MGS_FLAVOR=mysql
+//! The same sweep writes `src/convert/charset/tables.rs` (ignored test `write_charset_tables`):
+//! `MGS_WRITE_CHARSET_TABLES=src/convert/charset/tables.rs MGS_MYSQL_PORT=<MySQL 9.7> MGS_FLAVOR=mysql
 //! cargo test --test charsets -- --ignored` (MySQL 9.7 has every set, gb18030 included).
 
 mod common;
@@ -13,7 +13,7 @@ mod common;
 use common::*;
 use mysql_async::prelude::Queryable;
 use mysql_async::Conn;
-use mysql_gp_sync::charset::{Charset, Shape, NOT_A_CHAR};
+use mysql_gp_sync::convert::charset::{Charset, Shape, NOT_A_CHAR};
 
 /// Every character set the server lists, with its longest sequence in bytes.
 async fn server_charsets(my: &mut Conn) -> Vec<(String, u32)> {
@@ -200,7 +200,7 @@ async fn decoders_agree_with_the_server_on_every_sequence() {
     );
 }
 
-/// Writes `src/charset/tables.rs` from the server's conversions (see the file comment).
+/// Writes `src/convert/charset/tables.rs` from the server's conversions (see the file comment).
 #[tokio::test]
 #[ignore]
 async fn write_charset_tables() {

@@ -3,9 +3,10 @@
 //! reads back to exactly the value that went in.
 
 use mysql_async::Value;
-use mysql_gp_sync::convert::{to_pg_text, ZeroDate};
+use mysql_gp_sync::config::ZeroDate;
+use mysql_gp_sync::convert::to_pg_text;
+use mysql_gp_sync::model::kind::Kind;
 use mysql_gp_sync::schema::Column;
-use mysql_gp_sync::types::Kind;
 use proptest::prelude::*;
 
 fn col(data_type: &str, column_type: &str, charset: Option<&str>) -> Column {

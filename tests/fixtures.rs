@@ -28,10 +28,11 @@ use mysql_common::binlog::events::{
 use mysql_common::binlog::row::BinlogRow;
 use mysql_common::binlog::value::BinlogValue;
 use mysql_common::binlog::{BinlogFile, EventStreamReader};
-use mysql_gp_sync::convert::{to_pg_text, ZeroDate};
-use mysql_gp_sync::rows::{binlog_value, RowPlan};
+use mysql_gp_sync::config::ZeroDate;
+use mysql_gp_sync::convert::to_pg_text;
+use mysql_gp_sync::model::kind::Kind;
 use mysql_gp_sync::schema::Column;
-use mysql_gp_sync::types::Kind;
+use mysql_gp_sync::source::rows::{binlog_value, RowPlan};
 
 const FIXTURES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/binlog");
 

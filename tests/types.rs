@@ -6,7 +6,7 @@
 //!
 //! Every case uses two MySQL tables with the same columns and the same writes:
 //! - `sync_made`: the sync creates its PostgreSQL table (`create_missing_tables = true`) with
-//!   its own mapping (the column types it creates are checked against `src/types.rs`);
+//!   its own mapping (the column types it creates are checked against `src/model/kind.rs`);
 //! - `test_made`: the test creates the PostgreSQL table itself, with the types of the mapping.
 //!
 //! Canonical forms (MySQL expression ⇔ PostgreSQL expression):
@@ -597,7 +597,7 @@ async fn pg_column_types(pg: &Client, schema: &str, table: &str) -> BTreeMap<Str
     rows.iter().map(|r| (r.get(0), r.get(1))).collect()
 }
 
-/// The table the sync created has the types of the mapping in `src/types.rs`.
+/// The table the sync created has the types of the mapping in `src/model/kind.rs`.
 async fn check_created_types(env: &Env, db: &TestDb, case: &Case) -> Vec<String> {
     let pg = env.pg().await;
     let got = pg_column_types(&pg, &db.name, "sync_made").await;
@@ -1366,7 +1366,7 @@ fn zero_date_case(name: &'static str, zero: &str) -> Case {
                     "'2024-02-29'",
                     "NULL",
                     // Year 0 with a month and a day is a valid MySQL date; PostgreSQL has no
-                    // year 0 and src/convert.rs treats it as a zero date (documented there).
+                    // year 0 and src/convert/mod.rs treats it as a zero date (documented there).
                     "'0000-01-01'",
                 ],
             ),

@@ -20,13 +20,15 @@ use anyhow::{anyhow, Result};
 use tokio::sync::mpsc;
 use tokio_postgres::types::ToSql;
 
-use crate::binlog::Transient;
-use crate::change::{Change, Op, RowKind};
-use crate::checkpoint::{Checkpoints, Mark};
 use crate::convert::to_pg_text_replacing;
-use crate::metrics::Metrics;
+use crate::error::Transient;
+use crate::model::change::TxnId;
+use crate::model::change::{Change, Op, RowKind};
+use crate::model::mark::Mark;
+use crate::ops::metrics::Metrics;
+use crate::pipeline::window::AckWindow;
 use crate::schema::TableMeta;
-use crate::window::{AckWindow, TxnId};
+use crate::state::checkpoint::Checkpoints;
 
 type Text = Option<String>;
 
@@ -44,7 +46,7 @@ pub struct Worker {
     /// Batches left to write without COPY after one failed.
     pub copy_rest: u32,
     /// Where this worker records its last committed batch for the loss check.
-    pub committed: Option<crate::checkpoint::Committed>,
+    pub committed: Option<crate::state::checkpoint::Committed>,
 }
 
 /// How many batches go without COPY after a COPY failed (a replay, or a value refused).
@@ -276,7 +278,7 @@ fn is_transient(code: &tokio_postgres::error::SqlState) -> bool {
 /// Converts each change to text and keeps the last change per target row, grouped by statement.
 fn collapse(batch: &[Change]) -> Result<Vec<Group<'_>>> {
     // Per target row: the kind of its first change in the batch, and the index of its last.
-    let mut last: HashMap<(&crate::rules::TargetName, Vec<Text>), (RowKind, usize)> =
+    let mut last: HashMap<(&crate::model::rules::TargetName, Vec<Text>), (RowKind, usize)> =
         HashMap::with_capacity(batch.len());
     let mut rows: Vec<Vec<Text>> = Vec::with_capacity(batch.len());
     for (i, ch) in batch.iter().enumerate() {
@@ -489,10 +491,10 @@ fn txn_counts(batch: &[Change]) -> Vec<(TxnId, usize)> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::position::Position;
-    use crate::rules::TargetName;
+    use crate::model::kind::Kind;
+    use crate::model::position::Position;
+    use crate::model::rules::TargetName;
     use crate::schema::Column;
-    use crate::types::Kind;
     use mysql_common::Value;
 
     fn table() -> Arc<TableMeta> {
@@ -503,7 +505,7 @@ mod tests {
                 "int".into(),
                 Kind::parse("int", "int", None).unwrap(),
                 "integer".into(),
-                crate::convert::ZeroDate::Null,
+                crate::config::ZeroDate::Null,
             )
         };
         Arc::new(TableMeta {

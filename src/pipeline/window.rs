@@ -11,10 +11,8 @@ use std::sync::{Arc, Mutex};
 
 use tokio::sync::{watch, Semaphore};
 
-use crate::position::Position;
-
-/// Identifies a source transaction inside one run.
-pub type TxnId = u64;
+use crate::model::change::TxnId;
+use crate::model::position::Position;
 
 #[derive(Debug)]
 struct Entry {

@@ -15,9 +15,9 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, Result};
 use serde::{Deserialize, Serialize};
 
-use crate::checkpoint::Mark;
 use crate::config::Config;
-use crate::position::{self, Position};
+use crate::model::mark::Mark;
+use crate::model::position::{self, Position};
 
 #[derive(Debug, Default, Serialize, Deserialize)]
 struct File {

@@ -12,36 +12,15 @@
 //! Skipping is only sound when changes are routed to the same workers as before, so the
 //! checkpoints of a run with another `concurrent_size` are discarded (plain replay).
 
-use std::cmp::Ordering;
 use std::sync::Arc;
 
 use anyhow::{Context, Result};
 use tokio_postgres::types::ToSql;
 
-use crate::binlog::file_index;
 use crate::config::Config;
-use crate::position::Position;
+use crate::model::mark::{binlog_base, Mark};
+use crate::model::position::Position;
 use crate::sql::{qualified, quote_ident};
-
-/// Where one change sits in the binlog: file, start of its rows event, and its number within
-/// the event (from 1; a TRUNCATE is marked with 0 at the end of its event).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Mark {
-    pub file: Arc<str>,
-    pub pos: u64,
-    pub seq: u32,
-}
-
-impl Ord for Mark {
-    fn cmp(&self, other: &Self) -> Ordering {
-        (file_index(&self.file), &*self.file, self.pos, self.seq).cmp(&(
-            file_index(&other.file),
-            &*other.file,
-            other.pos,
-            other.seq,
-        ))
-    }
-}
 
 /// What [`Checkpoints::lost`] found: how far PostgreSQL went back, and the saved position it
 /// still holds (everything before it survived: a target that loses commits loses the newest).
@@ -54,28 +33,6 @@ pub struct Loss {
 /// The last batch each worker committed in this process (its checkpoint as the worker knows
 /// it), to tell whether PostgreSQL later forgot it.
 pub type Committed = Arc<std::sync::Mutex<Vec<Option<Mark>>>>;
-
-impl Mark {
-    /// The mark of a transaction boundary.
-    pub fn at(p: &Position) -> Mark {
-        Mark {
-            file: p.file.clone(),
-            pos: p.pos,
-            seq: 0,
-        }
-    }
-
-    /// Whether two marks are in the same binlog sequence (same base name, `mysql-bin` of
-    /// `mysql-bin.000042`): only then does their order say which came first.
-    pub fn same_sequence(&self, other: &Mark) -> bool {
-        binlog_base(&self.file) == binlog_base(&other.file)
-    }
-}
-
-/// The base name of a binlog file (`mysql-bin` of `mysql-bin.000042`).
-pub fn binlog_base(file: &str) -> &str {
-    file.rsplit_once('.').map_or(file, |(base, _)| base)
-}
 
 /// Checks that every worker's checkpoint is a place in this server's binlogs (`logs`: SHOW
 /// BINARY LOGS, name and size) when the reader starts at `start`. A checkpoint is used to skip
@@ -133,18 +90,6 @@ pub fn check_placed(
         }
     }
     Ok(())
-}
-
-impl PartialOrd for Mark {
-    fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
-        Some(self.cmp(other))
-    }
-}
-
-impl std::fmt::Display for Mark {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{}:{}#{}", self.file, self.pos, self.seq)
-    }
 }
 
 pub struct Checkpoints {

@@ -17,9 +17,9 @@ use cadence::prelude::*;
 use cadence::{BufferedUdpMetricSink, NopMetricSink, QueuingMetricSink, StatsdClient};
 use serde::{Deserialize, Serialize};
 
-use crate::change::RowKind;
 use crate::config::Config;
-use crate::position::Position;
+use crate::model::change::RowKind;
+use crate::model::position::Position;
 
 /// Rows applied to one table since start.
 #[derive(Debug, Default, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
@@ -153,9 +153,10 @@ impl Metrics {
 
     /// Once a second: the saved position and the window, to statsd.
     pub fn position(&self, p: &Position, in_flight: usize) {
-        let _ = self
-            .client
-            .gauge("binlog_file_index", crate::binlog::file_index(&p.file));
+        let _ = self.client.gauge(
+            "binlog_file_index",
+            crate::model::position::file_index(&p.file),
+        );
         let _ = self.client.gauge("binlog_pos", p.pos);
         let _ = self.client.gauge("in_flight", in_flight as u64);
         if in_flight == 0 {
@@ -213,7 +214,7 @@ impl Snapshot {
         gauge(
             "binlog_file_index",
             "Index of the binlog file applied up to.",
-            crate::binlog::file_index(&self.bin_name) as f64,
+            crate::model::position::file_index(&self.bin_name) as f64,
         );
         gauge(
             "binlog_pos",

@@ -126,7 +126,7 @@ pub struct Config {
     pub checkpoint_schema: String,
     /// What zero dates become: `"null"` (default) or `"-infinity"`.
     #[serde(default)]
-    pub zero_date: crate::convert::ZeroDate,
+    pub zero_date: crate::config::ZeroDate,
     /// Create missing PostgreSQL target tables from the MySQL schema at start.
     #[serde(default)]
     pub create_missing_tables: bool,
@@ -347,7 +347,7 @@ impl Config {
                 );
             }
         }
-        crate::rules::TableRules::new(self)?;
+        crate::model::rules::TableRules::new(self)?;
         Ok(())
     }
 
@@ -489,4 +489,16 @@ tables = ["*"]
         let d = format!("{:?}", parse(&t).unwrap());
         assert!(!d.contains("s3cret") && !d.contains("hunter2"), "{d}");
     }
+}
+
+/// What a zero or partly-zero date (`0000-00-00`, `2020-00-15`) becomes: PostgreSQL has no such
+/// dates, and refusing them would stop the whole sync.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum ZeroDate {
+    #[default]
+    Null,
+    /// `-infinity`, which date, timestamp and timestamptz all accept.
+    #[serde(rename = "-infinity")]
+    NegInfinity,
 }

@@ -15,17 +15,18 @@ use mysql_async::prelude::Queryable;
 use tokio::sync::{mpsc, watch};
 use tokio::task::JoinSet;
 
-use crate::apply::Worker;
-use crate::binlog::{Reader, Stop, Transient};
-use crate::checkpoint::{self, Checkpoints};
 use crate::config::{Config, PgTarget};
-use crate::metrics::{Metrics, Snapshot};
-use crate::position::{self, Position};
-use crate::rules::{TableRules, TargetName};
+use crate::error::Transient;
+use crate::model::position::{self, Position};
+use crate::model::rules::{TableRules, TargetName};
+use crate::ops::metrics::{Metrics, Snapshot};
+use crate::ops::status;
+use crate::pipeline::window::AckWindow;
 use crate::schema::{LoadOptions, SchemaLoader, Skip, TableMeta};
-use crate::status;
+use crate::source::reader::{Reader, Stop};
+use crate::state::checkpoint::{self, Checkpoints};
+use crate::target::writer::Worker;
 use crate::tls::{MysqlTls, PgTls};
-use crate::window::AckWindow;
 
 /// MySQL connection options: TLS as configured, or plain text (`plain`) once `preferred` has
 /// met a server without TLS.
@@ -435,7 +436,7 @@ pub async fn binlog_status(conn: &mut mysql_async::Conn) -> Result<Position> {
 async fn settle(
     cp: &Checkpoints,
     pg: &deadpool_postgres::Pool,
-    committed: &crate::checkpoint::Committed,
+    committed: &crate::state::checkpoint::Committed,
     recorded: &std::sync::Mutex<Option<Position>>,
     pos: &Position,
     cfg: &Config,
@@ -493,8 +494,8 @@ async fn resume_where_postgres_is(
     };
     let Some(saved) = saved else { return Ok(start) };
     let (s, m) = (
-        crate::checkpoint::Mark::at(&saved),
-        crate::checkpoint::Mark::at(&start),
+        crate::model::mark::Mark::at(&saved),
+        crate::model::mark::Mark::at(&start),
     );
     if !s.same_sequence(&m) || s >= m {
         return Ok(start);
@@ -624,7 +625,7 @@ pub async fn run(cfg: Config, config_path: &Path) -> Result<()> {
     cfg.warn_if_exposed(config_path);
     if cfg.init_on_start && position::load(&cfg.master_info_path())?.is_none() {
         tracing::info!("no master.info and init_on_start = true: running the initial load first");
-        crate::snapshot::run(&cfg, false).await?;
+        crate::commands::init::run(&cfg, false).await?;
     }
     let cfg = Arc::new(cfg);
     let rules = TableRules::new(&cfg)?;
@@ -682,14 +683,14 @@ pub async fn run(cfg: Config, config_path: &Path) -> Result<()> {
         });
     }
     let mut pos = start;
-    let committed: crate::checkpoint::Committed =
+    let committed: crate::state::checkpoint::Committed =
         Arc::new(std::sync::Mutex::new(vec![None; cfg.concurrent_size]));
     let recorded: Arc<std::sync::Mutex<Option<Position>>> = Default::default();
     if let Some(cp) = &checkpoints {
         pos = resume_where_postgres_is(cp, &pg, &mysql, pos, &cfg).await?;
     }
-    let reload_path = crate::reload::path(&cfg);
-    let mut reloads = crate::reload::Reloads::load(&reload_path)?;
+    let reload_path = crate::state::reload::path(&cfg);
+    let mut reloads = crate::state::reload::Reloads::load(&reload_path)?;
     if reloads.forget_before(&pos) {
         if reloads.is_empty() {
             let _ = std::fs::remove_file(&reload_path);
@@ -721,7 +722,7 @@ pub async fn run(cfg: Config, config_path: &Path) -> Result<()> {
             match settle(cp, &pg, &committed, &recorded, &pos, &cfg).await {
                 Ok(p) => pos = p,
                 // Only a connection that failed is worth another look.
-                Err(e) if !crate::binlog::is_connection_error(&e) => return Err(e),
+                Err(e) if !crate::source::reader::is_connection_error(&e) => return Err(e),
                 Err(e) => {
                     tracing::warn!("{e:#}; checking again in {backoff:?}");
                     let mut sd = shutdown_rx.clone();
@@ -839,11 +840,11 @@ struct Pipeline {
     snapshot: status::Shared,
     shutdown: watch::Receiver<bool>,
     checkpoints: Option<Arc<Checkpoints>>,
-    /// Tables reloaded by `init --tables` (see [`crate::reload`]).
-    reloads: crate::reload::Reloads,
+    /// Tables reloaded by `init --tables` (see [`crate::state::reload`]).
+    reloads: crate::state::reload::Reloads,
     /// Each worker's last committed batch, and the last position noted in PostgreSQL: what
     /// this process knows PostgreSQL confirmed (see [`Checkpoints::lost`]).
-    committed: crate::checkpoint::Committed,
+    committed: crate::state::checkpoint::Committed,
     recorded: Arc<std::sync::Mutex<Option<Position>>>,
 }
 
@@ -1015,7 +1016,7 @@ type SaverCheckpoints = (
     Arc<Checkpoints>,
     deadpool_postgres::Pool,
     Arc<std::sync::Mutex<Option<Position>>>,
-    crate::checkpoint::Committed,
+    crate::state::checkpoint::Committed,
 );
 
 async fn save_positions(

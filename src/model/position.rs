@@ -136,3 +136,22 @@ mod tests {
         assert!(e.contains("master.info") && e.contains("bin_name"), "{e}");
     }
 }
+
+/// The index in a binlog file name (`mysql-bin.000042` → 42), for the metrics.
+pub fn file_index(file: &str) -> u64 {
+    file.rsplit('.')
+        .next()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0)
+}
+
+#[cfg(test)]
+mod file_index_tests {
+    use super::*;
+
+    #[test]
+    fn file_index_of_names() {
+        assert_eq!(file_index("mysql-bin.000042"), 42);
+        assert_eq!(file_index("x"), 0);
+    }
+}

@@ -20,7 +20,7 @@
 
 use anyhow::Result;
 
-use crate::charset::Charset;
+use crate::convert::charset::Charset;
 
 /// How to read one column's binlog values.
 #[derive(Debug, Clone)]

@@ -4,26 +4,17 @@
 //! for every type we target (numeric keeps all 65 digits, timestamps keep microseconds), and
 //! one `text[]` per column lets a whole batch travel as one statement.
 
+pub mod charset;
+
 use std::borrow::Cow;
 
 use mysql_async::binlog::jsonb::{JsonContainer, JsonDom, JsonNumber, JsonScalar};
 use mysql_async::Value;
 
-use crate::charset::Charset;
+use crate::config::ZeroDate;
+use crate::convert::charset::Charset;
+use crate::model::kind::Kind;
 use crate::schema::Column;
-use crate::types::Kind;
-
-/// What a zero or partly-zero date (`0000-00-00`, `2020-00-15`) becomes: PostgreSQL has no such
-/// dates, and refusing them would stop the whole sync.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Deserialize, Default)]
-#[serde(rename_all = "lowercase")]
-pub enum ZeroDate {
-    #[default]
-    Null,
-    /// `-infinity`, which date, timestamp and timestamptz all accept.
-    #[serde(rename = "-infinity")]
-    NegInfinity,
-}
 
 #[derive(Debug, thiserror::Error)]
 pub enum ConvertError {
@@ -43,7 +34,7 @@ pub enum ConvertError {
     },
 }
 
-/// [`to_pg_text`] with the invalid-text policy of `crate::charset`: a value whose bytes are
+/// [`to_pg_text`] with the invalid-text policy of `crate::convert::charset`: a value whose bytes are
 /// not all characters of its column's set is written with U+FFFD in their place, and `report`
 /// gets the error (the caller knows the table, key and binlog position to log). The first ten
 /// such values of a column are reported, then one note that further ones are only counted.

@@ -5,10 +5,9 @@ use std::sync::Arc;
 
 use mysql_async::Value;
 
-use crate::checkpoint::Mark;
-use crate::position::Position;
+use crate::model::mark::Mark;
+use crate::model::position::Position;
 use crate::schema::TableMeta;
-use crate::window::TxnId;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Op {
@@ -107,3 +106,6 @@ fn hash_value(v: &Value, h: &mut impl Hasher) {
         Value::Time(neg, d, hh, mi, s, us) => (neg, d, hh, mi, s, us).hash(h),
     }
 }
+
+/// Identifies a source transaction inside one run.
+pub type TxnId = u64;

@@ -12,8 +12,8 @@ use std::sync::{Arc, Mutex};
 use anyhow::{Context, Result};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-use crate::metrics::{now_secs, Snapshot};
-use crate::position;
+use crate::model::position;
+use crate::ops::metrics::{now_secs, Snapshot};
 
 /// The latest snapshot, shared between the saver (writer) and the HTTP endpoint (reader).
 pub type Shared = Arc<Mutex<Option<Snapshot>>>;

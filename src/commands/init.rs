@@ -32,15 +32,15 @@ use mysql_async::prelude::Queryable;
 use mysql_async::Value;
 use serde::{Deserialize, Serialize};
 
-use crate::checkpoint::Checkpoints;
 use crate::config::{Config, Flavor};
 use crate::convert::to_pg_text_replacing;
-use crate::position::{self, Position};
-use crate::rules::{TableRules, TargetName};
+use crate::model::kind::Kind;
+use crate::model::position::{self, Position};
+use crate::model::rules::{TableRules, TargetName};
+use crate::pipeline::run::{binlog_status, check_mysql, connect_pg, is_greenplum, load_tables};
 use crate::schema::{LoadOptions, SchemaLoader, TableMeta};
 use crate::sql::qualified;
-use crate::sync::{binlog_status, check_mysql, connect_pg, is_greenplum, load_tables};
-use crate::types::Kind;
+use crate::state::checkpoint::Checkpoints;
 
 /// Rows per key range when a large table is split.
 const RANGE_ROWS: u64 = 250_000;
@@ -102,7 +102,7 @@ pub async fn run(cfg: &Config, truncate: bool) -> Result<Position> {
 
 /// `init --tables`: copies only `tables` (`schema.table`) at a new consistent position while
 /// every other table keeps its own; `master.info` stays where it is, and the reader skips
-/// these tables' changes from before their copy (see [`crate::reload`]). The sync must be
+/// these tables' changes from before their copy (see [`crate::state::reload`]). The sync must be
 /// stopped meanwhile.
 pub async fn reload(cfg: &Config, tables: &[String]) -> Result<Position> {
     load(cfg, true, tables).await
@@ -293,8 +293,8 @@ async fn load(cfg: &Config, truncate: bool, only: &[String]) -> Result<Position>
         if let Some(cp) = Checkpoints::setup(cfg, &pg, greenplum).await {
             cp.forget_workers(&pg).await?;
         }
-        let path = crate::reload::path(cfg);
-        let mut reloads = crate::reload::Reloads::load(&path)?;
+        let path = crate::state::reload::path(cfg);
+        let mut reloads = crate::state::reload::Reloads::load(&path)?;
         for m in &todo {
             reloads.set(&m.name, replay_from.clone());
         }
@@ -635,7 +635,7 @@ async fn copy_chunk(
                 tracing::warn!(
                     "MySQL table {} (key {}, initial load): {e}{}",
                     m.name,
-                    crate::change::describe_key(m, &values),
+                    crate::model::change::describe_key(m, &values),
                     if n == 10 {
                         "; further ones in this column are not logged"
                     } else {
@@ -647,7 +647,7 @@ async fn copy_chunk(
                 anyhow!(
                     "cannot convert a row of MySQL table {} (key {}, initial load): {e}",
                     m.name,
-                    crate::change::describe_key(m, &values)
+                    crate::model::change::describe_key(m, &values)
                 )
             })?;
             crate::sql::copy_field(&mut buf, text.as_deref());

@@ -19,16 +19,19 @@ use mysql_async::prelude::Queryable;
 use mysql_async::{BinlogStreamRequest, Value};
 use tokio::sync::{mpsc, watch};
 
-use crate::change::{Change, Op, RowKind};
-use crate::checkpoint::{Checkpoints, Mark};
 use crate::config::{Config, Flavor};
-use crate::metrics::Metrics;
-use crate::position::Position;
-use crate::rows::RowPlan;
-use crate::rules::TargetName;
+use crate::error::Transient;
+use crate::model::change::TxnId;
+use crate::model::change::{Change, Op, RowKind};
+use crate::model::mark::Mark;
+use crate::model::position::Position;
+use crate::model::rules::TargetName;
+use crate::ops::metrics::Metrics;
+use crate::pipeline::window::AckWindow;
 use crate::schema::{SchemaLoader, Skip, TableMeta};
-use crate::statement::{classify, Statement};
-use crate::window::{AckWindow, TxnId};
+use crate::source::rows::RowPlan;
+use crate::source::statement::{classify, Statement};
+use crate::state::checkpoint::Checkpoints;
 
 /// MariaDB's GTID event type (unknown to mysql_common).
 const MARIADB_GTID_EVENT: u8 = 162;
@@ -38,11 +41,6 @@ const MARIADB_GTID_EVENT: u8 = 162;
 pub enum Stop {
     Shutdown,
 }
-
-/// A failure worth retrying from the last acknowledged position (the connection dropped).
-#[derive(Debug, thiserror::Error)]
-#[error("{0}")]
-pub struct Transient(pub String);
 
 /// A configured table as one TABLE_MAP event lays it out: binlog column i is `meta.columns[map[i]]`.
 struct Layout {
@@ -69,10 +67,10 @@ pub struct Reader {
     /// Everything at or before this mark is committed by every worker (from the checkpoints).
     pub truncate_floor: Option<Mark>,
     /// Tables reloaded by `init --tables`: their changes before the copy are skipped.
-    pub reloads: crate::reload::Reloads,
+    pub reloads: crate::state::reload::Reloads,
     /// Each worker's last committed batch (see `Checkpoints::lost`): a TRUNCATE checks it
     /// before writing every worker's checkpoint, and counts as every worker's commit.
-    pub committed: Option<crate::checkpoint::Committed>,
+    pub committed: Option<crate::state::checkpoint::Committed>,
 }
 
 struct StreamState {
@@ -204,7 +202,7 @@ impl Reader {
             }
             Some(EventData::XidEvent(_)) => self.end_txn(st, log_pos),
             Some(EventData::XaPrepareLogEvent(body)) => {
-                let Some((one_phase, xid)) = crate::statement::xa_prepare_xid(&body) else {
+                let Some((one_phase, xid)) = crate::source::statement::xa_prepare_xid(&body) else {
                     bail!("cannot read the XA PREPARE event ending at {}:{log_pos}", st.file);
                 };
                 let changes = st.xa.take().unwrap_or_default();
@@ -261,7 +259,7 @@ impl Reader {
             ),
             // A MariaDB GTID event that opens a prepared XA transaction (it logs no XA START).
             None if raw_type == MARIADB_GTID_EVENT
-                && crate::statement::mariadb_gtid_prepared_xa(event.data()) =>
+                && crate::source::statement::mariadb_gtid_prepared_xa(event.data()) =>
             {
                 self.xa_start(st);
             }
@@ -305,7 +303,7 @@ impl Reader {
         let Some(i) = st
             .prepared
             .iter()
-            .position(|p| crate::statement::same_xid(&p.xid, xid))
+            .position(|p| crate::source::statement::same_xid(&p.xid, xid))
         else {
             tracing::debug!(
                 "XA {} {xid} at {}:{log_pos}: prepared before this run's start, already applied",
@@ -840,23 +838,4 @@ pub fn is_connection_error(e: &anyhow::Error) -> bool {
         }
         false
     })
-}
-
-/// The index in a binlog file name (`mysql-bin.000042` → 42), for the metrics.
-pub fn file_index(file: &str) -> u64 {
-    file.rsplit('.')
-        .next()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(0)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn file_index_of_names() {
-        assert_eq!(file_index("mysql-bin.000042"), 42);
-        assert_eq!(file_index("x"), 0);
-    }
 }

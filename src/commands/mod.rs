@@ -1,0 +1,4 @@
+//! The commands `main.rs` runs besides the sync itself.
+
+pub mod check;
+pub mod init;

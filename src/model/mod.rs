@@ -1,0 +1,8 @@
+//! What the sync is about, independent of either server's connection: binlog positions and
+//! marks, one row change, column kinds, which tables go where.
+
+pub mod change;
+pub mod kind;
+pub mod mark;
+pub mod position;
+pub mod rules;

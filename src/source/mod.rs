@@ -1,0 +1,6 @@
+//! The MySQL / MariaDB side: the binlog reader (a replica connection), row decoding, what a
+//! QUERY event means.
+
+pub mod reader;
+pub mod rows;
+pub mod statement;

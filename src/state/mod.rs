@@ -1,0 +1,5 @@
+//! What survives a restart: the transactional checkpoint in PostgreSQL and the tables being
+//! reloaded by `init --tables`.
+
+pub mod checkpoint;
+pub mod reload;
