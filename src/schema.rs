@@ -325,7 +325,13 @@ impl SchemaLoader {
                 )
             })?;
             check_compatible(&src, &target, c, &kind, &pg_type)?;
-            if not_null && kind.holds_zero_dates() && self.options.zero_date == ZeroDate::Null {
+            // A key column is NOT NULL in any case (a zero date there stops at its row, naming it).
+            let in_key = src.key.contains(&c.name);
+            if not_null
+                && !in_key
+                && kind.holds_zero_dates()
+                && self.options.zero_date == ZeroDate::Null
+            {
                 bail!(
                     "PostgreSQL column {target}.{} is NOT NULL, but MySQL `{schema}`.`{table}`.`{}` ({}) \
                      can hold zero dates such as '0000-00-00', which zero_date = \"null\" (the default) \

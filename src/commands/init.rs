@@ -631,7 +631,7 @@ async fn copy_chunk(
             if i > 0 {
                 buf.put_u8(b'\t');
             }
-            let text = to_pg_text_replacing(col, v, |e, n| {
+            let text = to_pg_text_replacing(col, v, m.key.contains(&i), |e, n| {
                 tracing::warn!(
                     "MySQL table {} (key {}, initial load): {e}{}",
                     m.name,

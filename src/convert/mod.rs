@@ -26,6 +26,18 @@ pub enum ConvertError {
         bytes: String,
         text: String,
     },
+    /// Fatal: U+FFFD in a key could make two rows one, so a key is never replaced.
+    #[error(
+        "key column {column}: bytes that are not {charset} text ({bytes}); the sync does not \
+         replace them in a key, where two different values would become one row: correct the \
+         value in MySQL (or convert the column to a character set that holds it), then reload \
+         the table with `init --tables`"
+    )]
+    BadKeyText {
+        column: String,
+        charset: &'static str,
+        bytes: String,
+    },
     #[error("column {column}: unexpected binlog value {value} for MySQL type {ty}")]
     Unexpected {
         column: String,
@@ -34,16 +46,27 @@ pub enum ConvertError {
     },
 }
 
-/// [`to_pg_text`] with the invalid-text policy of `crate::convert::charset`: a value whose bytes are
-/// not all characters of its column's set is written with U+FFFD in their place, and `report`
-/// gets the error (the caller knows the table, key and binlog position to log). The first ten
-/// such values of a column are reported, then one note that further ones are only counted.
+/// [`to_pg_text`] with the invalid-text policy of `crate::convert::charset`: a value whose
+/// bytes are not all characters of its column's set is written with U+FFFD in their place, and
+/// `report` gets the error (the caller knows the table, key and binlog position to log). The
+/// first ten such values of a column are reported. In a key column (`in_key`) it is an error.
 pub fn to_pg_text_replacing(
     col: &Column,
     v: &Value,
+    in_key: bool,
     report: impl FnOnce(&ConvertError, u64),
 ) -> Result<Option<String>, ConvertError> {
     match to_pg_text(col, v) {
+        Err(ConvertError::BadText {
+            column,
+            charset,
+            bytes,
+            ..
+        }) if in_key => Err(ConvertError::BadKeyText {
+            column,
+            charset,
+            bytes,
+        }),
         Err(e @ ConvertError::BadText { .. }) => {
             let n = col
                 .bad_text
@@ -475,6 +498,27 @@ mod tests {
         );
         assert_eq!(t(&s, Value::Bytes(b"a\0b".to_vec())).unwrap(), "ab");
         assert_eq!(t(&s, Value::NULL), None);
+    }
+
+    #[test]
+    fn bad_text_is_replaced_and_reported_but_never_in_a_key() {
+        let cp1250 = col("varchar", "varchar(10)", Some("cp1250"));
+        let bad = Value::Bytes(vec![b'a', 0x81, 0]);
+        let mut reported = Vec::new();
+        let text = to_pg_text_replacing(&cp1250, &bad, false, |e, n| {
+            reported.push((e.to_string(), n))
+        });
+        assert_eq!(text.unwrap().as_deref(), Some("a\u{FFFD}"));
+        assert_eq!(reported.len(), 1);
+        assert!(reported[0].0.contains("cp1250"), "{reported:?}");
+        // Two different keys must not become one: in a key it is an error.
+        let in_key = to_pg_text_replacing(&cp1250, &bad, true, |_, _| panic!("not reported"));
+        assert!(matches!(in_key, Err(ConvertError::BadKeyText { .. })));
+        // Good text is not reported.
+        let ok = to_pg_text_replacing(&cp1250, &Value::Bytes(b"ok".to_vec()), true, |_, _| {
+            panic!("not reported")
+        });
+        assert_eq!(ok.unwrap().as_deref(), Some("ok"));
     }
 
     #[test]

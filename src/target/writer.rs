@@ -287,8 +287,9 @@ fn collapse(batch: &[Change]) -> Result<Vec<Group<'_>>> {
             .columns
             .iter()
             .zip(&ch.row)
-            .map(|(col, v)| {
-                to_pg_text_replacing(col, v, |e, n| {
+            .enumerate()
+            .map(|(c, (col, v))| {
+                to_pg_text_replacing(col, v, ch.table.key.contains(&c), |e, n| {
                     tracing::warn!(
                         "MySQL table {} (key {}, binlog position {}): {e}{}",
                         ch.table.source_name(),

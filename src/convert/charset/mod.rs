@@ -56,6 +56,19 @@ pub struct SingleByte {
 /// U+FFFF is a noncharacter: no set maps a byte to it, so it marks "no character".
 pub const NOT_A_CHAR: u16 = 0xFFFF;
 
+/// In [`MultiByte::runs`]: the sequence is no character.
+pub const BAD: u32 = 0;
+/// In [`MultiByte::runs`]: the first byte is no character, the rest is read again.
+pub const BAD_LEAD: u32 = 1;
+
+/// What an exception run says of one sequence.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Exception {
+    Char(char),
+    Bad,
+    BadLead,
+}
+
 /// How a multi-byte set splits its bytes into sequences, before any table is read.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Shape {
@@ -76,7 +89,8 @@ pub struct MultiByte {
     pub shape: Shape,
     /// Sorted, disjoint `(first sequence, count, first code point)`: the `count` sequences from
     /// `first` (bytes read big-endian as a number) decode to consecutive code points from
-    /// `first code point`, or are not characters when it is 0.
+    /// `first code point`; [`BAD`] marks sequences that are no character, [`BAD_LEAD`] those
+    /// whose first byte is none and whose next bytes MySQL reads again on their own.
     pub runs: &'static [(u32, u16, u32)],
 }
 
@@ -189,17 +203,17 @@ impl MultiByte {
     }
 
     /// Where `seq` falls in an exception run: `Some(None)` not a character, `Some(Some(c))`.
-    fn exception(&self, seq: u32) -> Option<Option<char>> {
+    fn exception(&self, seq: u32) -> Option<Exception> {
         let i = self.runs.partition_point(|r| r.0 <= seq);
         let (first, count, code) = *self.runs.get(i.checked_sub(1)?)?;
         if seq >= first + count as u32 {
             return None;
         }
-        Some(
-            (code != 0)
-                .then(|| char::from_u32(code + (seq - first)))
-                .flatten(),
-        )
+        Some(match code {
+            BAD => Exception::Bad,
+            BAD_LEAD => Exception::BadLead,
+            c => char::from_u32(c + (seq - first)).map_or(Exception::Bad, Exception::Char),
+        })
     }
 }
 
@@ -218,7 +232,13 @@ fn multi_byte<'a>(t: &MultiByte, b: &'a [u8]) -> (Cow<'a, str>, bool) {
         out.push_str(&text);
     };
     while i < b.len() {
-        let n = t.sequence_len(&b[i..]);
+        // A high byte on its own that MySQL reads differently from encoding_rs (gbk's 0x80 is
+        // no character for MySQL, the euro sign for WHATWG) is a sequence of one.
+        let n = if b[i] >= 0x80 && t.exception(b[i] as u32).is_some() {
+            1
+        } else {
+            t.sequence_len(&b[i..])
+        };
         if n == 1 && b[i] < 0x80 {
             i += 1;
             continue;
@@ -230,17 +250,26 @@ fn multi_byte<'a>(t: &MultiByte, b: &'a [u8]) -> (Cow<'a, str>, bool) {
         let exception = if complete {
             t.exception(seq)
         } else {
-            Some(None)
+            Some(Exception::Bad)
         };
-        if let Some(c) = exception {
-            flush(&mut out, &b[plain..i], &mut bad);
-            out.push(c.unwrap_or('\u{FFFD}'));
-            bad |= c.is_none();
-            i = (i + n).min(b.len());
-            plain = i;
-        } else {
+        let Some(e) = exception else {
             i += n;
+            continue;
+        };
+        flush(&mut out, &b[plain..i], &mut bad);
+        match e {
+            Exception::Char(c) => out.push(c),
+            Exception::Bad | Exception::BadLead => {
+                out.push('\u{FFFD}');
+                bad = true;
+            }
         }
+        i = if e == Exception::BadLead {
+            i + 1
+        } else {
+            (i + n).min(b.len())
+        };
+        plain = i;
     }
     flush(&mut out, &b[plain..], &mut bad);
     (Cow::Owned(out), bad)
@@ -336,6 +365,13 @@ mod tests {
         assert_eq!(text("sjis", b"\x81\x5f").0, "\\");
         assert_eq!(text("cp932", b"\x81\x5f").0, "＼");
         assert!(text("gbk", "中文".as_bytes()).1); // UTF-8 bytes are not GBK text
+                                                   // A lone 0x80 is no character in MySQL's gbk and sjis (WHATWG: € and U+0080), and the
+                                                   // sequences after it are read as MySQL reads them.
+        assert_eq!(text("gbk", b"\x80\xd6\xd0"), ("\u{FFFD}中".into(), true));
+        assert_eq!(text("sjis", b"\x80\x81\x5f"), ("\u{FFFD}\\".into(), true));
+        // Big5-HKSCS reads 0x8862 as two characters; MySQL's big5 has no such character and
+        // reads the 'b' again on its own.
+        assert_eq!(text("big5", b"\x88\x62"), ("\u{FFFD}b".into(), true));
         assert_eq!(text("gbk", b"\xd6\xd0\xce\xc4"), ("中文".into(), false));
     }
 
