@@ -12,6 +12,7 @@
 //! - [`ops`]: metrics, status, logging;
 //! - [`commands`]: what `main.rs` runs (`run`, `init`, `check`, `schema`).
 
+pub mod catalog;
 pub mod commands;
 pub mod config;
 pub mod convert;
@@ -19,7 +20,6 @@ pub mod error;
 pub mod model;
 pub mod ops;
 pub mod pipeline;
-pub mod schema;
 pub mod source;
 pub mod sql;
 pub mod state;

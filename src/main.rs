@@ -6,7 +6,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
-use mysql_gp_sync::pipeline::run as sync;
+use mysql_gp_sync::commands;
 use mysql_gp_sync::{config::Config, ops::logging};
 
 #[derive(Parser)]
@@ -52,7 +52,7 @@ const EXIT_CONFIG: u8 = 2;
 fn main() -> ExitCode {
     let cli = Cli::parse();
     mysql_gp_sync::tls::install_provider();
-    let cfg = match Config::load(&cli.config) {
+    let cfg = match commands::load_config(&cli.config) {
         Ok(c) => c,
         Err(e) => {
             eprintln!("Error: {e:#}");
@@ -91,25 +91,25 @@ fn run(config: PathBuf, cfg: Config, command: Command) -> anyhow::Result<()> {
         .enable_all()
         .build()?;
     match command {
-        Command::Run => rt.block_on(sync::run(cfg, &config)),
+        Command::Run => rt.block_on(commands::run::run(cfg, &config)),
         Command::Init {
             truncate,
             no_follow,
             tables,
         } => rt.block_on(async {
             if tables.is_empty() {
-                mysql_gp_sync::commands::init::run(&cfg, truncate).await?;
+                commands::init::run(&cfg, truncate).await?;
             } else {
-                mysql_gp_sync::commands::init::reload(&cfg, &tables).await?;
+                commands::init::reload(&cfg, &tables).await?;
             }
             if no_follow {
                 return Ok(());
             }
-            sync::run(cfg, &config).await
+            commands::run::run(cfg, &config).await
         }),
-        Command::Schema => rt.block_on(sync::print_schema(&cfg)),
+        Command::Schema => rt.block_on(commands::schema::print_schema(&cfg)),
         Command::Status => mysql_gp_sync::ops::status::print(&cfg.status_path()),
-        Command::Check => match rt.block_on(mysql_gp_sync::commands::check::run(&cfg))? {
+        Command::Check => match rt.block_on(commands::check::run(&cfg))? {
             true => Ok(()),
             false => std::process::exit(1),
         },

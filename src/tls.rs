@@ -16,7 +16,6 @@
 //! rustls with the `ring` provider is used on both sides: no OpenSSL to install or link, and one
 //! TLS stack to reason about.
 
-use std::fmt;
 use std::path::Path;
 use std::sync::Arc;
 
@@ -28,31 +27,8 @@ use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName, UnixTime};
 use rustls::{
     CertificateError, ClientConfig, DigitallySignedStruct, RootCertStore, SignatureScheme,
 };
-use serde::Deserialize;
 
-use crate::config::Config;
-
-/// `mysql_ssl`: MySQL's `--ssl-mode` values (any case).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum MysqlSsl {
-    Disabled,
-    #[default]
-    Preferred,
-    Required,
-    VerifyCa,
-    VerifyIdentity,
-}
-
-/// `pg_sslmode`: libpq's `sslmode` values (`allow` is not offered: it prefers plain text).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum PgSslMode {
-    Disable,
-    #[default]
-    Prefer,
-    Require,
-    VerifyCa,
-    VerifyFull,
-}
+use crate::config::{Config, MysqlSsl, PgSslMode};
 
 /// What is checked of the server's certificate once TLS is on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -139,75 +115,14 @@ const LEVELS: [Tls; 5] = [
 ];
 
 impl MysqlSsl {
-    const NAMES: [(&'static str, MysqlSsl); 5] = [
-        ("disabled", MysqlSsl::Disabled),
-        ("preferred", MysqlSsl::Preferred),
-        ("required", MysqlSsl::Required),
-        ("verify_ca", MysqlSsl::VerifyCa),
-        ("verify_identity", MysqlSsl::VerifyIdentity),
-    ];
-
     fn tls(self) -> Tls {
         LEVELS[self as usize]
     }
 }
 
 impl PgSslMode {
-    const NAMES: [(&'static str, PgSslMode); 5] = [
-        ("disable", PgSslMode::Disable),
-        ("prefer", PgSslMode::Prefer),
-        ("require", PgSslMode::Require),
-        ("verify-ca", PgSslMode::VerifyCa),
-        ("verify-full", PgSslMode::VerifyFull),
-    ];
-
     fn tls(self) -> Tls {
         LEVELS[self as usize]
-    }
-}
-
-fn parse_mode<'de, D, T: Copy>(d: D, names: &[(&str, T)], key: &str) -> Result<T, D::Error>
-where
-    D: serde::Deserializer<'de>,
-{
-    let s = String::deserialize(d)?;
-    let wanted = s.to_ascii_lowercase().replace('-', "_");
-    names
-        .iter()
-        .find(|(n, _)| n.replace('-', "_") == wanted)
-        .map(|(_, v)| *v)
-        .ok_or_else(|| {
-            let all: Vec<&str> = names.iter().map(|(n, _)| *n).collect();
-            serde::de::Error::custom(format!(
-                "`{key}` = {s:?}: expected one of {}",
-                all.join(", ")
-            ))
-        })
-}
-
-impl<'de> Deserialize<'de> for MysqlSsl {
-    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        parse_mode(d, &MysqlSsl::NAMES, "mysql_ssl")
-    }
-}
-
-impl<'de> Deserialize<'de> for PgSslMode {
-    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        parse_mode(d, &PgSslMode::NAMES, "pg_sslmode")
-    }
-}
-
-impl fmt::Display for MysqlSsl {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let name = MysqlSsl::NAMES.iter().find(|(_, v)| v == self).unwrap().0;
-        f.write_str(name)
-    }
-}
-
-impl fmt::Display for PgSslMode {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let name = PgSslMode::NAMES.iter().find(|(_, v)| v == self).unwrap().0;
-        f.write_str(name)
     }
 }
 
@@ -508,6 +423,11 @@ pub fn advice(e: &rustls::Error, server: &str) -> String {
     }
 }
 
+/// Marks a failed TLS attempt that `preferred` may retry in plain text.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct NoTls(pub String);
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -527,7 +447,7 @@ mod tests {
 
     #[test]
     fn modes_parse_in_any_case_and_refuse_others() {
-        #[derive(Deserialize)]
+        #[derive(serde::Deserialize)]
         struct T {
             m: MysqlSsl,
             p: PgSslMode,

@@ -13,7 +13,7 @@ mod common;
 use common::*;
 use mysql_async::prelude::Queryable;
 use mysql_async::Conn;
-use mysql_gp_sync::convert::charset::{Charset, Shape, BAD, BAD_LEAD, NOT_A_CHAR};
+use mysql_gp_sync::model::charset::{Charset, Shape, BAD, BAD_LEAD, NOT_A_CHAR};
 
 /// Every character set the server lists, with its longest sequence in bytes.
 async fn server_charsets(my: &mut Conn) -> Vec<(String, u32)> {

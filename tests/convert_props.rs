@@ -6,7 +6,7 @@ use mysql_async::Value;
 use mysql_gp_sync::config::ZeroDate;
 use mysql_gp_sync::convert::to_pg_text;
 use mysql_gp_sync::model::kind::Kind;
-use mysql_gp_sync::schema::Column;
+use mysql_gp_sync::model::table::Column;
 use proptest::prelude::*;
 
 fn col(data_type: &str, column_type: &str, charset: Option<&str>) -> Column {

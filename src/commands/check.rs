@@ -5,11 +5,12 @@
 use anyhow::Result;
 use mysql_async::prelude::Queryable;
 
+use crate::catalog::{LoadOptions, SchemaLoader};
 use crate::config::Config;
-use crate::model::position;
 use crate::model::rules::TableRules;
-use crate::pipeline::run::BINLOG_REQUIREMENTS;
-use crate::schema::{LoadOptions, SchemaLoader, Skip};
+use crate::model::table::Skip;
+use crate::source::connect::BINLOG_REQUIREMENTS;
+use crate::state::master_info;
 
 #[derive(Default)]
 struct Report {
@@ -55,7 +56,7 @@ pub async fn run(cfg: &Config) -> Result<bool> {
         start_retry_secs: 0,
         ..cfg.clone()
     };
-    let (mut conn, mysql) = match crate::pipeline::run::connect_mysql(cfg).await {
+    let (mut conn, mysql) = match crate::source::connect::connect_mysql(cfg).await {
         Ok(link) => {
             let (host, _) = cfg.mysql_host_port()?;
             r.reached(
@@ -81,7 +82,7 @@ pub async fn run(cfg: &Config) -> Result<bool> {
         check_server_id(&mut r, conn, cfg).await;
     }
 
-    let pg = match crate::pipeline::run::connect_pg(cfg, 2).await {
+    let pg = match crate::target::connect::connect_pg(cfg, 2).await {
         Ok(link) => {
             r.reached(
                 format!(
@@ -253,11 +254,11 @@ async fn check_grants(r: &mut Report, conn: &mut mysql_async::Conn, cfg: &Config
 
 async fn check_position(r: &mut Report, conn: &mut mysql_async::Conn, cfg: &Config) {
     let path = cfg.master_info_path();
-    let logs = match crate::pipeline::run::binary_logs(conn).await {
+    let logs = match crate::source::connect::binary_logs(conn).await {
         Ok(l) => l,
         Err(e) => return r.fail(format!("{e:#}")),
     };
-    match position::load(&path) {
+    match master_info::load(&path) {
         Ok(None) => r.warn(format!(
             "no {}: the sync would start from the first binlog the server has ({}); write a position to start elsewhere",
             path.display(),
@@ -288,7 +289,7 @@ async fn check_server_id(r: &mut Report, conn: &mut mysql_async::Conn, cfg: &Con
     let version = variable(conn, "version").await.unwrap_or_default();
     let (sql, privilege) = if version.to_ascii_lowercase().contains("mariadb") {
         ("SHOW REPLICA HOSTS", "REPLICATION MASTER ADMIN")
-    } else if crate::pipeline::run::version_triple(&version) >= (8, 0, 22) {
+    } else if crate::source::connect::version_triple(&version) >= (8, 0, 22) {
         ("SHOW REPLICAS", "REPLICATION SLAVE")
     } else {
         ("SHOW SLAVE HOSTS", "REPLICATION SLAVE")
@@ -313,7 +314,7 @@ async fn check_tables(
     pg: deadpool_postgres::Pool,
 ) -> Result<()> {
     // As the sync decides it (`auto` asks the server), so check judges the same key rules.
-    let greenplum = crate::pipeline::run::is_greenplum(cfg, &*pg.get().await?).await?;
+    let greenplum = crate::target::connect::is_greenplum(cfg, &*pg.get().await?).await?;
     let loader = SchemaLoader::new(
         mysql,
         Some(pg),

@@ -32,15 +32,21 @@ use mysql_async::prelude::Queryable;
 use mysql_async::Value;
 use serde::{Deserialize, Serialize};
 
+use crate::catalog::{LoadOptions, SchemaLoader};
 use crate::config::{Config, Flavor};
 use crate::convert::to_pg_text_replacing;
 use crate::model::kind::Kind;
-use crate::model::position::{self, Position};
+use crate::model::position::Position;
 use crate::model::rules::{TableRules, TargetName};
-use crate::pipeline::run::{binlog_status, check_mysql, connect_pg, is_greenplum, load_tables};
-use crate::schema::{LoadOptions, SchemaLoader, TableMeta};
+use crate::model::table::TableMeta;
+use crate::pipeline::start::load_tables;
+use crate::source::connect::binlog_status;
+use crate::source::connect::check_mysql;
 use crate::sql::qualified;
 use crate::state::checkpoint::Checkpoints;
+use crate::state::master_info;
+use crate::target::connect::connect_pg;
+use crate::target::connect::is_greenplum;
 
 /// Rows per key range when a large table is split.
 const RANGE_ROWS: u64 = 250_000;
@@ -70,7 +76,7 @@ fn save_state(cfg: &Config, s: &State) -> Result<()> {
     if s.reload {
         return Ok(());
     }
-    position::atomic_write(&state_path(cfg), &serde_json::to_vec_pretty(s)?)
+    master_info::atomic_write(&state_path(cfg), &serde_json::to_vec_pretty(s)?)
 }
 
 /// One unit of copying: a whole table, or a range of its integer key.
@@ -139,7 +145,7 @@ async fn load(cfg: &Config, truncate: bool, only: &[String]) -> Result<Position>
     }
     let reload = !only.is_empty();
     let kept_at = if reload {
-        let Some(at) = position::load(&cfg.master_info_path())? else {
+        let Some(at) = master_info::load(&cfg.master_info_path())? else {
             bail!(
                 "init --tables reloads tables of a sync that has a position, but there is no {}: run init without --tables",
                 cfg.master_info_path().display()
@@ -311,7 +317,7 @@ async fn load(cfg: &Config, truncate: bool, only: &[String]) -> Result<Position>
     if let Some(cp) = Checkpoints::setup(cfg, &pg, greenplum).await {
         cp.clear(&pg).await?;
     }
-    position::save(&cfg.master_info_path(), &replay_from)?;
+    master_info::save(&cfg.master_info_path(), &replay_from)?;
     let _ = std::fs::remove_file(state_path(cfg));
     let rows = progress.rows.load(Relaxed);
     let secs = started.elapsed().as_secs_f64();

@@ -3,6 +3,10 @@
 //! Unknown keys are refused (a typo must not silently fall back to a default), and every
 //! error names the file, the line and the key so that an operator can fix it in one look.
 
+mod tls;
+
+pub use tls::{MysqlSsl, PgSslMode};
+
 use std::fmt;
 use std::path::{Path, PathBuf};
 
@@ -90,7 +94,7 @@ pub struct Config {
     /// TLS to MySQL: `disabled`, `preferred` (default), `required`, `verify_ca`,
     /// `verify_identity` (see `tls.rs`).
     #[serde(default)]
-    pub mysql_ssl: crate::tls::MysqlSsl,
+    pub mysql_ssl: MysqlSsl,
     /// PEM file of the CA that signed MySQL's certificate.
     #[serde(default)]
     pub mysql_ssl_ca: Option<PathBuf>,
@@ -101,7 +105,7 @@ pub struct Config {
     pub mysql_ssl_key: Option<PathBuf>,
     /// TLS to PostgreSQL: `disable`, `prefer` (default), `require`, `verify-ca`, `verify-full`.
     #[serde(default)]
-    pub pg_sslmode: crate::tls::PgSslMode,
+    pub pg_sslmode: PgSslMode,
     /// PEM file of the CA that signed PostgreSQL's certificate (`"system"`: the public roots).
     #[serde(default)]
     pub pg_sslrootcert: Option<PathBuf>,
@@ -126,7 +130,7 @@ pub struct Config {
     pub checkpoint_schema: String,
     /// What zero dates become: `"null"` (default) or `"-infinity"`.
     #[serde(default)]
-    pub zero_date: crate::config::ZeroDate,
+    pub zero_date: ZeroDate,
     /// Create missing PostgreSQL target tables from the MySQL schema at start.
     #[serde(default)]
     pub create_missing_tables: bool,
@@ -260,10 +264,6 @@ impl Config {
         let mut cfg = Self::parse(&text, path)?;
         cfg.resolve_passwords()
             .with_context(|| format!("config file {}", path.display()))?;
-        // A TLS file that is missing or not PEM is a config mistake: say so before connecting.
-        crate::tls::MysqlTls::new(&cfg)
-            .and(crate::tls::PgTls::new(&cfg))
-            .with_context(|| format!("config file {}", path.display()))?;
         Ok(cfg)
     }
 
@@ -347,7 +347,6 @@ impl Config {
                 );
             }
         }
-        crate::model::rules::TableRules::new(self)?;
         Ok(())
     }
 

@@ -4,17 +4,15 @@
 //! for every type we target (numeric keeps all 65 digits, timestamps keep microseconds), and
 //! one `text[]` per column lets a whole batch travel as one statement.
 
-pub mod charset;
-
 use std::borrow::Cow;
 
 use mysql_async::binlog::jsonb::{JsonContainer, JsonDom, JsonNumber, JsonScalar};
 use mysql_async::Value;
 
 use crate::config::ZeroDate;
-use crate::convert::charset::Charset;
+use crate::model::charset::Charset;
 use crate::model::kind::Kind;
-use crate::schema::Column;
+use crate::model::table::Column;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ConvertError {
@@ -46,7 +44,7 @@ pub enum ConvertError {
     },
 }
 
-/// [`to_pg_text`] with the invalid-text policy of `crate::convert::charset`: a value whose
+/// [`to_pg_text`] with the invalid-text policy of `crate::model::charset`: a value whose
 /// bytes are not all characters of its column's set is written with U+FFFD in their place, and
 /// `report` gets the error (the caller knows the table, key and binlog position to log). The
 /// first ten such values of a column are reported. In a key column (`in_key`) it is an error.

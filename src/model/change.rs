@@ -7,7 +7,7 @@ use mysql_async::Value;
 
 use crate::model::mark::Mark;
 use crate::model::position::Position;
-use crate::schema::TableMeta;
+use crate::model::table::TableMeta;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Op {

@@ -20,7 +20,7 @@
 
 use anyhow::Result;
 
-use crate::convert::charset::Charset;
+use crate::model::charset::Charset;
 
 /// How to read one column's binlog values.
 #[derive(Debug, Clone)]

@@ -2,7 +2,9 @@
 //! marks, one row change, column kinds, which tables go where.
 
 pub mod change;
+pub mod charset;
 pub mod kind;
 pub mod mark;
 pub mod position;
 pub mod rules;
+pub mod table;

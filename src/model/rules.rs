@@ -197,7 +197,8 @@ pg_dbname = "d"
 schema = "b"
 tables = ["order_[0-9"]
 "#;
-        let e = format!("{:#}", Config::parse(t, Path::new("t.toml")).unwrap_err());
+        let cfg = Config::parse(t, Path::new("t.toml")).unwrap();
+        let e = format!("{:#}", TableRules::new(&cfg).err().unwrap());
         assert!(e.contains("order_[0-9"), "{e}");
     }
 }

@@ -12,15 +12,15 @@ use std::sync::{Arc, Mutex};
 use anyhow::{Context, Result};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-use crate::model::position;
 use crate::ops::metrics::{now_secs, Snapshot};
+use crate::state::master_info;
 
 /// The latest snapshot, shared between the saver (writer) and the HTTP endpoint (reader).
 pub type Shared = Arc<Mutex<Option<Snapshot>>>;
 
 pub fn write(path: &Path, snap: &Snapshot) -> Result<()> {
     let json = serde_json::to_vec_pretty(snap)?;
-    position::atomic_write(path, &json)
+    master_info::atomic_write(path, &json)
 }
 
 /// `mysql-gp-sync status`: prints the running process' figures; an error when it is not running.

@@ -1,4 +1,4 @@
 //! The running sync: reader → workers → ack window → saved positions.
 
 pub mod run;
-pub mod window;
+pub mod start;

@@ -1,6 +1,7 @@
 //! The MySQL / MariaDB side: the binlog reader (a replica connection), row decoding, what a
 //! QUERY event means.
 
+pub mod connect;
 pub mod reader;
 pub mod rows;
 pub mod statement;

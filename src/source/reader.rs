@@ -19,6 +19,7 @@ use mysql_async::prelude::Queryable;
 use mysql_async::{BinlogStreamRequest, Value};
 use tokio::sync::{mpsc, watch};
 
+use crate::catalog::SchemaLoader;
 use crate::config::{Config, Flavor};
 use crate::error::Transient;
 use crate::model::change::TxnId;
@@ -26,12 +27,12 @@ use crate::model::change::{Change, Op, RowKind};
 use crate::model::mark::Mark;
 use crate::model::position::Position;
 use crate::model::rules::TargetName;
+use crate::model::table::{Skip, TableMeta};
 use crate::ops::metrics::Metrics;
-use crate::pipeline::window::AckWindow;
-use crate::schema::{SchemaLoader, Skip, TableMeta};
 use crate::source::rows::RowPlan;
 use crate::source::statement::{classify, Statement};
 use crate::state::checkpoint::Checkpoints;
+use crate::state::window::AckWindow;
 
 /// MariaDB's GTID event type (unknown to mysql_common).
 const MARIADB_GTID_EVENT: u8 = 162;

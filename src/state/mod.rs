@@ -2,4 +2,6 @@
 //! reloaded by `init --tables`.
 
 pub mod checkpoint;
+pub mod master_info;
 pub mod reload;
+pub mod window;

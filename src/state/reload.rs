@@ -17,7 +17,8 @@ use serde::{Deserialize, Serialize};
 
 use crate::config::Config;
 use crate::model::mark::Mark;
-use crate::model::position::{self, Position};
+use crate::model::position::Position;
+use crate::state::master_info;
 
 #[derive(Debug, Default, Serialize, Deserialize)]
 struct File {
@@ -65,7 +66,7 @@ impl Reloads {
                 .map(|(t, p)| (t.clone(), (p.file.to_string(), p.pos)))
                 .collect(),
         };
-        position::atomic_write(path, &serde_json::to_vec_pretty(&f)?)
+        master_info::atomic_write(path, &serde_json::to_vec_pretty(&f)?)
     }
 
     pub fn set(&mut self, table: &str, at: Position) {

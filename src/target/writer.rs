@@ -25,10 +25,10 @@ use crate::error::Transient;
 use crate::model::change::TxnId;
 use crate::model::change::{Change, Op, RowKind};
 use crate::model::mark::Mark;
+use crate::model::table::TableMeta;
 use crate::ops::metrics::Metrics;
-use crate::pipeline::window::AckWindow;
-use crate::schema::TableMeta;
 use crate::state::checkpoint::Checkpoints;
+use crate::state::window::AckWindow;
 
 type Text = Option<String>;
 
@@ -495,7 +495,7 @@ mod tests {
     use crate::model::kind::Kind;
     use crate::model::position::Position;
     use crate::model::rules::TargetName;
-    use crate::schema::Column;
+    use crate::model::table::Column;
     use mysql_common::Value;
 
     fn table() -> Arc<TableMeta> {

@@ -1,0 +1,164 @@
+//! What a configured table looks like on both sides: its MySQL columns and key ([`mysql`], from
+//! `information_schema`) matched with the PostgreSQL table its rows go to ([`postgres`], from
+//! the catalog), with the statements that write it. Loaded at start and again when a table
+//! first appears in the binlog.
+
+pub mod mysql;
+pub mod postgres;
+
+use std::sync::Arc;
+
+use anyhow::{anyhow, bail, Context, Result};
+
+use crate::config::ZeroDate;
+use crate::model::rules::TableRules;
+use crate::model::table::{Column, Skip, TableMeta};
+use crate::sql;
+use mysql::SourceTable;
+use postgres::{check_compatible, check_target_key, create_target, target_columns};
+
+/// How tables are loaded, from the config.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct LoadOptions {
+    pub greenplum: bool,
+    pub zero_date: ZeroDate,
+    /// Create missing target tables from the source schema.
+    pub create_tables: bool,
+}
+
+pub struct SchemaLoader {
+    mysql: mysql_async::Pool,
+    pg: Option<deadpool_postgres::Pool>,
+    rules: TableRules,
+    options: LoadOptions,
+}
+
+impl SchemaLoader {
+    /// `pg` may be `None` for commands that only read the MySQL side (`schema`).
+    pub fn new(
+        mysql: mysql_async::Pool,
+        pg: Option<deadpool_postgres::Pool>,
+        rules: TableRules,
+        options: LoadOptions,
+    ) -> Self {
+        SchemaLoader {
+            mysql,
+            pg,
+            rules,
+            options,
+        }
+    }
+
+    pub fn rules(&self) -> &TableRules {
+        &self.rules
+    }
+
+    /// Every base table of the configured schemas that the `[[source]]` patterns select.
+    pub async fn configured_tables(&self) -> Result<Vec<(String, String)>> {
+        mysql::configured_tables(&self.mysql, &self.rules).await
+    }
+
+    /// Columns and key of a MySQL table, from `information_schema`.
+    pub async fn source_table(&self, schema: &str, table: &str) -> Result<SourceTable> {
+        mysql::source_table(&self.mysql, schema, table).await
+    }
+
+    /// Loads one table and matches it with its target; `Ok(Err(Skip))` when it has no usable key.
+    pub async fn load(&self, schema: &str, table: &str) -> Result<Result<Arc<TableMeta>, Skip>> {
+        let src = mysql::source_table(&self.mysql, schema, table).await?;
+        if src.key.is_empty() {
+            return Ok(Err(Skip::NoKey));
+        }
+        let kinds = src.kinds()?;
+        let target = self.rules.target(schema, table);
+        let client = self.pg()?.get().await.context("connecting to PostgreSQL")?;
+        let mut pg_cols = target_columns(&client, &target).await?;
+        if pg_cols.is_empty() && self.options.create_tables {
+            create_target(&client, &src, &target, self.options.zero_date).await?;
+            pg_cols = target_columns(&client, &target).await?;
+        }
+        if pg_cols.is_empty() {
+            bail!(
+                "PostgreSQL table {target} (target of MySQL `{schema}`.`{table}`) does not exist; \
+                 create it (`mysql-gp-sync schema` prints the CREATE TABLE) or set create_missing_tables = true"
+            );
+        }
+        let mut columns = Vec::with_capacity(src.columns.len());
+        for (c, kind) in src.columns.iter().zip(kinds) {
+            let (pg_type, not_null) = pg_cols.get(&c.name).cloned().ok_or_else(|| {
+                anyhow!(
+                    "PostgreSQL table {target} has no column \"{}\" that MySQL table `{schema}`.`{table}` has; \
+                     add it (ALTER TABLE {} ADD COLUMN {} {}) or map the table elsewhere with a [[rule]]",
+                    c.name,
+                    sql::qualified(&target.schema, &target.table),
+                    sql::quote_ident(&c.name),
+                    kind.pg_type(&c.column_type)
+                )
+            })?;
+            check_compatible(&src, &target, c, &kind, &pg_type)?;
+            // A key column is NOT NULL in any case (a zero date there stops at its row, naming it).
+            let in_key = src.key.contains(&c.name);
+            if not_null
+                && !in_key
+                && kind.holds_zero_dates()
+                && self.options.zero_date == ZeroDate::Null
+            {
+                bail!(
+                    "PostgreSQL column {target}.{} is NOT NULL, but MySQL `{schema}`.`{table}`.`{}` ({}) \
+                     can hold zero dates such as '0000-00-00', which zero_date = \"null\" (the default) \
+                     writes as NULL, so the first one would stop the sync: set zero_date = \"-infinity\" \
+                     (date and timestamp columns accept it), or drop the constraint \
+                     (ALTER TABLE {} ALTER COLUMN {} DROP NOT NULL)",
+                    sql::quote_ident(&c.name),
+                    c.name,
+                    c.column_type,
+                    sql::qualified(&target.schema, &target.table),
+                    sql::quote_ident(&c.name),
+                );
+            }
+            columns.push(Column::new(
+                c.name.clone(),
+                c.data_type.clone(),
+                c.column_type.clone(),
+                kind,
+                pg_type,
+                self.options.zero_date,
+            ));
+        }
+        let key: Vec<usize> = src
+            .key
+            .iter()
+            .map(|k| src.columns.iter().position(|c| &c.name == k).unwrap())
+            .collect();
+        if !self.options.greenplum {
+            check_target_key(&client, &target, &src.key, schema, table).await?;
+        }
+
+        let qualified = sql::qualified(&target.schema, &target.table);
+        let typed: Vec<(&str, &str)> = columns
+            .iter()
+            .map(|c| (c.name.as_str(), c.pg_type.as_str()))
+            .collect();
+        let key_typed: Vec<(&str, &str)> = key.iter().map(|&k| typed[k]).collect();
+        Ok(Ok(Arc::new(TableMeta {
+            greenplum: self.options.greenplum,
+            upsert_sql: sql::upsert(&qualified, &typed, &key),
+            insert_sql: sql::insert(&qualified, &typed),
+            copy_sql: sql::copy_in(&qualified, &typed),
+            delete_sql: sql::delete(&qualified, &key_typed),
+            truncate_sql: sql::truncate(&qualified),
+            name: format!("{schema}.{table}"),
+            schema: schema.to_string(),
+            table: table.to_string(),
+            target,
+            columns,
+            key,
+        })))
+    }
+
+    fn pg(&self) -> Result<&deadpool_postgres::Pool> {
+        self.pg
+            .as_ref()
+            .ok_or_else(|| anyhow!("internal: no PostgreSQL pool for this command"))
+    }
+}

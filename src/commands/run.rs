@@ -1,0 +1,224 @@
+//! `mysql-gp-sync run`: the sync itself, from start-up checks to the restart loop around the
+//! pipeline.
+
+use std::collections::HashMap;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result};
+use tokio::sync::watch;
+
+use crate::catalog::{LoadOptions, SchemaLoader};
+use crate::config::Config;
+use crate::error::Transient;
+use crate::model::position::Position;
+use crate::model::rules::TableRules;
+use crate::ops::metrics::Metrics;
+use crate::ops::status;
+use crate::pipeline::run::Pipeline;
+use crate::pipeline::start::load_tables;
+use crate::pipeline::start::{resume_where_postgres_is, settle, start_position};
+use crate::source::connect::check_mysql;
+use crate::source::connect::MysqlServer;
+use crate::state::checkpoint::Checkpoints;
+use crate::state::master_info;
+use crate::target::connect::connect_pg;
+use crate::target::connect::is_greenplum;
+
+pub async fn run(cfg: Config, config_path: &Path) -> Result<()> {
+    // Listen for SIGTERM / SIGINT from the very start: a stop during start-up is a clean stop.
+    let (shutdown_tx, shutdown_rx) = watch::channel(false);
+    tokio::spawn(async move {
+        wait_for_signal().await;
+        tracing::info!("stop requested: finishing in-flight batches");
+        let _ = shutdown_tx.send(true);
+    });
+    cfg.warn_if_exposed(config_path);
+    if cfg.init_on_start && master_info::load(&cfg.master_info_path())?.is_none() {
+        tracing::info!("no master.info and init_on_start = true: running the initial load first");
+        crate::commands::init::run(&cfg, false).await?;
+    }
+    let cfg = Arc::new(cfg);
+    let rules = TableRules::new(&cfg)?;
+    let MysqlServer {
+        pool: mysql,
+        opts,
+        info: server,
+    } = check_mysql(&cfg).await?;
+    let link = connect_pg(&cfg, cfg.concurrent_size + 2).await?;
+    tracing::info!(
+        "PostgreSQL at {}:{}: {}",
+        cfg.pg_host,
+        cfg.pg_port,
+        link.tls
+    );
+    let pg = link.pool;
+    let probe = pg.get().await.context("connecting to PostgreSQL")?;
+    let greenplum = is_greenplum(&cfg, &probe).await?;
+    if greenplum {
+        tracing::info!("Greenplum mode: a batch deletes its keys, then inserts the final rows, in one transaction");
+    }
+    drop(probe);
+    let checkpoints = Checkpoints::setup(&cfg, &pg, greenplum).await;
+    let loader = Arc::new(SchemaLoader::new(
+        mysql.clone(),
+        Some(pg.clone()),
+        rules,
+        LoadOptions {
+            greenplum,
+            zero_date: cfg.zero_date,
+            create_tables: cfg.create_missing_tables,
+        },
+    ));
+    let metas = load_tables(&cfg, &loader).await?;
+    let start = start_position(&cfg, &mysql).await?;
+    tracing::info!(
+        "mysql-gp-sync {} started: config {}, flavor {}, server {} at {}, {} workers, window {}, from {start}",
+        env!("CARGO_PKG_VERSION"),
+        config_path.display(),
+        cfg.flavor,
+        server.version,
+        cfg.mysql_addr,
+        cfg.concurrent_size,
+        cfg.concurrent_ack_win
+    );
+
+    let metrics = Metrics::new(&cfg)?;
+    let snapshot: status::Shared = Default::default();
+    if !cfg.stat_addr.is_empty() {
+        let (addr, shared) = (cfg.stat_addr.clone(), snapshot.clone());
+        tokio::spawn(async move {
+            if let Err(e) = status::serve(addr, shared).await {
+                tracing::error!("{e:#}");
+            }
+        });
+    }
+    let mut pos = start;
+    let committed: crate::state::checkpoint::Committed =
+        Arc::new(std::sync::Mutex::new(vec![None; cfg.concurrent_size]));
+    let recorded: Arc<std::sync::Mutex<Option<Position>>> = Default::default();
+    if let Some(cp) = &checkpoints {
+        pos = resume_where_postgres_is(cp, &pg, &mysql, pos, &cfg).await?;
+    }
+    let reload_path = crate::state::reload::path(&cfg);
+    let mut reloads = crate::state::reload::Reloads::load(&reload_path)?;
+    if reloads.forget_before(&pos) {
+        if reloads.is_empty() {
+            let _ = std::fs::remove_file(&reload_path);
+        } else {
+            reloads.save(&reload_path)?;
+        }
+    }
+    if !reloads.is_empty() {
+        tracing::info!(
+            "tables reloaded by init --tables: {}; their changes before that are in the copy and are skipped",
+            reloads.describe()
+        );
+    }
+
+    let mut backoff = Duration::from_secs(1);
+    let mut metas = metas;
+    let mut first = true;
+    loop {
+        if *shutdown_rx.borrow() {
+            if first {
+                master_info::save(&cfg.master_info_path(), &pos)?;
+            }
+            tracing::info!("stopped before reading, at {pos}");
+            return Ok(());
+        }
+        if let (Some(cp), false) = (&checkpoints, first) {
+            // After a failure: PostgreSQL may have lost what it had confirmed (a crash with
+            // synchronous_commit = off, a failover to an asynchronous standby).
+            match settle(cp, &pg, &committed, &recorded, &pos, &cfg).await {
+                Ok(p) => pos = p,
+                // Only a connection that failed is worth another look.
+                Err(e) if !crate::source::reader::is_connection_error(&e) => return Err(e),
+                Err(e) => {
+                    tracing::warn!("{e:#}; checking again in {backoff:?}");
+                    let mut sd = shutdown_rx.clone();
+                    tokio::select! {
+                        _ = tokio::time::sleep(backoff) => {}
+                        _ = sd.changed() => return Ok(()),
+                    }
+                    backoff = (backoff * 2).min(Duration::from_secs(30));
+                    continue;
+                }
+            }
+        }
+        first = false;
+        let pipeline = Pipeline {
+            cfg: cfg.clone(),
+            opts: opts.clone(),
+            loader: loader.clone(),
+            pg: pg.clone(),
+            metrics: metrics.clone(),
+            snapshot: snapshot.clone(),
+            checkpoints: checkpoints.clone(),
+            shutdown: shutdown_rx.clone(),
+            reloads: reloads.clone(),
+            committed: committed.clone(),
+            recorded: recorded.clone(),
+        };
+        let started = Instant::now();
+        let (acked, result) = pipeline.run(pos.clone(), metas.clone()).await;
+        match &checkpoints {
+            // Noted after the check for lost commits (at the next round, or here at a stop):
+            // noting first would overwrite the evidence.
+            Some(cp) if result.is_ok() => {
+                match settle(cp, &pg, &committed, &recorded, &acked, &cfg).await {
+                    Ok(p) => tracing::info!("stopped cleanly at {p}"),
+                    Err(e) => tracing::warn!(
+                        "stopped; {e:#}: master.info stays at the last position PostgreSQL confirmed"
+                    ),
+                }
+                return Ok(());
+            }
+            Some(_) => {}
+            None => master_info::save(&cfg.master_info_path(), &acked)
+                .with_context(|| format!("saving position {acked}"))?,
+        }
+        match result {
+            Ok(()) => {
+                tracing::info!("stopped cleanly at {acked}");
+                return Ok(());
+            }
+            Err(e) if e.is::<Transient>() && !*shutdown_rx.borrow() => {
+                metrics.reconnect();
+                if started.elapsed() > Duration::from_secs(60) {
+                    backoff = Duration::from_secs(1);
+                }
+                tracing::warn!("{e:#}; restarting from {acked} in {backoff:?}");
+                let mut sd = shutdown_rx.clone();
+                tokio::select! {
+                    _ = tokio::time::sleep(backoff) => {}
+                    _ = sd.changed() => return Ok(()),
+                }
+                backoff = (backoff * 2).min(Duration::from_secs(30));
+                pos = acked;
+                // Reload layouts: the table may have changed while we were away.
+                metas = HashMap::new();
+            }
+            Err(e) if e.is::<Transient>() => return Ok(()),
+            Err(e) => {
+                // Keep what was applied before the failure (best effort: PostgreSQL may be
+                // what failed).
+                if let Some(cp) = &checkpoints {
+                    let _ = settle(cp, &pg, &committed, &recorded, &acked, &cfg).await;
+                }
+                return Err(e);
+            }
+        }
+    }
+}
+
+async fn wait_for_signal() {
+    use tokio::signal::unix::{signal, SignalKind};
+    let mut term = signal(SignalKind::terminate()).expect("SIGTERM handler");
+    let mut int = signal(SignalKind::interrupt()).expect("SIGINT handler");
+    tokio::select! {
+        _ = term.recv() => {}
+        _ = int.recv() => {}
+    }
+}

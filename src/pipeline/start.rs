@@ -1,0 +1,189 @@
+//! Where a run starts: the saved position, checked against what the server has and what
+//! PostgreSQL holds, and the configured tables loaded on both sides.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use anyhow::{anyhow, bail, Context, Result};
+
+use crate::catalog::SchemaLoader;
+use crate::config::Config;
+use crate::model::position::Position;
+use crate::model::table::{Skip, TableMeta};
+use crate::source::connect::binary_logs;
+use crate::state::checkpoint::Checkpoints;
+use crate::state::master_info;
+
+/// Before streaming again from `pos` (the acknowledged position): asks PostgreSQL whether it
+/// still holds what it confirmed. If it lost commits, rewinds to the saved position it still
+/// holds (everything before it survived: a target that loses commits loses the newest, and
+/// the checkpoint went with its data), with a WARN saying how far and why. Then notes the
+/// position in PostgreSQL and in master.info, in that order. Returns where to stream from.
+pub async fn settle(
+    cp: &Checkpoints,
+    pg: &deadpool_postgres::Pool,
+    committed: &crate::state::checkpoint::Committed,
+    recorded: &std::sync::Mutex<Option<Position>>,
+    pos: &Position,
+    cfg: &Config,
+) -> Result<Position> {
+    let mine = committed.lock().unwrap().clone();
+    let last = recorded.lock().unwrap().clone();
+    let mut pos = pos.clone();
+    if let Some(loss) = cp
+        .lost(pg, &mine, last.as_ref())
+        .await
+        .context("checking what PostgreSQL holds")?
+    {
+        let Some(saved) = loss.saved else {
+            bail!(
+                "PostgreSQL lost commits it had confirmed ({}) and holds no saved position of this sync: \
+                 the sync cannot tell what to replay; re-load the tables with init",
+                loss.what
+            );
+        };
+        tracing::warn!(
+            "PostgreSQL lost commits it had confirmed ({}): rewinding the binlog from {pos} to {saved}, the \
+             position PostgreSQL still holds, and replaying (a crash with synchronous_commit = off, or a \
+             failover to a standby that was behind)",
+            loss.what
+        );
+        pos = saved;
+        committed.lock().unwrap().iter_mut().for_each(|m| *m = None);
+    }
+    cp.record_position(pg, &pos).await?;
+    *recorded.lock().unwrap() = Some(pos.clone());
+    master_info::save(&cfg.master_info_path(), &pos)
+        .with_context(|| format!("saving position {pos}"))?;
+    Ok(pos)
+}
+
+/// At start: master.info is saved only after PostgreSQL noted the same position, so a
+/// master.info ahead of PostgreSQL's note (same binlog sequence, a place the server has) means
+/// PostgreSQL lost commits: start from its note instead. A master.info behind it is an
+/// operator's rewind and is honoured (see `Checkpoints::load`).
+pub async fn resume_where_postgres_is(
+    cp: &Checkpoints,
+    pg: &deadpool_postgres::Pool,
+    mysql: &mysql_async::Pool,
+    start: Position,
+    cfg: &Config,
+) -> Result<Position> {
+    let saved = match cp.saved_position(pg).await {
+        Ok(s) => s,
+        Err(e) => {
+            tracing::warn!(
+                "cannot read the saved position in PostgreSQL ({e:#}); starting from {start}"
+            );
+            return Ok(start);
+        }
+    };
+    let Some(saved) = saved else { return Ok(start) };
+    let (s, m) = (
+        crate::model::mark::Mark::at(&saved),
+        crate::model::mark::Mark::at(&start),
+    );
+    if !s.same_sequence(&m) || s >= m {
+        return Ok(start);
+    }
+    let mut conn = mysql.get_conn().await?;
+    let logs = binary_logs(&mut conn).await?;
+    if !logs
+        .iter()
+        .any(|(f, size)| **f == *saved.file && saved.pos <= *size)
+    {
+        bail!(
+            "PostgreSQL holds this sync's work only up to {saved}, but master.info says {start}: the target lost \
+             commits it had confirmed, and the server no longer has {saved} to replay from; re-load the tables with init"
+        );
+    }
+    tracing::warn!(
+        "master.info says {start}, but PostgreSQL holds this sync's work only up to {saved}: the target lost \
+         commits it had confirmed (synchronous_commit = off and a crash, or a failover); starting from {saved} \
+         (if you moved master.info forward on purpose, delete this sync's rows from the checkpoint table first)"
+    );
+    master_info::save(&cfg.master_info_path(), &saved)?;
+    Ok(saved)
+}
+
+/// master.info's position, checked against the server's binlogs; or the first binlog it has.
+pub async fn start_position(cfg: &Config, pool: &mysql_async::Pool) -> Result<Position> {
+    let path = cfg.master_info_path();
+    let mut conn = pool.get_conn().await?;
+    let logs = binary_logs(&mut conn).await?;
+    match master_info::load(&path)? {
+        Some(p) => {
+            match logs.iter().find(|(name, _)| **name == *p.file) {
+                None => bail!(
+                    "{} says {p}, but the server no longer has {} (its binlogs: {}): it was purged; \
+                     re-load the tables and write a position the server still has into {}",
+                    path.display(),
+                    p.file,
+                    logs.first().map(|l| format!("{} … {}", l.0, logs.last().unwrap().0)).unwrap_or_default(),
+                    path.display()
+                ),
+                Some((_, size)) if p.pos > *size => bail!(
+                    "{} says {p}, but {} is only {size} bytes long; fix the position in {}",
+                    path.display(),
+                    p.file,
+                    path.display()
+                ),
+                _ => {}
+            }
+            tracing::info!("resuming from {p} (read from {})", path.display());
+            Ok(p)
+        }
+        None => {
+            let first = logs.first().ok_or_else(|| {
+                anyhow!("the server lists no binary logs (SHOW BINARY LOGS is empty)")
+            })?;
+            let p = Position::new(first.0.clone(), 4);
+            tracing::warn!(
+                "no position in {}: starting from the first binlog the server still has, {p}",
+                path.display()
+            );
+            Ok(p)
+        }
+    }
+}
+
+/// Loads every configured table; tables without a key stop the start unless skipping is on.
+pub async fn load_tables(
+    cfg: &Config,
+    loader: &SchemaLoader,
+) -> Result<HashMap<(String, String), Option<Arc<TableMeta>>>> {
+    let mut metas = HashMap::new();
+    let mut no_key = Vec::new();
+    for (schema, table) in loader.configured_tables().await? {
+        match loader.load(&schema, &table).await? {
+            Ok(m) => {
+                tracing::info!(
+                    "table {schema}.{table} → {} (key {})",
+                    m.target,
+                    m.key_names().join(", ")
+                );
+                metas.insert((schema, table), Some(m));
+            }
+            Err(Skip::NoKey) => {
+                no_key.push(format!("{schema}.{table}"));
+                metas.insert((schema, table), None);
+            }
+        }
+    }
+    if !no_key.is_empty() {
+        if !cfg.skip_no_pk_table {
+            bail!(
+                "table(s) {} have no primary key and no NOT NULL unique key, so their rows cannot be matched in \
+                 PostgreSQL; add a primary key, or set skip_no_pk_table = true to skip such tables",
+                no_key.join(", ")
+            );
+        }
+        for t in &no_key {
+            tracing::warn!("skipping table {t}: it has no primary key and no NOT NULL unique key");
+        }
+    }
+    if metas.values().all(Option::is_none) {
+        tracing::warn!("no configured table exists yet; tables that appear later are picked up when first written");
+    }
+    Ok(metas)
+}
