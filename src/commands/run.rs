@@ -11,7 +11,7 @@ use tokio::sync::watch;
 
 use crate::catalog::{LoadOptions, SchemaLoader};
 use crate::config::Config;
-use crate::error::Transient;
+use crate::error::{is_transient, Backoff};
 use crate::model::position::Position;
 use crate::model::rules::TableRules;
 use crate::ops::metrics::Metrics;
@@ -117,7 +117,7 @@ pub async fn run(cfg: Config, config_path: &Path) -> Result<()> {
         );
     }
 
-    let mut backoff = Duration::from_secs(1);
+    let mut backoff = Backoff::new(Duration::from_secs(1), Duration::from_secs(30));
     let mut metas = metas;
     let mut first = true;
     loop {
@@ -134,15 +134,13 @@ pub async fn run(cfg: Config, config_path: &Path) -> Result<()> {
             match settle(cp, &pg, &committed, &recorded, &pos, &cfg).await {
                 Ok(p) => pos = p,
                 // Only a connection that failed is worth another look.
-                Err(e) if !crate::source::reader::is_connection_error(&e) => return Err(e),
+                Err(e) if !is_transient(&e) => return Err(e),
                 Err(e) => {
-                    tracing::warn!("{e:#}; checking again in {backoff:?}");
                     let mut sd = shutdown_rx.clone();
                     tokio::select! {
-                        _ = tokio::time::sleep(backoff) => {}
+                        _ = backoff.wait(format!("{e:#}; checking again")) => {}
                         _ = sd.changed() => return Ok(()),
                     }
-                    backoff = (backoff * 2).min(Duration::from_secs(30));
                     continue;
                 }
             }
@@ -184,23 +182,22 @@ pub async fn run(cfg: Config, config_path: &Path) -> Result<()> {
                 tracing::info!("stopped cleanly at {acked}");
                 return Ok(());
             }
-            Err(e) if e.is::<Transient>() && !*shutdown_rx.borrow() => {
+            Err(e) if is_transient(&e) && !*shutdown_rx.borrow() => {
                 metrics.reconnect();
+                // A run that lasted a while was a success: the next failure starts over.
                 if started.elapsed() > Duration::from_secs(60) {
-                    backoff = Duration::from_secs(1);
+                    backoff.reset();
                 }
-                tracing::warn!("{e:#}; restarting from {acked} in {backoff:?}");
                 let mut sd = shutdown_rx.clone();
                 tokio::select! {
-                    _ = tokio::time::sleep(backoff) => {}
+                    _ = backoff.wait(format!("{e:#}; restarting from {acked}")) => {}
                     _ = sd.changed() => return Ok(()),
                 }
-                backoff = (backoff * 2).min(Duration::from_secs(30));
                 pos = acked;
                 // Reload layouts: the table may have changed while we were away.
                 metas = HashMap::new();
             }
-            Err(e) if e.is::<Transient>() => return Ok(()),
+            Err(e) if is_transient(&e) => return Ok(()),
             Err(e) => {
                 // Keep what was applied before the failure (best effort: PostgreSQL may be
                 // what failed).

@@ -15,7 +15,7 @@ use tokio::task::JoinSet;
 
 use crate::catalog::SchemaLoader;
 use crate::config::Config;
-use crate::error::Transient;
+use crate::error::{is_transient, retryable, Transient};
 use crate::model::position::Position;
 use crate::model::rules::TargetName;
 use crate::model::table::TableMeta;
@@ -59,12 +59,7 @@ impl Pipeline {
         let marks = match &self.checkpoints {
             Some(cp) => match cp.load(&self.pg, &start).await {
                 Ok(m) => m,
-                Err(e) => {
-                    return (
-                        start,
-                        Err(Transient(format!("reading the checkpoints: {e:#}")).into()),
-                    )
-                }
+                Err(e) => return (start, Err(retryable(e.context("reading the checkpoints")))),
             },
             None => vec![None; cfg.concurrent_size],
         };
@@ -77,7 +72,7 @@ impl Pipeline {
                 .await;
                 let placed = match logs {
                     Ok(logs) => checkpoint::check_placed(&marks, &start, &logs, cp.table()),
-                    Err(e) => Err(Transient(format!("listing the binlogs: {e:#}")).into()),
+                    Err(e) => Err(retryable(e.context("listing the binlogs"))),
                 };
                 if let Err(e) = placed {
                     return (start, Err(e));
@@ -189,10 +184,7 @@ async fn drain(
     let mut result = flatten(reader).map(|Stop::Shutdown| ());
     while let Some(w) = workers.join_next().await {
         if let Err(e) = flatten(w) {
-            if result
-                .as_ref()
-                .map_or_else(|e| e.is::<Transient>(), |_| true)
-            {
+            if result.as_ref().map_or_else(is_transient, |_| true) {
                 result = Err(e);
             }
         }

@@ -7,7 +7,7 @@ use anyhow::{anyhow, bail, Context, Result};
 use mysql_async::prelude::Queryable;
 
 use crate::config::Config;
-use crate::error::retry_at_start;
+use crate::error::{retry_at_start, retryable};
 use crate::model::position::Position;
 use crate::tls::{MysqlTls, NoTls};
 
@@ -70,9 +70,9 @@ pub async fn connect_mysql(cfg: &Config) -> Result<MysqlLink> {
     let attempt = |plain: bool| {
         let tls = &tls;
         async move {
-            let opts = mysql_opts(cfg, tls, plain).map_err(|e| (e, false))?;
+            let opts = mysql_opts(cfg, tls, plain)?;
             match tokio::time::timeout(Duration::from_secs(15), mysql_async::Conn::new(opts.clone())).await {
-                Err(_) => Err((anyhow!("cannot connect to MySQL at {addr}: no answer in 15 s; check mysql_addr and that the server is running"), true)),
+                Err(_) => Err(retryable(anyhow!("cannot connect to MySQL at {addr}: no answer in 15 s; check mysql_addr and that the server is running"))),
                 Ok(Ok(c)) => Ok((c, opts)),
                 Ok(Err(e)) => Err(mysql_connect_error(cfg, tls, e)),
             }
@@ -80,7 +80,7 @@ pub async fn connect_mysql(cfg: &Config) -> Result<MysqlLink> {
     };
     let (mut conn, opts) = retry_at_start(cfg, &format!("MySQL at {addr}"), || async {
         match attempt(false).await {
-            Err((e, _)) if tls.tls.fallback && tls.tls.on && e.is::<NoTls>() => {
+            Err(e) if tls.tls.fallback && tls.tls.on && e.is::<NoTls>() => {
                 tracing::warn!(
                     "MySQL at {addr}: {e:#}; connecting without TLS (mysql_ssl = preferred: set \
                      required or verify_identity to insist on TLS)"
@@ -104,13 +104,9 @@ pub async fn connect_mysql(cfg: &Config) -> Result<MysqlLink> {
     })
 }
 
-/// One error message per kind of failure, each saying what to change, and whether it is worth
-/// retrying at start (only when the server may still be starting).
-fn mysql_connect_error(
-    cfg: &Config,
-    tls: &MysqlTls,
-    e: mysql_async::Error,
-) -> (anyhow::Error, bool) {
+/// One error message per kind of failure, each saying what to change, marked [`retryable`]
+/// when it is worth retrying at start (only when the server may still be starting).
+fn mysql_connect_error(cfg: &Config, tls: &MysqlTls, e: mysql_async::Error) -> anyhow::Error {
     let addr = &cfg.mysql_addr;
     if matches!(
         e,
@@ -121,14 +117,14 @@ fn mysql_connect_error(
              server, or set mysql_ssl = preferred",
             cfg.mysql_ssl
         ));
-        return (e.into(), false);
+        return e.into();
     }
     if let Some(t) = crate::tls::tls_failure(&e) {
         let e = NoTls(format!(
             "cannot connect to MySQL at {addr} over TLS: {t}; {}",
             crate::tls::advice(t, "MySQL")
         ));
-        return (e.into(), false);
+        return e.into();
     }
     if let mysql_async::Error::Server(_) = e {
         let hint = match (tls.tls.on, cfg.mysql_ssl_cert.is_some()) {
@@ -140,13 +136,13 @@ fn mysql_connect_error(
             "cannot connect to MySQL at {addr} as {}: {e}; check mysql_addr, mysql_user and mysql_pass{hint}",
             cfg.mysql_user
         );
-        return (e, false);
+        return e;
     }
     let e = anyhow!(
         "cannot connect to MySQL at {addr} as {}: {e}; check mysql_addr and that the server is running",
         cfg.mysql_user
     );
-    (e, true)
+    retryable(e)
 }
 
 /// MySQL connected and checked at start, with the pool and options later connections use.

@@ -162,15 +162,10 @@ impl Reader {
             if *self.shutdown.borrow() {
                 return Ok(Stop::Shutdown);
             }
-            if let Err(e) = self.on_event(&mut st, event).await {
-                // The reader also talks to PostgreSQL (TRUNCATE, a table's layout) and to
-                // MySQL (information_schema): a lost connection there is retried like the
-                // binlog's own, not fatal.
-                if is_connection_error(&e) {
-                    return Err(Transient(format!("{e:#}")).into());
-                }
-                return Err(e);
-            }
+            // The reader also talks to PostgreSQL (TRUNCATE, a table's layout) and to MySQL
+            // (information_schema): a lost connection there is retried like the binlog's own
+            // (`crate::error::is_transient` finds it in the chain), anything else is fatal.
+            self.on_event(&mut st, event).await?;
         }
     }
 
@@ -818,25 +813,4 @@ fn classify_stream_error(e: mysql_async::Error, file: &str) -> StreamError {
         mysql_async::Error::Server(s) => StreamError::Fatal(anyhow!("binlog stream error {}: {}", s.code, s.message)),
         _ => StreamError::Transient(Transient(format!("binlog connection lost: {e}"))),
     }
-}
-
-/// Whether an error comes from a connection that failed (retry later), not from a server that
-/// refused something (stop and say so).
-pub fn is_connection_error(e: &anyhow::Error) -> bool {
-    e.chain().any(|cause| {
-        if let Some(p) = cause.downcast_ref::<deadpool_postgres::PoolError>() {
-            return !matches!(p, deadpool_postgres::PoolError::Backend(b) if b.as_db_error().is_some());
-        }
-        if let Some(pg) = cause.downcast_ref::<tokio_postgres::Error>() {
-            return pg.as_db_error().is_none()
-                || pg.code().is_some_and(|c| {
-                    let c = c.code();
-                    c.starts_with("08") || c.starts_with("57")
-                });
-        }
-        if let Some(my) = cause.downcast_ref::<mysql_async::Error>() {
-            return matches!(my, mysql_async::Error::Io(_));
-        }
-        false
-    })
 }

@@ -21,7 +21,7 @@ use tokio::sync::mpsc;
 use tokio_postgres::types::ToSql;
 
 use crate::convert::to_pg_text_replacing;
-use crate::error::Transient;
+use crate::error::{pg_retries, Backoff, Transient};
 use crate::model::change::TxnId;
 use crate::model::change::{Change, Op, RowKind};
 use crate::model::mark::Mark;
@@ -181,7 +181,7 @@ impl Worker {
         groups: &[Group<'_>],
         last_mark: &Mark,
     ) -> Result<()> {
-        let mut backoff = Duration::from_millis(200);
+        let mut backoff = Backoff::new(Duration::from_millis(200), Duration::from_secs(10));
         let mut refused = 0;
         loop {
             let c = match client {
@@ -194,12 +194,9 @@ impl Worker {
                         client.insert(c)
                     }
                     Err(e) => {
-                        tracing::warn!(
-                            worker = self.id,
-                            "PostgreSQL unavailable ({e}); retrying in {backoff:?}"
-                        );
-                        tokio::time::sleep(backoff).await;
-                        backoff = (backoff * 2).min(Duration::from_secs(10));
+                        backoff
+                            .wait(format!("worker {}: PostgreSQL unavailable ({e})", self.id))
+                            .await;
                         continue;
                     }
                 },
@@ -224,16 +221,16 @@ impl Worker {
                 }
                 // Deadlocks, serialization failures, a server shutting down or out of
                 // connections: the batch is fine, the moment was not.
-                Err(e) if e.code().is_some_and(is_transient) => {
+                Err(e) if e.as_db_error().is_some() && pg_retries(&e) => {
                     self.metrics.error();
-                    tracing::warn!(
-                        worker = self.id,
-                        "PostgreSQL: {}; retrying the batch in {backoff:?}",
-                        db_message(&e)
-                    );
                     *client = None;
-                    tokio::time::sleep(backoff).await;
-                    backoff = (backoff * 2).min(Duration::from_secs(10));
+                    backoff
+                        .wait(format!(
+                            "worker {}: PostgreSQL: {}",
+                            self.id,
+                            db_message(&e)
+                        ))
+                        .await;
                 }
                 // Refused (a constraint, a type): try a few times, then name the row and stop.
                 Err(e) if e.as_db_error().is_some() => {
@@ -242,23 +239,23 @@ impl Worker {
                     if refused >= REFUSED_ATTEMPTS {
                         return Err(pinpoint(c, groups, e).await);
                     }
-                    tracing::warn!(
-                        worker = self.id,
-                        "PostgreSQL refused a batch ({}); attempt {refused} of {REFUSED_ATTEMPTS}, retrying in {backoff:?}",
-                        db_message(&e)
-                    );
-                    tokio::time::sleep(backoff).await;
-                    backoff = (backoff * 2).min(Duration::from_secs(10));
+                    backoff
+                        .wait(format!(
+                            "worker {}: PostgreSQL refused a batch ({}); attempt {refused} of {REFUSED_ATTEMPTS}",
+                            self.id,
+                            db_message(&e)
+                        ))
+                        .await;
                 }
                 Err(e) => {
                     self.metrics.error();
-                    tracing::warn!(
-                        worker = self.id,
-                        "PostgreSQL connection error ({e}); retrying the batch in {backoff:?}"
-                    );
                     *client = None;
-                    tokio::time::sleep(backoff).await;
-                    backoff = (backoff * 2).min(Duration::from_secs(10));
+                    backoff
+                        .wait(format!(
+                            "worker {}: PostgreSQL connection error ({e})",
+                            self.id
+                        ))
+                        .await;
                 }
             }
         }
@@ -267,13 +264,6 @@ impl Worker {
 
 /// How often a batch PostgreSQL refuses is tried before the sync stops on it.
 const REFUSED_ATTEMPTS: u32 = 3;
-
-/// SQLSTATE classes that say "try again": transaction rollback (40), insufficient resources
-/// (53), operator intervention (57), connection exception (08), lock not available (55P03).
-fn is_transient(code: &tokio_postgres::error::SqlState) -> bool {
-    let c = code.code();
-    ["40", "53", "57", "08"].iter().any(|p| c.starts_with(p)) || c == "55P03"
-}
 
 /// Converts each change to text and keeps the last change per target row, grouped by statement.
 fn collapse(batch: &[Change]) -> Result<Vec<Group<'_>>> {
