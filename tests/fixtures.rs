@@ -32,6 +32,7 @@ use mysql_gp_sync::config::ZeroDate;
 use mysql_gp_sync::convert::to_pg_text;
 use mysql_gp_sync::model::kind::Kind;
 use mysql_gp_sync::model::table::Column;
+use mysql_gp_sync::source::reader::binlog_column_names;
 use mysql_gp_sync::source::rows::{binlog_value, RowPlan};
 
 const FIXTURES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/binlog");
@@ -309,20 +310,6 @@ fn compact_json(s: &str) -> String {
         }
     }
     out
-}
-
-/// Column names from the table map's optional metadata (binlog_row_metadata=FULL), read the
-/// way the reader reads them.
-fn binlog_column_names(tme: &TableMapEvent<'_>) -> Option<Vec<String>> {
-    tme.iter_optional_meta().find_map(|f| match f {
-        Ok(OptionalMetadataField::ColumnName(names)) => Some(
-            names
-                .iter_names()
-                .map(|n| n.expect("column name").name().into_owned())
-                .collect(),
-        ),
-        _ => None,
-    })
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -1350,222 +1337,12 @@ fn sakila_every_row_converts() {
     );
 }
 
-// ---------------------------------------------------------------------------------------------
-// gunzip (RFC 1952 around an RFC 1951 deflate stream), for the one gzip-compressed fixture:
-// the crate has no direct gzip dependency to use from tests, and this is small.
-// ---------------------------------------------------------------------------------------------
-
+/// The one gzip-compressed fixture, unpacked.
 fn gunzip(gz: &[u8]) -> Vec<u8> {
-    assert!(
-        gz.len() > 18 && gz[..3] == [0x1f, 0x8b, 8],
-        "not a gzip (deflate) file"
-    );
-    let flags = gz[3];
-    let mut pos = 10;
-    if flags & 4 != 0 {
-        pos += 2 + u16::from_le_bytes([gz[pos], gz[pos + 1]]) as usize;
-    }
-    for flag in [8, 16] {
-        if flags & flag != 0 {
-            pos += gz[pos..].iter().position(|&b| b == 0).expect("gzip header") + 1;
-        }
-    }
-    if flags & 2 != 0 {
-        pos += 2;
-    }
-    let mut bits = Bits {
-        data: gz,
-        pos,
-        buf: 0,
-        cnt: 0,
-    };
-    let out = inflate(&mut bits);
-    let trailer = &gz[bits.pos..bits.pos + 8];
-    assert_eq!(
-        u32::from_le_bytes(trailer[..4].try_into().unwrap()),
-        crc32(&out),
-        "gzip CRC32"
-    );
-    assert_eq!(
-        u32::from_le_bytes(trailer[4..].try_into().unwrap()),
-        out.len() as u32,
-        "gzip ISIZE"
-    );
+    use std::io::Read;
+    let mut out = Vec::new();
+    flate2::read::GzDecoder::new(gz)
+        .read_to_end(&mut out)
+        .expect("the fixture is a valid gzip file");
     out
-}
-
-struct Bits<'a> {
-    data: &'a [u8],
-    pos: usize,
-    buf: u32,
-    cnt: u32,
-}
-
-impl Bits<'_> {
-    /// The next `n` (≤ 16) bits, least significant first.
-    fn bits(&mut self, n: u32) -> u32 {
-        while self.cnt < n {
-            let byte = *self.data.get(self.pos).expect("deflate data ends early");
-            self.buf |= (byte as u32) << self.cnt;
-            self.pos += 1;
-            self.cnt += 8;
-        }
-        let v = self.buf & ((1u32 << n) - 1);
-        self.buf >>= n;
-        self.cnt -= n;
-        v
-    }
-}
-
-/// A canonical Huffman code: how many codes of each length, and the symbols in code order.
-struct Huffman {
-    count: [u16; 16],
-    symbol: Vec<u16>,
-}
-
-impl Huffman {
-    fn new(lengths: &[u8]) -> Huffman {
-        let mut count = [0u16; 16];
-        for &l in lengths {
-            count[l as usize] += 1;
-        }
-        let mut offs = [0u16; 16];
-        for len in 1..15 {
-            offs[len + 1] = offs[len] + count[len];
-        }
-        let mut symbol = vec![0; lengths.len()];
-        for (sym, &l) in lengths.iter().enumerate() {
-            if l != 0 {
-                symbol[offs[l as usize] as usize] = sym as u16;
-                offs[l as usize] += 1;
-            }
-        }
-        Huffman { count, symbol }
-    }
-
-    fn decode(&self, b: &mut Bits) -> usize {
-        let (mut code, mut first, mut index) = (0i32, 0i32, 0i32);
-        for len in 1..16 {
-            code |= b.bits(1) as i32;
-            let count = self.count[len] as i32;
-            if code - count < first {
-                return self.symbol[(index + (code - first)) as usize] as usize;
-            }
-            index += count;
-            first = (first + count) << 1;
-            code <<= 1;
-        }
-        panic!("invalid deflate Huffman code");
-    }
-}
-
-fn inflate(b: &mut Bits) -> Vec<u8> {
-    const LBASE: [u16; 29] = [
-        3, 4, 5, 6, 7, 8, 9, 10, 11, 13, 15, 17, 19, 23, 27, 31, 35, 43, 51, 59, 67, 83, 99, 115,
-        131, 163, 195, 227, 258,
-    ];
-    const LEXT: [u8; 29] = [
-        0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 2, 2, 2, 2, 3, 3, 3, 3, 4, 4, 4, 4, 5, 5, 5, 5, 0,
-    ];
-    const DBASE: [u16; 30] = [
-        1, 2, 3, 4, 5, 7, 9, 13, 17, 25, 33, 49, 65, 97, 129, 193, 257, 385, 513, 769, 1025, 1537,
-        2049, 3073, 4097, 6145, 8193, 12289, 16385, 24577,
-    ];
-    const DEXT: [u8; 30] = [
-        0, 0, 0, 0, 1, 1, 2, 2, 3, 3, 4, 4, 5, 5, 6, 6, 7, 7, 8, 8, 9, 9, 10, 10, 11, 11, 12, 12,
-        13, 13,
-    ];
-    const ORDER: [usize; 19] = [
-        16, 17, 18, 0, 8, 7, 9, 6, 10, 5, 11, 4, 12, 3, 13, 2, 14, 1, 15,
-    ];
-    let mut out: Vec<u8> = Vec::new();
-    loop {
-        let last = b.bits(1) == 1;
-        let (lit, dist) = match b.bits(2) {
-            0 => {
-                // Stored: skip to the byte boundary (fewer than 8 bits are ever buffered).
-                b.buf = 0;
-                b.cnt = 0;
-                let p = b.pos;
-                let len = u16::from_le_bytes([b.data[p], b.data[p + 1]]) as usize;
-                let nlen = u16::from_le_bytes([b.data[p + 2], b.data[p + 3]]) as usize;
-                assert_eq!(len, !nlen & 0xffff, "deflate stored block length");
-                out.extend_from_slice(&b.data[p + 4..p + 4 + len]);
-                b.pos = p + 4 + len;
-                if last {
-                    return out;
-                }
-                continue;
-            }
-            1 => {
-                let mut l = [8u8; 288];
-                l[144..256].fill(9);
-                l[256..280].fill(7);
-                (Huffman::new(&l), Huffman::new(&[5u8; 30]))
-            }
-            2 => {
-                let nlen = b.bits(5) as usize + 257;
-                let ndist = b.bits(5) as usize + 1;
-                let ncode = b.bits(4) as usize + 4;
-                let mut cl = [0u8; 19];
-                for &o in &ORDER[..ncode] {
-                    cl[o] = b.bits(3) as u8;
-                }
-                let code = Huffman::new(&cl);
-                let mut lens = vec![0u8; nlen + ndist];
-                let mut i = 0;
-                while i < lens.len() {
-                    let sym = code.decode(b);
-                    let (val, rep) = match sym {
-                        0..=15 => (sym as u8, 1),
-                        16 => (lens[i - 1], 3 + b.bits(2) as usize),
-                        17 => (0, 3 + b.bits(3) as usize),
-                        _ => (0, 11 + b.bits(7) as usize),
-                    };
-                    lens[i..i + rep].fill(val);
-                    i += rep;
-                }
-                (Huffman::new(&lens[..nlen]), Huffman::new(&lens[nlen..]))
-            }
-            _ => panic!("invalid deflate block type"),
-        };
-        loop {
-            let sym = lit.decode(b);
-            match sym {
-                0..=255 => out.push(sym as u8),
-                256 => break,
-                _ => {
-                    let i = sym - 257;
-                    let len = LBASE[i] as usize + b.bits(LEXT[i] as u32) as usize;
-                    let d = dist.decode(b);
-                    let back = DBASE[d] as usize + b.bits(DEXT[d] as u32) as usize;
-                    let start = out.len() - back;
-                    for k in 0..len {
-                        out.push(out[start + k]);
-                    }
-                }
-            }
-        }
-        if last {
-            return out;
-        }
-    }
-}
-
-fn crc32(data: &[u8]) -> u32 {
-    let mut table = [0u32; 256];
-    for (i, t) in table.iter_mut().enumerate() {
-        let mut c = i as u32;
-        for _ in 0..8 {
-            c = if c & 1 != 0 {
-                0xedb8_8320 ^ (c >> 1)
-            } else {
-                c >> 1
-            };
-        }
-        *t = c;
-    }
-    !data.iter().fold(!0u32, |crc, &b| {
-        table[((crc ^ b as u32) & 0xff) as usize] ^ (crc >> 8)
-    })
 }

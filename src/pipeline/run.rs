@@ -26,7 +26,7 @@ use crate::source::reader::{Reader, Stop};
 use crate::state::checkpoint::{self, Checkpoints};
 use crate::state::master_info;
 use crate::state::window::AckWindow;
-use crate::target::writer::Worker;
+use crate::target::writer::{Worker, WorkerContext};
 
 /// One run of the sync, from a position until shutdown or failure: the reader, the workers and
 /// the saver wired together (see [`Pipeline::run`]). A lost connection ends it like a failure;
@@ -83,25 +83,18 @@ impl Pipeline {
         let window = Arc::new(AckWindow::new(cfg.concurrent_ack_win, start.clone()));
         let mut senders = Vec::with_capacity(cfg.concurrent_size);
         let mut workers = JoinSet::new();
+        let cx = WorkerContext {
+            pool: self.pg.clone(),
+            window: window.clone(),
+            batch_size: cfg.batch_size,
+            metrics: self.metrics.clone(),
+            checkpoints: self.checkpoints.clone(),
+            committed: self.checkpoints.as_ref().map(|_| self.committed.clone()),
+        };
         for (id, applied) in marks.into_iter().enumerate() {
             let (tx, rx) = mpsc::channel(cfg.batch_size.max(64) * 2);
             senders.push(tx);
-            workers.spawn(
-                Worker {
-                    id,
-                    rx,
-                    pool: self.pg.clone(),
-                    window: window.clone(),
-                    batch_size: cfg.batch_size,
-                    metrics: self.metrics.clone(),
-                    checkpoints: self.checkpoints.clone(),
-                    applied,
-                    skipped: 0,
-                    copy_rest: 0,
-                    committed: self.checkpoints.as_ref().map(|_| self.committed.clone()),
-                }
-                .run(),
-            );
+            workers.spawn(Worker::new(id, rx, cx.clone(), applied).run());
         }
         let mut target_sources: HashMap<TargetName, HashSet<(String, String)>> = HashMap::new();
         for (k, m) in &metas {

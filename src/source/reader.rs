@@ -50,6 +50,13 @@ struct Layout {
     plan: RowPlan,
 }
 
+/// The binlog reader: a replica connection that turns row events into [`Change`]s.
+///
+/// Contract: changes are sent in binlog order, each to the worker its key hashes to (so one
+/// key's changes stay in order), each registered in the [`AckWindow`] before it is sent, its
+/// transaction sealed at the commit event (XID, COMMIT, an XA outcome). It never skips an
+/// event it cannot read or place: it stops with the position and what to do. Barriers (a
+/// TRUNCATE) wait until every earlier change is committed.
 pub struct Reader {
     pub cfg: Arc<Config>,
     pub opts: mysql_async::Opts,
@@ -753,7 +760,7 @@ fn image(layout: &Layout, values: Vec<Value>, at: &Position) -> Result<Vec<Value
 }
 
 /// Column names logged in the table map (binlog_row_metadata=FULL), if any.
-fn binlog_column_names(tme: &TableMapEvent<'_>) -> Option<Vec<String>> {
+pub fn binlog_column_names(tme: &TableMapEvent<'_>) -> Option<Vec<String>> {
     for field in tme.iter_optional_meta() {
         if let Ok(OptionalMetadataField::ColumnName(names)) = field {
             return Some(

@@ -92,6 +92,20 @@ pub fn check_placed(
     Ok(())
 }
 
+/// Which row of the checkpoint table: a worker's, or the saved position (stored as worker -1).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Row {
+    Worker(usize),
+    Saved,
+}
+
+/// The checkpoint table of one sync (`source` = `mysql_addr#server_id`) in PostgreSQL.
+///
+/// Contract: a worker's row is written **inside the transaction of the batch it commits**
+/// ([`Checkpoints::record`]), so PostgreSQL holds a batch if and only if it holds its mark;
+/// marks only move forward within a binlog sequence; a mark the server cannot place stops the
+/// start ([`check_placed`]) rather than skip anything. The rows are discarded when
+/// `concurrent_size` changes (routing changed: skipping by them would be unsound).
 pub struct Checkpoints {
     table: String,
     /// Which sync this is (several may write into one database).
@@ -192,7 +206,7 @@ impl Checkpoints {
             pos: p.pos,
             seq: 0,
         };
-        self.record(&tx, usize::MAX, &mark).await?;
+        self.record(&tx, Row::Saved, &mark).await?;
         tx.commit().await?;
         Ok(())
     }
@@ -409,18 +423,16 @@ impl Checkpoints {
         Ok(())
     }
 
-    /// Records `mark` for `worker` inside the caller's transaction.
+    /// Records `mark` for `row` inside the caller's transaction.
     pub async fn record(
         &self,
         tx: &deadpool_postgres::Transaction<'_>,
-        worker: usize,
+        row: Row,
         mark: &Mark,
     ) -> Result<(), tokio_postgres::Error> {
-        // usize::MAX is the saved-position row, stored as worker -1.
-        let w = if worker == usize::MAX {
-            -1
-        } else {
-            worker as i32
+        let w = match row {
+            Row::Worker(w) => w as i32,
+            Row::Saved => -1,
         };
         let n = self.workers as i32;
         if let Some(delete) = &self.delete_sql {
@@ -441,7 +453,7 @@ impl Checkpoints {
         mark: &Mark,
     ) -> Result<(), tokio_postgres::Error> {
         for w in 0..self.workers {
-            self.record(tx, w, mark).await?;
+            self.record(tx, Row::Worker(w), mark).await?;
         }
         Ok(())
     }

@@ -47,6 +47,14 @@ impl Tracker {
     }
 }
 
+/// The acknowledgement window between the reader and the workers.
+///
+/// Contract: the reader opens a transaction ([`AckWindow::begin`]), adds each change (taking a
+/// permit: at most `concurrent_ack_win` changes in flight, so memory is bounded whatever the
+/// transaction size) and seals it with its end position; a worker acknowledges a change only
+/// after its PostgreSQL commit. The acknowledged position is the end of the last sealed
+/// transaction whose changes, **and every change before it**, are committed: it only moves
+/// forward, never past an uncommitted change, so a crash replays and never skips.
 pub struct AckWindow {
     permits: Arc<Semaphore>,
     size: usize,

@@ -32,21 +32,42 @@ use crate::state::window::AckWindow;
 
 type Text = Option<String>;
 
-pub struct Worker {
-    pub id: usize,
-    pub rx: mpsc::Receiver<Change>,
+/// What every worker of a pipeline shares.
+#[derive(Clone)]
+pub struct WorkerContext {
     pub pool: deadpool_postgres::Pool,
     pub window: Arc<AckWindow>,
     pub batch_size: usize,
     pub metrics: Metrics,
     pub checkpoints: Option<Arc<Checkpoints>>,
-    /// This worker's checkpoint at start: changes at or before it are already committed.
-    pub applied: Option<Mark>,
-    pub skipped: u64,
-    /// Batches left to write without COPY after one failed.
-    pub copy_rest: u32,
-    /// Where this worker records its last committed batch for the loss check.
+    /// Where workers record their last committed batch for the loss check.
     pub committed: Option<crate::state::checkpoint::Committed>,
+}
+
+/// One apply worker: the changes of the keys routed to it, applied in arrival order.
+///
+/// Contract: changes of one key always come to the same worker (`Change::worker`) and are
+/// applied in the order the reader sent them; a batch is collapsed to the last change per
+/// row and written in **one PostgreSQL transaction together with this worker's checkpoint**;
+/// only after that commit are its changes acknowledged to the [`AckWindow`], so the saved
+/// position never passes an uncommitted change. Changes at or before the worker's checkpoint
+/// at start (`applied`) were committed by an earlier run and are skipped, but only within the
+/// same binlog sequence. Connection trouble is retried (the batch is idempotent); a refused row
+/// stops the sync naming it.
+pub struct Worker {
+    id: usize,
+    rx: mpsc::Receiver<Change>,
+    pool: deadpool_postgres::Pool,
+    window: Arc<AckWindow>,
+    batch_size: usize,
+    metrics: Metrics,
+    checkpoints: Option<Arc<Checkpoints>>,
+    /// This worker's checkpoint at start: changes at or before it are already committed.
+    applied: Option<Mark>,
+    skipped: u64,
+    /// Batches left to write without COPY after one failed.
+    copy_rest: u32,
+    committed: Option<crate::state::checkpoint::Committed>,
 }
 
 /// How many batches go without COPY after a COPY failed (a replay, or a value refused).
@@ -83,6 +104,28 @@ impl Group<'_> {
 }
 
 impl Worker {
+    /// Worker `id`, reading `rx`, whose checkpoint at start is `applied`.
+    pub fn new(
+        id: usize,
+        rx: mpsc::Receiver<Change>,
+        cx: WorkerContext,
+        applied: Option<Mark>,
+    ) -> Worker {
+        Worker {
+            id,
+            rx,
+            pool: cx.pool,
+            window: cx.window,
+            batch_size: cx.batch_size,
+            metrics: cx.metrics,
+            checkpoints: cx.checkpoints,
+            applied,
+            skipped: 0,
+            copy_rest: 0,
+            committed: cx.committed,
+        }
+    }
+
     pub async fn run(mut self) -> Result<()> {
         let mut batch: Vec<Change> = Vec::with_capacity(self.batch_size);
         let mut client: Option<deadpool_postgres::Object> = None;
@@ -392,7 +435,8 @@ async fn write_batch(
         }
     }
     if let Some((cp, worker, mark)) = checkpoint {
-        cp.record(&tx, *worker, mark).await?;
+        cp.record(&tx, crate::state::checkpoint::Row::Worker(*worker), mark)
+            .await?;
     }
     tx.commit().await
 }
