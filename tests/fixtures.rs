@@ -32,7 +32,7 @@ use mysql_gp_sync::config::ZeroDate;
 use mysql_gp_sync::convert::to_pg_text;
 use mysql_gp_sync::model::kind::Kind;
 use mysql_gp_sync::model::table::Column;
-use mysql_gp_sync::source::reader::binlog_column_names;
+use mysql_gp_sync::source::layout::binlog_column_names;
 use mysql_gp_sync::source::rows::{binlog_value, RowPlan};
 
 const FIXTURES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/binlog");

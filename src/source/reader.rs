@@ -11,12 +11,10 @@ use std::time::Duration;
 
 use anyhow::{anyhow, bail, Context, Result};
 use futures_util::StreamExt;
-use mysql_async::binlog::events::{
-    Event, EventData, OptionalMetadataField, RowsEventData, TableMapEvent,
-};
+use mysql_async::binlog::events::{Event, EventData, RowsEventData, TableMapEvent};
 use mysql_async::binlog::EventType;
 use mysql_async::prelude::Queryable;
-use mysql_async::{BinlogStreamRequest, Value};
+use mysql_async::BinlogStreamRequest;
 use tokio::sync::{mpsc, watch};
 
 use crate::catalog::SchemaLoader;
@@ -29,6 +27,7 @@ use crate::model::position::Position;
 use crate::model::rules::TargetName;
 use crate::model::table::{Skip, TableMeta};
 use crate::ops::metrics::Metrics;
+use crate::source::layout::{binlog_column_names, image, layout_of, Layout};
 use crate::source::rows::RowPlan;
 use crate::source::statement::{classify, Statement};
 use crate::state::checkpoint::Checkpoints;
@@ -41,13 +40,6 @@ const MARIADB_GTID_EVENT: u8 = 162;
 #[derive(Debug)]
 pub enum Stop {
     Shutdown,
-}
-
-/// A configured table as one TABLE_MAP event lays it out: binlog column i is `meta.columns[map[i]]`.
-struct Layout {
-    meta: Arc<TableMeta>,
-    map: Vec<usize>,
-    plan: RowPlan,
 }
 
 /// The binlog reader: a replica connection that turns row events into [`Change`]s.
@@ -421,84 +413,12 @@ impl Reader {
         Ok(())
     }
 
-    /// TRUNCATE empties the target once every earlier change is committed (a barrier).
-    async fn truncate(&mut self, schema: &str, table: &str, at: &Position) -> Result<()> {
-        let Some(meta) = self.meta(schema, table).await? else {
-            return Ok(());
-        };
-        if self.reloads.in_copy(meta.source_name(), at) {
-            return Ok(()); // the table was reloaded after it
-        }
-        if self.target_sources.get(&meta.target).map_or(1, |s| s.len()) > 1 {
-            tracing::warn!(
-                "TRUNCATE of {schema}.{table} at {at} is not applied: its target {} also holds other source tables' rows; \
-                 delete that table's rows from {} by hand if needed",
-                meta.target,
-                meta.target
-            );
-            return Ok(());
-        }
-        // Marked at the end of its event, before any change that follows it.
-        let mark = Mark {
-            file: at.file.clone(),
-            pos: at.pos,
-            seq: 0,
-        };
-        if self.truncate_floor.as_ref().is_some_and(|f| *f >= mark) {
-            tracing::info!(
-                "TRUNCATE {schema}.{table} at {at} was already applied (checkpoint): skipped"
-            );
-            return Ok(());
-        }
-        self.window.drain().await;
-        let mut client = self
-            .pg
-            .get()
-            .await
-            .context("connecting to PostgreSQL for TRUNCATE")?;
-        if let (Some(cp), Some(committed)) = (&self.checkpoints, &self.committed) {
-            // Writing every worker's checkpoint would erase the evidence of a loss.
-            let mine = committed.lock().unwrap().clone();
-            if let Some(loss) = cp.lost(&self.pg, &mine, None).await? {
-                return Err(Transient(format!(
-                    "PostgreSQL lost commits it had confirmed ({})",
-                    loss.what
-                ))
-                .into());
-            }
-        }
-        let done: Result<(), tokio_postgres::Error> = async {
-            let tx = client.transaction().await?;
-            // Durable: a target that loses commits must not lose this one unnoticed.
-            tx.batch_execute("SET LOCAL synchronous_commit = on")
-                .await?;
-            tx.batch_execute(&meta.truncate_sql).await?;
-            // Every worker is past this point now: a replay must not empty the table again.
-            if let Some(cp) = &self.checkpoints {
-                cp.record_all(&tx, &mark).await?;
-            }
-            tx.commit().await
-        }
-        .await;
-        done.with_context(|| {
-            format!(
-                "TRUNCATE of {} (MySQL {schema}.{table} at {at})",
-                meta.target
-            )
-        })?;
-        if let Some(committed) = &self.committed {
-            committed
-                .lock()
-                .unwrap()
-                .iter_mut()
-                .for_each(|m| *m = Some(mark.clone()));
-        }
-        tracing::info!("TRUNCATE {schema}.{table} at {at}: emptied {}", meta.target);
-        Ok(())
-    }
-
     /// The loaded table for a configured source table; `None` when it is skipped.
-    async fn meta(&mut self, schema: &str, table: &str) -> Result<Option<Arc<TableMeta>>> {
+    pub(super) async fn meta(
+        &mut self,
+        schema: &str,
+        table: &str,
+    ) -> Result<Option<Arc<TableMeta>>> {
         let key = (schema.to_string(), table.to_string());
         if let Some(m) = self.metas.get(&key) {
             return Ok(m.clone());
@@ -735,65 +655,6 @@ fn rotate_name(event: &Event, name: &[u8]) -> String {
         }
     }
     String::from_utf8_lossy(name).to_string()
-}
-
-/// A full row image in `meta.columns` order. A missing column means the server does not log
-/// full images, which would make upserts write NULLs over real values: refuse.
-fn image(layout: &Layout, values: Vec<Value>, at: &Position) -> Result<Vec<Value>> {
-    if values.len() != layout.map.len() {
-        bail!(
-            "a row of {} at {at} has {} of its {} columns: the server must log full row images (binlog_row_image=FULL)",
-            layout.meta.source_name(),
-            values.len(),
-            layout.map.len()
-        );
-    }
-    // Usually the binlog's column order is the table's: then the image is already in order.
-    if layout.map.iter().enumerate().all(|(i, &m)| i == m) {
-        return Ok(values);
-    }
-    let mut out = vec![Value::NULL; layout.meta.columns.len()];
-    for (i, v) in values.into_iter().enumerate() {
-        out[layout.map[i]] = v;
-    }
-    Ok(out)
-}
-
-/// Column names logged in the table map (binlog_row_metadata=FULL), if any.
-pub fn binlog_column_names(tme: &TableMapEvent<'_>) -> Option<Vec<String>> {
-    for field in tme.iter_optional_meta() {
-        if let Ok(OptionalMetadataField::ColumnName(names)) = field {
-            return Some(
-                names
-                    .iter_names()
-                    .filter_map(|n| n.ok())
-                    .map(|n| n.name().to_string())
-                    .collect(),
-            );
-        }
-    }
-    None
-}
-
-/// Maps binlog columns to the loaded table's columns: by name when the binlog has names, else
-/// by position when the counts agree. `None` when they do not fit.
-fn layout_of(meta: &TableMeta, names: Option<&[String]>, count: usize) -> Option<Vec<usize>> {
-    if count != meta.columns.len() {
-        return None;
-    }
-    match names {
-        Some(names) if names.len() == count => {
-            let map: Option<Vec<usize>> = names
-                .iter()
-                .map(|n| meta.columns.iter().position(|c| &c.name == n))
-                .collect();
-            let mut seen = map.clone()?;
-            seen.sort_unstable();
-            seen.dedup();
-            (seen.len() == count).then_some(map?)
-        }
-        _ => Some((0..count).collect()),
-    }
 }
 
 enum StreamError {
