@@ -1,0 +1,4 @@
+//! The PostgreSQL / Greenplum side: the writer (apply workers).
+
+pub mod connect;
+pub mod writer;
