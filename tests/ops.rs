@@ -559,8 +559,10 @@ async fn start_reports_why_the_sync_died() {
     assert!(!d.var("mysql-gp-sync.pid").exists(), "pid file left");
     assert!(d.sync_pids().is_empty());
 
-    // A failure after the log is set up (PostgreSQL unreachable).
-    let bad_pg = good.replace(&format!("pg_port = {}\n", env.pg_port), "pg_port = 1\n");
+    // A failure after the log is set up (PostgreSQL unreachable). The sync waits
+    // start_retry_secs for a server that may still be starting; start.sh waits 15 s for it.
+    let bad_pg = format!("start_retry_secs = 4\n{good}")
+        .replace(&format!("pg_port = {}\n", env.pg_port), "pg_port = 1\n");
     assert_ne!(bad_pg, good);
     d.write_config_text(&bad_pg);
     let r = d.start().await;

@@ -337,7 +337,9 @@ impl Reader {
             for c in chunk {
                 let w = c.worker(n);
                 if self.workers[w].send(c).await.is_err() {
-                    bail!("apply worker {w} stopped");
+                    // A consequence, not a cause: the worker's own error (fatal or not) is
+                    // what the pipeline reports (see `pipeline::run::drain`).
+                    return Err(Transient(format!("apply worker {w} stopped")).into());
                 }
             }
         }
