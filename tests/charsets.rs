@@ -1,12 +1,16 @@
-//! The character-set decoders (`src/convert/charset/`) against the source server itself: every byte of
+//! The character-set decoders (`src/model/charset/`) against the source server itself: every byte of
 //! every single-byte set, every one-, two- and three-byte sequence of every multi-byte set
 //! (and gb18030's BMP four-byte range), every UCS-2 / UTF-16 unit, is converted by the server
 //! (`CONVERT(… USING utf32)`) and by our decoder, and they must agree: the same character, or
 //! "not a character" on both sides (our U+FFFD, reported).
 //!
-//! The same sweep writes `src/convert/charset/tables.rs` (ignored test `write_charset_tables`):
-//! `MGS_WRITE_CHARSET_TABLES=src/convert/charset/tables.rs MGS_MYSQL_PORT=<MySQL 9.7> MGS_FLAVOR=mysql
-//! cargo test --test charsets -- --ignored` (MySQL 9.7 has every set, gb18030 included).
+//! The same sweep writes `src/model/charset/tables.rs` (ignored test `write_charset_tables`),
+//! first on MySQL 9.7 (the only server with gb18030), then on MariaDB 10.11, whose answers for
+//! bytes that are no character say how many bytes the server reads (MySQL answers NULL); a set
+//! the second server lacks keeps the first one's block:
+//! `MGS_WRITE_CHARSET_TABLES=$PWD/src/model/charset/tables.rs MGS_MYSQL_PORT=<MySQL 9.7>
+//! MGS_FLAVOR=mysql cargo test --test charsets -- --ignored`, then the same with the MariaDB
+//! 10.11 port and `MGS_FLAVOR=mariadb`.
 
 mod common;
 
@@ -245,7 +249,7 @@ async fn decoders_agree_with_the_server_on_every_sequence() {
     );
 }
 
-/// Writes `src/convert/charset/tables.rs` from the server's conversions (see the file comment).
+/// Writes `src/model/charset/tables.rs` from the server's conversions (see the file comment).
 #[tokio::test]
 #[ignore]
 async fn write_charset_tables() {
