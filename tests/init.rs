@@ -32,6 +32,20 @@ async fn fill(db: &TestDb, table: &str, n: u64) {
     }
 }
 
+/// Waits until the sync has logged the end of its initial load (and is still running).
+async fn wait_initial_load(sync: &mut SyncProc, timeout: Duration) {
+    let started = Instant::now();
+    while !sync.log().contains("initial load done") {
+        sync.assert_alive("during the initial load");
+        assert!(
+            started.elapsed() < timeout,
+            "init did not finish in {timeout:?}\n{}",
+            sync.diag()
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
 /// Config text for a sync that loads first (`init_on_start`), as a user would write it.
 fn init_config(
     env: &Env,
@@ -310,16 +324,7 @@ async fn init_reads_text_in_each_columns_charset() {
     let user = (env.admin_user.as_str(), env.admin_pass.as_str());
     let toml = init_config(&env, &db, &["cs"], 2, Some(user));
     let mut sync = SyncProc::start_raw(&env, &toml, None).await;
-    let started = Instant::now();
-    while !sync.log().contains("initial load done") {
-        sync.assert_alive("during the initial load");
-        assert!(
-            started.elapsed() < secs(60),
-            "init did not finish\n{}",
-            sync.diag()
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    wait_initial_load(&mut sync, secs(60)).await;
     sync.wait_tables_equal(&db.t("cs"), &db.t("cs"), &["id"], secs(60))
         .await;
     // The same text through the binlog.
@@ -443,16 +448,7 @@ async fn every_character_set_arrives_as_the_same_text_through_init_and_the_strea
     let user = (env.admin_user.as_str(), env.admin_pass.as_str());
     let toml = init_config(&env, &db, &["cs_all"], 2, Some(user));
     let mut sync = SyncProc::start_raw(&env, &toml, None).await;
-    let started = Instant::now();
-    while !sync.log().contains("initial load done") {
-        sync.assert_alive("during the initial load");
-        assert!(
-            started.elapsed() < secs(120),
-            "init did not finish\n{}",
-            sync.diag()
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    wait_initial_load(&mut sync, secs(120)).await;
     let after_init = compare_cs_all(&env, &db, &[]).await;
     assert!(
         after_init.is_empty(),
