@@ -175,10 +175,6 @@ fn same_text(ours: &str, server: &str) -> bool {
 /// `?` in the one-byte sets, UCS-2 / UTF-16, UTF-16LE and UTF-32.
 const QUESTION_MARKS: [&[u8]; 4] = [b"?", b"\0?", b"?\0", b"\0\0\0?"];
 
-fn hex(b: &[u8]) -> String {
-    b.iter().map(|x| format!("{x:02X}")).collect()
-}
-
 /// Our decoder on one sequence alone: `Some(c)` when it gives exactly that one character.
 fn ours(cs: &Charset, seq: &[u8]) -> Option<char> {
     let (text, bad) = cs.decode(seq);

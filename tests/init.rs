@@ -423,7 +423,7 @@ async fn every_character_set_arrives_as_the_same_text_through_init_and_the_strea
     // Text literals as UTF-8 bytes (`_utf8mb4 X'…'`): MySQL refuses to convert a prepared
     // statement's parameter into a set that lacks some of its characters, but converts a
     // literal (with `?` for those, in non-strict mode).
-    let lit = |text: &str| format!("_utf8mb4 X'{}'", hex_of(text.as_bytes()));
+    let lit = |text: &str| format!("_utf8mb4 X'{}'", hex(text.as_bytes()));
     let enum_names: Vec<String> = enums.iter().map(|e| format!("`{}`", e.0)).collect();
     let insert = |id: usize, text: &str| {
         let t = lit(text);
@@ -519,10 +519,6 @@ async fn every_character_set_arrives_as_the_same_text_through_init_and_the_strea
     );
     sync.sigterm_and_wait().await;
     db.cleanup().await;
-}
-
-fn hex_of(b: &[u8]) -> String {
-    b.iter().map(|x| format!("{x:02X}")).collect()
 }
 
 /// Cell by cell, MySQL's text (`utf8mb4` session) against PostgreSQL's. In rows `lossy`, a `?`

@@ -366,10 +366,6 @@ fn f64_canon(d: f64) -> String {
     format!("{d:e} (bits 0x{:016x})", d.to_bits())
 }
 
-fn hex(b: &[u8]) -> String {
-    b.iter().map(|x| format!("{x:02x}")).collect()
-}
-
 /// Integral numbers written with a fraction or exponent (`1E2`) become integers; others stay.
 fn json_norm(v: serde_json::Value) -> serde_json::Value {
     use serde_json::Value as J;

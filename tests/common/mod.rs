@@ -287,6 +287,11 @@ pub async fn my_value(conn: &mut Conn, sql: &str) -> Option<String> {
     })
 }
 
+/// Lower-case hex of `b` (also a valid `X'…'` literal in MySQL).
+pub fn hex(b: &[u8]) -> String {
+    b.iter().map(|x| format!("{x:02x}")).collect()
+}
+
 fn abbrev(s: &str) -> String {
     if s.len() > 400 {
         let mut end = 400;

@@ -37,7 +37,12 @@ pub struct Charset {
 #[derive(Clone, Copy)]
 enum How {
     Utf8,
-    SingleByte(&'static SingleByte),
+    /// `ascii`: the table keeps bytes 0x00–0x7F as they are (all sets but swe7), so ASCII
+    /// text needs no table lookups.
+    SingleByte {
+        table: &'static SingleByte,
+        ascii: bool,
+    },
     Multi(&'static MultiByte),
     /// `ucs2` (no surrogate pairs), `utf16` (big endian), `utf16le`.
     Utf16 {
@@ -102,26 +107,20 @@ impl Charset {
 
     /// The decoder of a MySQL character set name (`information_schema` spelling).
     pub fn for_mysql(name: &str) -> Result<Charset> {
-        let how = match name {
-            "utf8mb4" | "utf8mb3" | "utf8" => How::Utf8,
-            "ucs2" => How::Utf16 {
-                big_endian: true,
-                pairs: false,
-            },
-            "utf16" => How::Utf16 {
-                big_endian: true,
-                pairs: true,
-            },
-            "utf16le" => How::Utf16 {
-                big_endian: false,
-                pairs: true,
-            },
-            "utf32" => How::Utf32,
+        let utf16 = |big_endian, pairs| How::Utf16 { big_endian, pairs };
+        let (name, how) = match name {
+            "utf8mb4" | "utf8" => ("utf8mb4", How::Utf8),
+            "utf8mb3" => ("utf8mb3", How::Utf8),
+            "ucs2" => ("ucs2", utf16(true, false)),
+            "utf16" => ("utf16", utf16(true, true)),
+            "utf16le" => ("utf16le", utf16(false, true)),
+            "utf32" => ("utf32", How::Utf32),
             other => {
                 if let Some(t) = tables::SINGLE_BYTE.iter().find(|t| t.name == other) {
-                    How::SingleByte(t)
+                    let ascii = (0..0x80).all(|b| t.map[b] == b as u16);
+                    (t.name, How::SingleByte { table: t, ascii })
                 } else if let Some(t) = tables::MULTI_BYTE.iter().find(|t| t.name == other) {
-                    How::Multi(t)
+                    (t.name, How::Multi(t))
                 } else {
                     bail!(
                         "character set {other} is not known to this version; convert the column \
@@ -129,14 +128,6 @@ impl Charset {
                     )
                 }
             }
-        };
-        let name = match how {
-            How::SingleByte(t) => t.name,
-            How::Multi(t) => t.name,
-            _ => ["utf8mb4", "utf8mb3", "ucs2", "utf16", "utf16le", "utf32"]
-                .into_iter()
-                .find(|n| *n == name)
-                .unwrap_or("utf8mb4"),
         };
         Ok(Charset { name, how })
     }
@@ -157,7 +148,10 @@ impl Charset {
                 Ok(s) => (Cow::Borrowed(s), false),
                 Err(_) => (String::from_utf8_lossy(b), true),
             },
-            How::SingleByte(t) => single_byte(t, b),
+            How::SingleByte { ascii: true, .. } if b.is_ascii() => {
+                (Cow::Borrowed(std::str::from_utf8(b).unwrap()), false)
+            }
+            How::SingleByte { table, .. } => single_byte(table, b),
             How::Multi(t) => multi_byte(t, b),
             How::Utf16 { big_endian, pairs } => utf16(b, big_endian, pairs),
             How::Utf32 => utf32(b),
@@ -180,7 +174,8 @@ fn single_byte<'a>(t: &SingleByte, b: &'a [u8]) -> (Cow<'a, str>, bool) {
                 bad = true;
                 '\u{FFFD}'
             }
-            // Every entry is a BMP code point other than a surrogate (the generator checks).
+            // Every entry is a BMP character: the generator takes only characters the server
+            // names (a surrogate is not one) below U+FFFF.
             c => char::from_u32(c as u32).unwrap_or('\u{FFFD}'),
         })
         .collect::<String>();
@@ -361,6 +356,11 @@ mod tests {
         assert_eq!(text("latin5", b"\x80\xd0"), ("\u{80}Ğ".into(), false));
         // swe7 puts Swedish letters where ASCII has brackets.
         assert_eq!(text("swe7", b"[]"), ("ÄÅ".into(), false));
+        // ASCII stays ASCII in the others, on the fast path too.
+        assert_eq!(
+            text("latin1", b"plain [ascii]"),
+            ("plain [ascii]".into(), false)
+        );
         // sjis 0x815F is the backslash; cp932 (Windows) makes it the full-width one.
         assert_eq!(text("sjis", b"\x81\x5f").0, "\\");
         assert_eq!(text("cp932", b"\x81\x5f").0, "＼");
