@@ -109,3 +109,21 @@ fn hash_value(v: &Value, h: &mut impl Hasher) {
 
 /// Identifies a source transaction inside one run.
 pub type TxnId = u64;
+
+/// A change to a whole target table that must sit exactly between the row changes around it
+/// (a TRUNCATE; schema changes will be others). The reader sends it to the writer side
+/// ([`crate::target::barrier`]) and waits: the writer side applies it only once every change
+/// before it is committed, and nothing after it is sent before it is applied.
+#[derive(Debug)]
+pub enum Barrier {
+    /// Empty the table's target. `at` is the end of the TRUNCATE's event: once applied, every
+    /// worker's checkpoint is there, so a replay does not empty the table again.
+    Truncate { table: Arc<TableMeta>, at: Position },
+}
+
+/// A [`Barrier`] on its way to the writer side, with the channel its outcome comes back on.
+#[derive(Debug)]
+pub struct BarrierRequest {
+    pub barrier: Barrier,
+    pub applied: tokio::sync::oneshot::Sender<anyhow::Result<()>>,
+}

@@ -5,7 +5,7 @@
 //! position after a backoff: replaying is always safe (upserts and deletes of full images are
 //! idempotent), skipping never is.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -17,15 +17,15 @@ use crate::catalog::SchemaLoader;
 use crate::config::Config;
 use crate::error::{is_transient, retryable, Transient};
 use crate::model::position::Position;
-use crate::model::rules::TargetName;
 use crate::model::table::TableMeta;
 use crate::ops::metrics::{Metrics, Snapshot};
 use crate::ops::status;
 use crate::source::connect::binary_logs;
-use crate::source::reader::{Reader, Stop};
+use crate::source::reader::{Outputs, Reader, Stop};
 use crate::state::checkpoint::{self, Checkpoints};
 use crate::state::master_info;
 use crate::state::window::AckWindow;
+use crate::target::barrier::Barriers;
 use crate::target::writer::{Worker, WorkerContext};
 
 /// One run of the sync, from a position until shutdown or failure: the reader, the workers and
@@ -96,15 +96,6 @@ impl Pipeline {
             senders.push(tx);
             workers.spawn(Worker::new(id, rx, cx.clone(), applied).run());
         }
-        let mut target_sources: HashMap<TargetName, HashSet<(String, String)>> = HashMap::new();
-        for (k, m) in &metas {
-            if let Some(m) = m {
-                target_sources
-                    .entry(m.target.clone())
-                    .or_default()
-                    .insert(k.clone());
-            }
-        }
         let saver = tokio::spawn(save_positions(
             cfg.clone(),
             window.clone(),
@@ -119,22 +110,30 @@ impl Pipeline {
                 )
             }),
         ));
-        let reader = Reader {
-            cfg: cfg.clone(),
-            opts: self.opts.clone(),
-            loader: self.loader.clone(),
-            pg: self.pg.clone(),
-            window: window.clone(),
-            workers: senders,
-            shutdown: self.shutdown.clone(),
-            metas,
-            target_sources,
-            metrics: self.metrics.clone(),
-            checkpoints: self.checkpoints.clone(),
+        // One barrier at a time: the reader waits for each.
+        let (barrier_tx, barrier_rx) = mpsc::channel(1);
+        let committed = self.checkpoints.as_ref().map(|_| self.committed.clone());
+        let barriers = Barriers::new(
+            self.pg.clone(),
+            window.clone(),
+            self.checkpoints.clone().zip(committed),
             truncate_floor,
-            reloads: self.reloads.clone(),
-            committed: self.checkpoints.as_ref().map(|_| self.committed.clone()),
-        };
+        );
+        let barriers = tokio::spawn(barriers.run(barrier_rx));
+        let reader = Reader::new(
+            cfg.clone(),
+            self.opts.clone(),
+            self.loader.clone(),
+            metas,
+            self.reloads.clone(),
+            self.metrics.clone(),
+            Outputs {
+                window: window.clone(),
+                workers: senders,
+                barriers: barrier_tx,
+                shutdown: self.shutdown.clone(),
+            },
+        );
         let mut reader = tokio::spawn(reader.run(start));
 
         let mut saver = saver;
@@ -164,6 +163,7 @@ impl Pipeline {
             },
         };
         saver.abort();
+        barriers.abort();
         (window.acked(), result)
     }
 }

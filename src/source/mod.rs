@@ -1,7 +1,6 @@
 //! The MySQL / MariaDB side: the binlog reader (a replica connection), row decoding, what a
 //! QUERY event means.
 
-mod barrier;
 pub mod connect;
 pub mod layout;
 pub mod reader;

@@ -21,8 +21,7 @@ use crate::catalog::SchemaLoader;
 use crate::config::{Config, Flavor};
 use crate::error::Transient;
 use crate::model::change::TxnId;
-use crate::model::change::{Change, Op, RowKind};
-use crate::model::mark::Mark;
+use crate::model::change::{Barrier, BarrierRequest, Change, Op, RowKind};
 use crate::model::position::Position;
 use crate::model::rules::TargetName;
 use crate::model::table::{Skip, TableMeta};
@@ -30,7 +29,7 @@ use crate::ops::metrics::Metrics;
 use crate::source::layout::{binlog_column_names, image, layout_of, Layout};
 use crate::source::rows::RowPlan;
 use crate::source::statement::{classify, Statement};
-use crate::state::checkpoint::Checkpoints;
+use crate::state::reload::Reloads;
 use crate::state::window::AckWindow;
 
 /// MariaDB's GTID event type (unknown to mysql_common).
@@ -47,30 +46,30 @@ pub enum Stop {
 /// Contract: changes are sent in binlog order, each to the worker its key hashes to (so one
 /// key's changes stay in order), each registered in the [`AckWindow`] before it is sent, its
 /// transaction sealed at the commit event (XID, COMMIT, an XA outcome). It never skips an
-/// event it cannot read or place: it stops with the position and what to do. Barriers (a
-/// TRUNCATE) wait until every earlier change is committed.
+/// event it cannot read or place: it stops with the position and what to do. It runs no
+/// PostgreSQL SQL: a [`Barrier`] (a TRUNCATE) goes to the writer side, and the reader sends
+/// nothing after it until the writer side has applied it.
 pub struct Reader {
-    pub cfg: Arc<Config>,
-    pub opts: mysql_async::Opts,
-    pub loader: Arc<SchemaLoader>,
-    pub pg: deadpool_postgres::Pool,
+    cfg: Arc<Config>,
+    opts: mysql_async::Opts,
+    loader: Arc<SchemaLoader>,
+    out: Outputs,
+    /// Loaded tables by source name; `None` for a configured table that is skipped.
+    metas: HashMap<(String, String), Option<Arc<TableMeta>>>,
+    /// How many source tables write into each target (a TRUNCATE of one shard must not empty all).
+    target_sources: HashMap<TargetName, HashSet<(String, String)>>,
+    metrics: Metrics,
+    /// Tables reloaded by `init --tables`: their changes before the copy are skipped.
+    reloads: Reloads,
+}
+
+/// Where the reader's output goes: the window every change is registered in, the workers'
+/// queues (index = worker id), the writer side's barrier queue, and the stop signal it obeys.
+pub struct Outputs {
     pub window: Arc<AckWindow>,
     pub workers: Vec<mpsc::Sender<Change>>,
+    pub barriers: mpsc::Sender<BarrierRequest>,
     pub shutdown: watch::Receiver<bool>,
-    /// Loaded tables by source name; `None` for a configured table that is skipped.
-    pub metas: HashMap<(String, String), Option<Arc<TableMeta>>>,
-    /// How many source tables write into each target (a TRUNCATE of one shard must not empty all).
-    pub target_sources: HashMap<TargetName, HashSet<(String, String)>>,
-    pub metrics: Metrics,
-    /// The transactional checkpoint, when PostgreSQL keeps one.
-    pub checkpoints: Option<Arc<Checkpoints>>,
-    /// Everything at or before this mark is committed by every worker (from the checkpoints).
-    pub truncate_floor: Option<Mark>,
-    /// Tables reloaded by `init --tables`: their changes before the copy are skipped.
-    pub reloads: crate::state::reload::Reloads,
-    /// Each worker's last committed batch (see `Checkpoints::lost`): a TRUNCATE checks it
-    /// before writing every worker's checkpoint, and counts as every worker's commit.
-    pub committed: Option<crate::state::checkpoint::Committed>,
 }
 
 struct StreamState {
@@ -106,6 +105,39 @@ struct Prepared {
 }
 
 impl Reader {
+    /// A reader of the configured tables; `metas` are the tables loaded at start (more are
+    /// loaded as they appear in the binlog).
+    pub fn new(
+        cfg: Arc<Config>,
+        opts: mysql_async::Opts,
+        loader: Arc<SchemaLoader>,
+        metas: HashMap<(String, String), Option<Arc<TableMeta>>>,
+        reloads: Reloads,
+        metrics: Metrics,
+        out: Outputs,
+    ) -> Self {
+        let mut target_sources: HashMap<TargetName, HashSet<(String, String)>> = HashMap::new();
+        for (k, m) in &metas {
+            if let Some(m) = m {
+                target_sources
+                    .entry(m.target.clone())
+                    .or_default()
+                    .insert(k.clone());
+            }
+        }
+        Reader {
+            cfg,
+            opts,
+            loader,
+            out,
+            metas,
+            target_sources,
+            metrics,
+            reloads,
+        }
+    }
+
+    /// Reads from `start` (a transaction boundary) until shutdown or failure.
     pub async fn run(mut self, start: Position) -> Result<Stop> {
         let mut conn = mysql_async::Conn::new(self.opts.clone())
             .await
@@ -142,7 +174,7 @@ impl Reader {
         };
         loop {
             let next = tokio::select! {
-                _ = self.shutdown.changed() => return Ok(Stop::Shutdown),
+                _ = self.out.shutdown.changed() => return Ok(Stop::Shutdown),
                 n = tokio::time::timeout(Duration::from_secs(30), stream.next()) => n,
             };
             let event = match next {
@@ -158,7 +190,7 @@ impl Reader {
                 Ok(Some(Err(e))) => return Err(classify_stream_error(e, &st.file).into_anyhow()),
                 Ok(Some(Ok(ev))) => ev,
             };
-            if *self.shutdown.borrow() {
+            if *self.out.shutdown.borrow() {
                 return Ok(Stop::Shutdown);
             }
             // The reader also talks to PostgreSQL (TRUNCATE, a table's layout) and to MySQL
@@ -211,12 +243,12 @@ impl Reader {
                     // Nothing of a configured table: its outcome changes nothing here, and it
                     // must not hold the saved position back while it waits.
                     if let Some(t) = st.txn.take() {
-                        self.window.seal(t, Position::new(st.file.clone(), log_pos));
+                        self.out.window.seal(t, Position::new(st.file.clone(), log_pos));
                     }
                 } else {
                     let hold = match st.txn.take() {
                         Some(t) => t,
-                        None => self.window.begin(),
+                        None => self.out.window.begin(),
                     };
                     tracing::debug!("XA PREPARE {xid} at {}:{log_pos}: {} change(s) held", st.file, changes.len());
                     st.prepared.push(Prepared {
@@ -271,7 +303,9 @@ impl Reader {
         st.anchor_seq = 0;
         st.tables.clear();
         if st.txn.is_none() {
-            self.window.boundary(Position::new(st.file.clone(), pos));
+            self.out
+                .window
+                .boundary(Position::new(st.file.clone(), pos));
         }
     }
 
@@ -279,7 +313,7 @@ impl Reader {
     fn xa_start(&self, st: &mut StreamState) {
         st.xa = Some(Vec::new());
         if st.txn.is_none() {
-            st.txn = Some(self.window.begin());
+            st.txn = Some(self.out.window.begin());
         }
     }
 
@@ -322,21 +356,21 @@ impl Reader {
                 p.changes.len()
             );
         }
-        self.window.seal(p.hold, p.end);
+        self.out.window.seal(p.hold, p.end);
         Ok(())
     }
 
     /// Sends `changes` of transaction `txn` to their workers, waiting for room in the window.
     async fn dispatch(&self, txn: TxnId, changes: Vec<Change>) -> Result<()> {
-        let n = self.workers.len();
+        let n = self.out.workers.len();
         let mut changes = changes.into_iter().peekable();
         while changes.peek().is_some() {
             // Room for the event's rows at once, at most a window's worth at a time.
-            let chunk: Vec<Change> = changes.by_ref().take(self.window.size()).collect();
-            self.window.add(txn, chunk.len()).await;
+            let chunk: Vec<Change> = changes.by_ref().take(self.out.window.size()).collect();
+            self.out.window.add(txn, chunk.len()).await;
             for c in chunk {
                 let w = c.worker(n);
-                if self.workers[w].send(c).await.is_err() {
+                if self.out.workers[w].send(c).await.is_err() {
                     // A consequence, not a cause: the worker's own error (fatal or not) is
                     // what the pipeline reports (see `pipeline::run::drain`).
                     return Err(Transient(format!("apply worker {w} stopped")).into());
@@ -350,8 +384,8 @@ impl Reader {
     fn end_txn(&self, st: &mut StreamState, log_pos: u64) {
         let end = Position::new(st.file.clone(), log_pos);
         match st.txn.take() {
-            Some(t) => self.window.seal(t, end),
-            None => self.window.boundary(end),
+            Some(t) => self.out.window.seal(t, end),
+            None => self.out.window.boundary(end),
         }
     }
 
@@ -413,6 +447,44 @@ impl Reader {
         }
         self.end_txn(st, log_pos);
         Ok(())
+    }
+
+    /// A TRUNCATE of a configured table: a barrier for the writer side, unless the table was
+    /// reloaded after it or its target also holds other source tables' rows.
+    async fn truncate(&mut self, schema: &str, table: &str, at: &Position) -> Result<()> {
+        let Some(meta) = self.meta(schema, table).await? else {
+            return Ok(());
+        };
+        if self.reloads.in_copy(meta.source_name(), at) {
+            return Ok(()); // the table was reloaded after it
+        }
+        if self.target_sources.get(&meta.target).map_or(1, |s| s.len()) > 1 {
+            tracing::warn!(
+                "TRUNCATE of {schema}.{table} at {at} is not applied: its target {} also holds other source tables' rows; \
+                 delete that table's rows from {} by hand if needed",
+                meta.target,
+                meta.target
+            );
+            return Ok(());
+        }
+        let (applied, outcome) = tokio::sync::oneshot::channel();
+        let barrier = Barrier::Truncate {
+            table: meta,
+            at: at.clone(),
+        };
+        let sent = self
+            .out
+            .barriers
+            .send(BarrierRequest { barrier, applied })
+            .await;
+        match (sent, outcome.await) {
+            (Ok(()), Ok(result)) => result,
+            // The writer side is gone: the pipeline is stopping (its own error says why).
+            _ => Err(Transient(format!(
+                "the writer side stopped before the TRUNCATE at {at}"
+            ))
+            .into()),
+        }
     }
 
     /// The loaded table for a configured source table; `None` when it is skipped.
@@ -563,7 +635,7 @@ impl Reader {
             _ => EventType::DELETE_ROWS_EVENT,
         };
         let mut changes: Vec<Change> = Vec::new();
-        let txn = *st.txn.get_or_insert_with(|| self.window.begin());
+        let txn = *st.txn.get_or_insert_with(|| self.out.window.begin());
         let mut seq: u32 = first_seq;
         for (before, after) in decoded {
             let before = before.map(|r| image(&layout, r, &at)).transpose()?;
