@@ -7,7 +7,8 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 
 use mysql_gp_sync::commands;
-use mysql_gp_sync::{config::Config, ops::logging};
+use mysql_gp_sync::commands::Settings;
+use mysql_gp_sync::ops::logging;
 
 #[derive(Parser)]
 #[command(version, about)]
@@ -52,7 +53,7 @@ const EXIT_CONFIG: u8 = 2;
 fn main() -> ExitCode {
     let cli = Cli::parse();
     mysql_gp_sync::tls::install_provider();
-    let cfg = match commands::load_config(&cli.config) {
+    let settings = match commands::load_config(&cli.config) {
         Ok(c) => c,
         Err(e) => {
             eprintln!("Error: {e:#}");
@@ -62,7 +63,7 @@ fn main() -> ExitCode {
     let command = cli.command.unwrap_or(Command::Run);
     // Only the long-running sync logs; `schema` prints SQL on stdout and nothing else.
     let guard = match command {
-        Command::Run | Command::Init { .. } => match logging::init(&cfg) {
+        Command::Run | Command::Init { .. } => match logging::init(&settings.cfg) {
             Ok(g) => Some(g),
             Err(e) => {
                 eprintln!("Error: {e:#}");
@@ -71,7 +72,7 @@ fn main() -> ExitCode {
         },
         Command::Schema | Command::Status | Command::Check => None,
     };
-    let code = match run(cli.config, cfg, command) {
+    let code = match run(cli.config, settings, command) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             // Into sync.log too (while its writer is still alive): that is where operators look.
@@ -86,30 +87,30 @@ fn main() -> ExitCode {
     code
 }
 
-fn run(config: PathBuf, cfg: Config, command: Command) -> anyhow::Result<()> {
+fn run(config: PathBuf, s: Settings, command: Command) -> anyhow::Result<()> {
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;
     match command {
-        Command::Run => rt.block_on(commands::run::run(cfg, &config)),
+        Command::Run => rt.block_on(commands::run::run(s, &config)),
         Command::Init {
             truncate,
             no_follow,
             tables,
         } => rt.block_on(async {
             if tables.is_empty() {
-                commands::init::run(&cfg, truncate).await?;
+                commands::init::run(&s, truncate).await?;
             } else {
-                commands::init::reload(&cfg, &tables).await?;
+                commands::init::reload(&s, &tables).await?;
             }
             if no_follow {
                 return Ok(());
             }
-            commands::run::run(cfg, &config).await
+            commands::run::run(s, &config).await
         }),
-        Command::Schema => rt.block_on(commands::schema::print_schema(&cfg)),
-        Command::Status => mysql_gp_sync::ops::status::print(&cfg.status_path()),
-        Command::Check => match rt.block_on(commands::check::run(&cfg))? {
+        Command::Schema => rt.block_on(commands::schema::print_schema(&s)),
+        Command::Status => mysql_gp_sync::ops::status::print(&s.cfg.status_path()),
+        Command::Check => match rt.block_on(commands::check::run(&s))? {
             true => Ok(()),
             false => std::process::exit(1),
         },

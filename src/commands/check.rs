@@ -6,6 +6,7 @@ use anyhow::Result;
 use mysql_async::prelude::Queryable;
 
 use crate::catalog::{LoadOptions, SchemaLoader};
+use crate::commands::Settings;
 use crate::config::Config;
 use crate::model::rules::TableRules;
 use crate::model::table::Skip;
@@ -48,15 +49,15 @@ fn plain_text_off_machine(plain_text: bool, host: &str) -> bool {
 }
 
 /// Runs every check; `Ok(false)` when at least one blocks.
-pub async fn run(cfg: &Config) -> Result<bool> {
+pub async fn run(s: &Settings) -> Result<bool> {
     let mut r = Report::default();
-    let addr = &cfg.mysql_addr;
+    let addr = &s.cfg.mysql_addr;
     // A preflight reports an unreachable server at once instead of waiting for it.
     let cfg = &Config {
         start_retry_secs: 0,
-        ..cfg.clone()
+        ..(*s.cfg).clone()
     };
-    let (mut conn, mysql) = match crate::source::connect::connect_mysql(cfg).await {
+    let (mut conn, mysql) = match crate::source::connect::connect_mysql(cfg, &s.mysql_tls).await {
         Ok(link) => {
             let (host, _) = cfg.mysql_host_port()?;
             r.reached(
@@ -82,7 +83,7 @@ pub async fn run(cfg: &Config) -> Result<bool> {
         check_server_id(&mut r, conn, cfg).await;
     }
 
-    let pg = match crate::target::connect::connect_pg(cfg, 2).await {
+    let pg = match crate::target::connect::connect_pg(cfg, &s.pg_tls, 2).await {
         Ok(link) => {
             r.reached(
                 format!(
@@ -104,7 +105,7 @@ pub async fn run(cfg: &Config) -> Result<bool> {
         check_synchronous_commit(&mut r, cfg, pg).await;
     }
     if let (Some(mysql), Some(pg)) = (mysql, pg) {
-        check_tables(&mut r, cfg, mysql, pg).await?;
+        check_tables(&mut r, cfg, &s.rules, mysql, pg).await?;
     }
     println!();
     if r.failures == 0 {
@@ -310,6 +311,7 @@ async fn check_server_id(r: &mut Report, conn: &mut mysql_async::Conn, cfg: &Con
 async fn check_tables(
     r: &mut Report,
     cfg: &Config,
+    rules: &TableRules,
     mysql: mysql_async::Pool,
     pg: deadpool_postgres::Pool,
 ) -> Result<()> {
@@ -318,7 +320,7 @@ async fn check_tables(
     let loader = SchemaLoader::new(
         mysql,
         Some(pg),
-        TableRules::new(cfg)?,
+        rules.clone(),
         LoadOptions {
             greenplum,
             zero_date: cfg.zero_date,

@@ -33,11 +33,12 @@ use mysql_async::Value;
 use serde::{Deserialize, Serialize};
 
 use crate::catalog::{LoadOptions, SchemaLoader};
+use crate::commands::Settings;
 use crate::config::{Config, Flavor};
 use crate::convert::to_pg_text_replacing;
 use crate::model::kind::Kind;
 use crate::model::position::Position;
-use crate::model::rules::{TableRules, TargetName};
+use crate::model::rules::TargetName;
 use crate::model::table::TableMeta;
 use crate::pipeline::start::load_tables;
 use crate::source::connect::binlog_status;
@@ -102,23 +103,24 @@ impl Progress {
 }
 
 /// Copies the configured tables and writes master.info at the matching position.
-pub async fn run(cfg: &Config, truncate: bool) -> Result<Position> {
-    load(cfg, truncate, &[]).await
+pub async fn run(s: &Settings, truncate: bool) -> Result<Position> {
+    load(s, truncate, &[]).await
 }
 
 /// `init --tables`: copies only `tables` (`schema.table`) at a new consistent position while
 /// every other table keeps its own; `master.info` stays where it is, and the reader skips
 /// these tables' changes from before their copy (see [`crate::state::reload`]). The sync must be
 /// stopped meanwhile.
-pub async fn reload(cfg: &Config, tables: &[String]) -> Result<Position> {
-    load(cfg, true, tables).await
+pub async fn reload(s: &Settings, tables: &[String]) -> Result<Position> {
+    load(s, true, tables).await
 }
 
-async fn load(cfg: &Config, truncate: bool, only: &[String]) -> Result<Position> {
+async fn load(s: &Settings, truncate: bool, only: &[String]) -> Result<Position> {
+    let cfg = &*s.cfg;
     let started = Instant::now();
-    let mysql = check_mysql(cfg).await?.pool;
+    let mysql = check_mysql(cfg, &s.mysql_tls).await?.pool;
     let parallel = cfg.init_parallel.max(1);
-    let pg = connect_pg(cfg, parallel + 2).await?.pool;
+    let pg = connect_pg(cfg, &s.pg_tls, parallel + 2).await?.pool;
     let greenplum = {
         let c = pg.get().await.context("connecting to PostgreSQL")?;
         is_greenplum(cfg, &c).await?
@@ -126,7 +128,7 @@ async fn load(cfg: &Config, truncate: bool, only: &[String]) -> Result<Position>
     let loader = SchemaLoader::new(
         mysql.clone(),
         Some(pg.clone()),
-        TableRules::new(cfg)?,
+        s.rules.clone(),
         LoadOptions {
             greenplum,
             zero_date: cfg.zero_date,

@@ -10,10 +10,9 @@ use anyhow::{Context, Result};
 use tokio::sync::watch;
 
 use crate::catalog::{LoadOptions, SchemaLoader};
-use crate::config::Config;
+use crate::commands::Settings;
 use crate::error::{is_transient, Backoff};
 use crate::model::position::Position;
-use crate::model::rules::TableRules;
 use crate::ops::metrics::Metrics;
 use crate::ops::status;
 use crate::pipeline::run::Pipeline;
@@ -26,7 +25,8 @@ use crate::state::master_info;
 use crate::target::connect::connect_pg;
 use crate::target::connect::is_greenplum;
 
-pub async fn run(cfg: Config, config_path: &Path) -> Result<()> {
+pub async fn run(s: Settings, config_path: &Path) -> Result<()> {
+    let cfg = s.cfg.clone();
     // Listen for SIGTERM / SIGINT from the very start: a stop during start-up is a clean stop.
     let (shutdown_tx, shutdown_rx) = watch::channel(false);
     tokio::spawn(async move {
@@ -37,16 +37,14 @@ pub async fn run(cfg: Config, config_path: &Path) -> Result<()> {
     cfg.warn_if_exposed(config_path);
     if cfg.init_on_start && master_info::load(&cfg.master_info_path())?.is_none() {
         tracing::info!("no master.info and init_on_start = true: running the initial load first");
-        crate::commands::init::run(&cfg, false).await?;
+        crate::commands::init::run(&s, false).await?;
     }
-    let cfg = Arc::new(cfg);
-    let rules = TableRules::new(&cfg)?;
     let MysqlServer {
         pool: mysql,
         opts,
         info: server,
-    } = check_mysql(&cfg).await?;
-    let link = connect_pg(&cfg, cfg.concurrent_size + 2).await?;
+    } = check_mysql(&cfg, &s.mysql_tls).await?;
+    let link = connect_pg(&cfg, &s.pg_tls, cfg.concurrent_size + 2).await?;
     tracing::info!(
         "PostgreSQL at {}:{}: {}",
         cfg.pg_host,
@@ -64,7 +62,7 @@ pub async fn run(cfg: Config, config_path: &Path) -> Result<()> {
     let loader = Arc::new(SchemaLoader::new(
         mysql.clone(),
         Some(pg.clone()),
-        rules,
+        s.rules.clone(),
         LoadOptions {
             greenplum,
             zero_date: cfg.zero_date,

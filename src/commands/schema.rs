@@ -5,15 +5,15 @@ use std::collections::HashSet;
 use anyhow::{bail, Result};
 
 use crate::catalog::{LoadOptions, SchemaLoader};
-use crate::config::Config;
-use crate::model::rules::{TableRules, TargetName};
+use crate::commands::Settings;
+use crate::model::rules::TargetName;
 use crate::source::connect::check_mysql;
 
 /// `mysql-gp-sync schema`: the PostgreSQL `CREATE TABLE` statements for the configured tables,
 /// from the MySQL schema (shards mapped into one table give one statement).
-pub async fn print_schema(cfg: &Config) -> Result<()> {
-    let mysql = check_mysql(cfg).await?.pool;
-    let loader = SchemaLoader::new(mysql, None, TableRules::new(cfg)?, LoadOptions::default());
+pub async fn print_schema(s: &Settings) -> Result<()> {
+    let mysql = check_mysql(&s.cfg, &s.mysql_tls).await?.pool;
+    let loader = SchemaLoader::new(mysql, None, s.rules.clone(), LoadOptions::default());
     let mut done: HashSet<TargetName> = HashSet::new();
     let tables = loader.configured_tables().await?;
     if tables.is_empty() {
@@ -36,7 +36,7 @@ pub async fn print_schema(cfg: &Config) -> Result<()> {
         );
         println!(
             "{}\n",
-            crate::catalog::postgres::create_table_sql(&src, &target, cfg.zero_date)?
+            crate::catalog::postgres::create_table_sql(&src, &target, s.cfg.zero_date)?
         );
     }
     Ok(())

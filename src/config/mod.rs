@@ -317,7 +317,8 @@ impl Config {
     }
 
     pub fn parse(text: &str, path: &Path) -> Result<Config> {
-        let cfg: Config = toml::from_str(text).map_err(|e| describe_toml_error(&e, text, path))?;
+        let cfg: Config = serde_path_to_error::deserialize(toml::Deserializer::new(text))
+            .map_err(|e| describe_toml_error(&e, text, path))?;
         cfg.validate()
             .with_context(|| format!("config file {}", path.display()))?;
         Ok(cfg)
@@ -374,27 +375,28 @@ impl Config {
 }
 
 /// Turns toml's multi-line report into one line that names the file, the line and the key.
-fn describe_toml_error(e: &toml::de::Error, text: &str, path: &Path) -> anyhow::Error {
-    let msg = e.message().trim();
-    match e.span() {
+/// A TOML or type error, with the file, the line and the path of the key inside the file
+/// (`rule[2].pg_table`, as serde_path_to_error tracks it: a `[[rule]]` is counted from 0).
+fn describe_toml_error(
+    e: &serde_path_to_error::Error<toml::de::Error>,
+    text: &str,
+    path: &Path,
+) -> anyhow::Error {
+    let inner = e.inner();
+    let msg = inner.message().trim();
+    let key = e.path().to_string();
+    let at = match key.as_str() {
+        "" | "." => String::new(),
+        k => format!(", key `{k}`"),
+    };
+    match inner.span() {
         // A missing key has no line of its own: the span is the whole document.
         Some(span) if !text.is_empty() && !msg.starts_with("missing field") => {
             let start = span.start.min(text.len());
             let line_no = text[..start].matches('\n').count() + 1;
-            let line = text.lines().nth(line_no - 1).unwrap_or("").trim();
-            let key = line
-                .split_once('=')
-                .map(|(k, _)| k.trim().trim_matches('"'))
-                .filter(|k| !k.is_empty() && !k.starts_with('['));
-            match key {
-                Some(k) => anyhow::anyhow!(
-                    "config file {}, line {line_no}, key `{k}`: {msg}",
-                    path.display()
-                ),
-                None => anyhow::anyhow!("config file {}, line {line_no}: {msg}", path.display()),
-            }
+            anyhow::anyhow!("config file {}, line {line_no}{at}: {msg}", path.display())
         }
-        _ => anyhow::anyhow!("config file {}: {msg}", path.display()),
+        _ => anyhow::anyhow!("config file {}{at}: {msg}", path.display()),
     }
 }
 
@@ -442,6 +444,18 @@ tables = ["*"]
         let e = format!("{:#}", parse(&t).unwrap_err());
         assert!(e.contains("concurrent_size"), "{e}");
         assert!(e.contains("line 1"), "{e}");
+    }
+
+    #[test]
+    fn a_key_inside_a_section_is_named_by_its_path() {
+        let rules = "[[rule]]\nschema = \"s\"\ntable = \"a\"\n[[rule]]\nschema = \"s\"\ntable = \"b\"\npg_table = 5\n";
+        let e = format!("{:#}", parse(&format!("{MIN}{rules}")).unwrap_err());
+        assert!(e.contains("key `rule[1].pg_table`"), "{e}");
+        let e = format!(
+            "{:#}",
+            parse(&format!("{MIN}[[rule]]\ntable = \"a\"\n")).unwrap_err()
+        );
+        assert!(e.contains("rule[0]") && e.contains("schema"), "{e}");
     }
 
     #[test]

@@ -64,19 +64,15 @@ pub struct MysqlLink {
 /// Connects to MySQL (retried at start while the server does not answer). With `preferred`, a
 /// server that offers no TLS, or whose handshake fails, is connected to in plain text, as the
 /// mysql client does.
-pub async fn connect_mysql(cfg: &Config) -> Result<MysqlLink> {
+pub async fn connect_mysql(cfg: &Config, tls: &MysqlTls) -> Result<MysqlLink> {
     let addr = &cfg.mysql_addr;
-    let tls = MysqlTls::new(cfg)?;
-    let attempt = |plain: bool| {
-        let tls = &tls;
-        async move {
-            let opts = mysql_opts(cfg, tls, plain)?;
-            match tokio::time::timeout(Duration::from_secs(15), mysql_async::Conn::new(opts.clone())).await {
+    let attempt = |plain: bool| async move {
+        let opts = mysql_opts(cfg, tls, plain)?;
+        match tokio::time::timeout(Duration::from_secs(15), mysql_async::Conn::new(opts.clone())).await {
                 Err(_) => Err(retryable(anyhow!("cannot connect to MySQL at {addr}: no answer in 15 s; check mysql_addr and that the server is running"))),
                 Ok(Ok(c)) => Ok((c, opts)),
                 Ok(Err(e)) => Err(mysql_connect_error(cfg, tls, e)),
             }
-        }
     };
     let (mut conn, opts) = retry_at_start(cfg, &format!("MySQL at {addr}"), || async {
         match attempt(false).await {
@@ -152,9 +148,9 @@ pub struct MysqlServer {
     pub info: ServerInfo,
 }
 
-pub async fn check_mysql(cfg: &Config) -> Result<MysqlServer> {
+pub async fn check_mysql(cfg: &Config, tls: &MysqlTls) -> Result<MysqlServer> {
     let addr = &cfg.mysql_addr;
-    let link = connect_mysql(cfg).await?;
+    let link = connect_mysql(cfg, tls).await?;
     tracing::info!("MySQL at {addr}: {}", link.tls);
     let mut conn = link.conn;
     let (version, checksum): (String, String) = conn

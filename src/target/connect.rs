@@ -19,11 +19,10 @@ pub struct PgLink {
 
 /// Opens the PostgreSQL pool (retried at start while the server does not answer). With
 /// `prefer`, a failed TLS handshake is retried in plain text, as libpq does.
-pub async fn connect_pg(cfg: &Config, size: usize) -> Result<PgLink> {
+pub async fn connect_pg(cfg: &Config, tls: &PgTls, size: usize) -> Result<PgLink> {
     let what = format!("PostgreSQL at {}:{}", cfg.pg_host, cfg.pg_port);
-    let tls = PgTls::new(cfg)?;
     let attempt = |plain: bool| {
-        let (what, tls) = (&what, &tls);
+        let what = &what;
         async move {
             let pool = pg_pool(cfg, size, tls, plain)?;
             match tokio::time::timeout(Duration::from_secs(15), pool.get()).await {
