@@ -6,7 +6,6 @@
 //! DogStatsD tags, because plain statsd daemons (what users of the Go tool run) reject tags.
 
 use std::collections::BTreeMap;
-use std::fmt::Write as _;
 use std::net::UdpSocket;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::sync::{Arc, Mutex};
@@ -15,6 +14,12 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use anyhow::{Context, Result};
 use cadence::prelude::*;
 use cadence::{BufferedUdpMetricSink, NopMetricSink, QueuingMetricSink, StatsdClient};
+use prometheus_client::encoding::text::encode;
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::registry::Registry;
 use serde::{Deserialize, Serialize};
 
 use crate::config::Config;
@@ -202,14 +207,22 @@ impl Metrics {
     }
 }
 
+/// The labels of `mysql_gp_sync_rows_total`.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct RowLabels {
+    table: String,
+    op: &'static str,
+}
+
 impl Snapshot {
-    /// The same figures in Prometheus' text format.
+    /// The same figures in the OpenMetrics text format (prometheus-client does the names,
+    /// types and label escaping), as served on `/metrics`.
     pub fn prometheus(&self) -> String {
-        let mut s = String::new();
+        let mut registry = Registry::with_prefix("mysql_gp_sync");
         let mut gauge = |name: &str, help: &str, v: f64| {
-            let _ = writeln!(s, "# HELP mysql_gp_sync_{name} {help}");
-            let _ = writeln!(s, "# TYPE mysql_gp_sync_{name} gauge");
-            let _ = writeln!(s, "mysql_gp_sync_{name} {v}");
+            let g = Gauge::<f64, AtomicU64>::default();
+            g.set(v);
+            registry.register(name, help, g);
         };
         gauge(
             "binlog_file_index",
@@ -241,26 +254,40 @@ impl Snapshot {
             "Timestamp of the last binlog event read.",
             self.last_event_time as f64,
         );
-        let _ = writeln!(s, "# TYPE mysql_gp_sync_reconnects_total counter");
-        let _ = writeln!(s, "mysql_gp_sync_reconnects_total {}", self.reconnects);
-        let _ = writeln!(s, "# TYPE mysql_gp_sync_errors_total counter");
-        let _ = writeln!(s, "mysql_gp_sync_errors_total {}", self.errors);
-        let _ = writeln!(s, "# HELP mysql_gp_sync_rows_total Rows applied since start, per source table and operation.");
-        let _ = writeln!(s, "# TYPE mysql_gp_sync_rows_total counter");
+        let mut counter = |name: &str, help: &str, v: u64| {
+            let c = Counter::<u64>::default();
+            c.inc_by(v);
+            registry.register(name, help, c);
+        };
+        counter(
+            "reconnects",
+            "Pipeline restarts after a lost connection.",
+            self.reconnects,
+        );
+        counter("errors", "Errors met (retried or not).", self.errors);
+        let rows = Family::<RowLabels, Counter>::default();
         for (table, c) in &self.tables {
-            let t = table.replace('\\', "\\\\").replace('"', "\\\"");
             for (op, v) in [
                 ("insert", c.inserts),
                 ("update", c.updates),
                 ("delete", c.deletes),
             ] {
-                let _ = writeln!(
-                    s,
-                    "mysql_gp_sync_rows_total{{table=\"{t}\",op=\"{op}\"}} {v}"
-                );
+                rows.get_or_create(&RowLabels {
+                    table: table.clone(),
+                    op,
+                })
+                .inc_by(v);
             }
         }
-        s
+        registry.register(
+            "rows",
+            "Rows applied since start, per source table and operation.",
+            rows,
+        );
+        let mut text = String::new();
+        // Writing into a String cannot fail.
+        let _ = encode(&mut text, &registry);
+        text
     }
 }
 
@@ -295,13 +322,18 @@ mod tests {
         };
         let text = s.prometheus();
         assert!(
-            text.contains("mysql_gp_sync_binlog_file_index 7\n"),
+            text.contains("mysql_gp_sync_binlog_file_index 7.0\n"),
             "{text}"
         );
         assert!(
             text.contains("mysql_gp_sync_rows_total{table=\"shop.orders\",op=\"update\"} 2\n"),
             "{text}"
         );
-        assert!(text.contains("mysql_gp_sync_lag_ms 12\n"), "{text}");
+        assert!(text.contains("mysql_gp_sync_lag_ms 12.0\n"), "{text}");
+        assert!(
+            text.contains("# TYPE mysql_gp_sync_rows counter\n"),
+            "{text}"
+        );
+        assert!(text.ends_with("# EOF\n"), "{text}");
     }
 }

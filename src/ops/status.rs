@@ -118,8 +118,14 @@ pub async fn serve(addr: String, shared: Shared) -> Result<()> {
                 ),
                 _ => ("404 Not Found", "try /metrics or /health\n".to_string()),
             };
+            let kind = match path {
+                "/metrics" if code.starts_with("200") => {
+                    "application/openmetrics-text; version=1.0.0; charset=utf-8"
+                }
+                _ => "text/plain; charset=utf-8",
+            };
             let response = format!(
-                "HTTP/1.0 {code}\r\nContent-Type: text/plain; version=0.0.4\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                "HTTP/1.0 {code}\r\nContent-Type: {kind}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
                 body.len()
             );
             let _ = sock.write_all(response.as_bytes()).await;
