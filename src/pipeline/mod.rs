@@ -1,4 +1,6 @@
-//! The running sync: reader → workers → ack window → saved positions.
+//! The running sync: reader → workers → ack window → saved positions; and the initial load's
+//! copy (snapshot readers → COPY).
 
+pub mod copy;
 pub mod run;
 pub mod start;
