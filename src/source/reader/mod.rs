@@ -5,6 +5,9 @@
 //! Rows of tables that are not configured are never decoded (decoding is the reader's main
 //! cost); their transactions only move the resumable position.
 
+mod query;
+mod stream;
+
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::time::Duration;
@@ -21,16 +24,16 @@ use crate::catalog::SchemaLoader;
 use crate::config::{Config, Flavor};
 use crate::error::Transient;
 use crate::model::change::TxnId;
-use crate::model::change::{Barrier, BarrierRequest, Change, Op, RowKind};
+use crate::model::change::{BarrierRequest, Change, Op, RowKind};
 use crate::model::position::Position;
 use crate::model::rules::TargetName;
 use crate::model::table::{Skip, TableMeta};
 use crate::ops::metrics::Metrics;
 use crate::source::layout::{binlog_column_names, image, layout_of, Layout};
 use crate::source::rows::RowPlan;
-use crate::source::statement::{classify, Statement};
 use crate::state::reload::Reloads;
 use crate::state::window::AckWindow;
+use stream::{classify_stream_error, place_event, rotate_name, Prepared, StreamState};
 
 /// MariaDB's GTID event type (unknown to mysql_common).
 const MARIADB_GTID_EVENT: u8 = 162;
@@ -70,38 +73,6 @@ pub struct Outputs {
     pub workers: Vec<mpsc::Sender<Change>>,
     pub barriers: mpsc::Sender<BarrierRequest>,
     pub shutdown: watch::Receiver<bool>,
-}
-
-struct StreamState {
-    file: Arc<str>,
-    txn: Option<TxnId>,
-    tables: HashMap<u64, Option<Arc<Layout>>>,
-    /// The end of the last event that said where it ends (`end_log_pos`): a real place in the
-    /// file, and where events that do not say are placed. Rows of such events are numbered on
-    /// from `anchor_seq`, so their marks still grow in binlog order. Events without a position
-    /// are those of MariaDB 11.8's default `binlog_legacy_event_pos = OFF` (all but GTID, XID
-    /// and a few others) and those inside a MySQL TRANSACTION_PAYLOAD (compressed transaction),
-    /// whose end is the payload's. Counting event sizes instead would not work: MariaDB does
-    /// not send a replica the ANNOTATE_ROWS events that sit between them in the file.
-    anchor: u64,
-    /// The last change number given since `anchor`.
-    anchor_seq: u32,
-    /// Inside an XA transaction (between XA START and XA PREPARE): its changes, held back.
-    xa: Option<Vec<Change>>,
-    /// Prepared XA transactions whose outcome (XA COMMIT / XA ROLLBACK) is not read yet.
-    prepared: Vec<Prepared>,
-}
-
-/// A prepared XA transaction. Its changes are applied only when its XA COMMIT is read, and
-/// never after XA ROLLBACK. Meanwhile its window entry (`hold`, opened where the transaction
-/// began) stays open, so the saved position cannot pass the transaction's start: a restart
-/// before the outcome reads the prepared rows again.
-struct Prepared {
-    xid: String,
-    hold: TxnId,
-    /// End of the XA_PREPARE event: the hold's end once the outcome is applied.
-    end: Position,
-    changes: Vec<Change>,
 }
 
 impl Reader {
@@ -309,57 +280,6 @@ impl Reader {
         }
     }
 
-    /// An XA transaction begins: its changes are held back until its outcome is read.
-    fn xa_start(&self, st: &mut StreamState) {
-        st.xa = Some(Vec::new());
-        if st.txn.is_none() {
-            st.txn = Some(self.out.window.begin());
-        }
-    }
-
-    /// The outcome of prepared XA transaction `xid`, read in the event ending at `log_pos`.
-    /// Committed: its changes are applied now, marked at this event (so that they order after
-    /// everything read before, as they are applied). Rolled back: dropped. Unknown: it was
-    /// prepared before this run's start position, which the saved position passes only once
-    /// the outcome was applied.
-    async fn xa_outcome(
-        &self,
-        st: &mut StreamState,
-        xid: &str,
-        commit: bool,
-        log_pos: u64,
-    ) -> Result<()> {
-        let Some(i) = st
-            .prepared
-            .iter()
-            .position(|p| crate::source::statement::same_xid(&p.xid, xid))
-        else {
-            tracing::debug!(
-                "XA {} {xid} at {}:{log_pos}: prepared before this run's start, already applied",
-                if commit { "COMMIT" } else { "ROLLBACK" },
-                st.file
-            );
-            return Ok(());
-        };
-        let p = st.prepared.remove(i);
-        if commit {
-            let mut changes = p.changes;
-            for (n, c) in changes.iter_mut().enumerate() {
-                c.pos = Position::new(st.file.clone(), log_pos);
-                c.seq = n as u32 + 1;
-            }
-            self.dispatch(p.hold, changes).await?;
-        } else if !p.changes.is_empty() {
-            tracing::info!(
-                "XA ROLLBACK {xid} at {}:{log_pos}: {} prepared change(s) dropped",
-                st.file,
-                p.changes.len()
-            );
-        }
-        self.out.window.seal(p.hold, p.end);
-        Ok(())
-    }
-
     /// Sends `changes` of transaction `txn` to their workers, waiting for room in the window.
     async fn dispatch(&self, txn: TxnId, changes: Vec<Change>) -> Result<()> {
         let n = self.out.workers.len();
@@ -386,104 +306,6 @@ impl Reader {
         match st.txn.take() {
             Some(t) => self.out.window.seal(t, end),
             None => self.out.window.boundary(end),
-        }
-    }
-
-    async fn on_query(
-        &mut self,
-        st: &mut StreamState,
-        schema: &str,
-        query: &str,
-        log_pos: u64,
-    ) -> Result<()> {
-        let at = Position::new(st.file.clone(), log_pos);
-        match classify(schema, query) {
-            Statement::Begin => return Ok(()),
-            Statement::XaStart => {
-                self.xa_start(st);
-                return Ok(());
-            }
-            // The transaction goes on to its XA PREPARE.
-            Statement::XaEnd => return Ok(()),
-            Statement::XaCommit(xid) => self.xa_outcome(st, &xid, true, log_pos).await?,
-            Statement::XaRollback(xid) => self.xa_outcome(st, &xid, false, log_pos).await?,
-            Statement::Commit => {}
-            Statement::Truncate(t) if self.loader.rules().is_configured(&t.schema, &t.table) => {
-                self.truncate(&t.schema, &t.table, &at).await?;
-            }
-            Statement::Ddl(t) if self.loader.rules().is_configured(&t.schema, &t.table) => {
-                tracing::warn!(
-                    "DDL on configured table {}.{} at {at}: {:?}; schema changes are not replicated: \
-                     change the PostgreSQL table to match if columns changed",
-                    t.schema,
-                    t.table,
-                    query
-                );
-                // Reload the table's layout when it next appears.
-                self.metas.remove(&(t.schema.clone(), t.table.clone()));
-                st.tables.clear();
-            }
-            Statement::Dml(t)
-                if self.loader.rules().is_configured(&t.schema, &t.table)
-                    && !self
-                        .reloads
-                        .in_copy(&format!("{}.{}", t.schema, t.table), &at) =>
-            {
-                bail!(
-                    "the binlog at {at} holds a statement, not rows, for configured table {}.{} ({:?}): \
-                     the sync needs binlog_format=ROW for every session; set it globally and make sure \
-                     no client sets binlog_format=STATEMENT or MIXED. Then, with the sync stopped, run \
-                     `mysql-gp-sync init --tables {}.{}`: it reloads that table at a new position and the \
-                     sync skips its changes before it, this statement included; the other tables keep \
-                     their position",
-                    t.schema,
-                    t.table,
-                    query,
-                    t.schema,
-                    t.table
-                )
-            }
-            _ => {}
-        }
-        self.end_txn(st, log_pos);
-        Ok(())
-    }
-
-    /// A TRUNCATE of a configured table: a barrier for the writer side, unless the table was
-    /// reloaded after it or its target also holds other source tables' rows.
-    async fn truncate(&mut self, schema: &str, table: &str, at: &Position) -> Result<()> {
-        let Some(meta) = self.meta(schema, table).await? else {
-            return Ok(());
-        };
-        if self.reloads.in_copy(meta.source_name(), at) {
-            return Ok(()); // the table was reloaded after it
-        }
-        if self.target_sources.get(&meta.target).map_or(1, |s| s.len()) > 1 {
-            tracing::warn!(
-                "TRUNCATE of {schema}.{table} at {at} is not applied: its target {} also holds other source tables' rows; \
-                 delete that table's rows from {} by hand if needed",
-                meta.target,
-                meta.target
-            );
-            return Ok(());
-        }
-        let (applied, outcome) = tokio::sync::oneshot::channel();
-        let barrier = Barrier::Truncate {
-            table: meta,
-            at: at.clone(),
-        };
-        let sent = self
-            .out
-            .barriers
-            .send(BarrierRequest { barrier, applied })
-            .await;
-        match (sent, outcome.await) {
-            (Ok(()), Ok(result)) => result,
-            // The writer side is gone: the pipeline is stopping (its own error says why).
-            _ => Err(Transient(format!(
-                "the writer side stopped before the TRUNCATE at {at}"
-            ))
-            .into()),
         }
     }
 
@@ -678,81 +500,5 @@ impl Reader {
             None => self.dispatch(txn, changes).await?,
         }
         Ok(seq)
-    }
-}
-
-/// Where `event` ends in the current file, or `None` for an artificial event that is not in
-/// the file at this place. An event that does not say where it ends is placed at the anchor
-/// (see [`StreamState::anchor`]); one that says moves the anchor to its end.
-fn place_event(st: &mut StreamState, event: &Event) -> Option<u64> {
-    let hdr = event.header();
-    let raw_type = hdr.event_type_raw();
-    let log_pos = hdr.log_pos() as u64;
-    let artificial = hdr
-        .flags()
-        .contains(mysql_common::binlog::consts::EventFlags::LOG_EVENT_ARTIFICIAL_F);
-    if artificial || raw_type == EventType::HEARTBEAT_EVENT as u8 {
-        return None;
-    }
-    if log_pos == 0 {
-        // A dump that starts inside a file is sent that file's FORMAT_DESCRIPTION first,
-        // with no position: it is not at this place of the file.
-        if raw_type == EventType::FORMAT_DESCRIPTION_EVENT as u8 {
-            return None;
-        }
-        return Some(st.anchor);
-    }
-    st.anchor = log_pos;
-    st.anchor_seq = 0;
-    Some(log_pos)
-}
-
-/// The file name an artificial ROTATE announces. It arrives before the FORMAT_DESCRIPTION, so
-/// whether a checksum trails it is not yet known: MariaDB appends one, MySQL does not. The
-/// last four bytes are a checksum exactly when they are the CRC32 of the event before them
-/// (a file name ending by chance in its own event's CRC32 is a 1 in 2^32 event).
-fn rotate_name(event: &Event, name: &[u8]) -> String {
-    let hdr = event.header();
-    let data = event.data();
-    if name.len() > 4 && data.ends_with(name) {
-        let (body, tail) = data.split_at(data.len() - 4);
-        let mut h = crc32fast::Hasher::new();
-        h.update(&hdr.timestamp().to_le_bytes());
-        h.update(&[hdr.event_type_raw()]);
-        h.update(&hdr.server_id().to_le_bytes());
-        h.update(&hdr.event_size().to_le_bytes());
-        h.update(&hdr.log_pos().to_le_bytes());
-        h.update(&hdr.flags_raw().to_le_bytes());
-        h.update(body);
-        if h.finalize().to_le_bytes() == tail {
-            return String::from_utf8_lossy(&name[..name.len() - 4]).to_string();
-        }
-    }
-    String::from_utf8_lossy(name).to_string()
-}
-
-enum StreamError {
-    Fatal(anyhow::Error),
-    Transient(Transient),
-}
-
-impl StreamError {
-    fn into_anyhow(self) -> anyhow::Error {
-        match self {
-            StreamError::Fatal(e) => e,
-            StreamError::Transient(t) => t.into(),
-        }
-    }
-}
-
-fn classify_stream_error(e: mysql_async::Error, file: &str) -> StreamError {
-    match &e {
-        mysql_async::Error::Server(s) if s.code == 1236 => StreamError::Fatal(anyhow!(
-            "the server cannot send the binlog from {file} ({}): the position in master.info was probably purged; \
-             re-load the tables and set master.info to a position the server still has (SHOW BINARY LOGS)",
-            s.message
-        )),
-        mysql_async::Error::Server(s) => StreamError::Fatal(anyhow!("binlog stream error {}: {}", s.code, s.message)),
-        _ => StreamError::Transient(Transient(format!("binlog connection lost: {e}"))),
     }
 }
