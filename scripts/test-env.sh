@@ -117,7 +117,7 @@ have_packages() {
     command -v mariadb >/dev/null && command -v mariadb-admin >/dev/null &&
     [[ -x $PG_BIN/postgres && -x $PG_BIN/initdb && -x $PG_BIN/pg_ctl ]] &&
     command -v psql >/dev/null && command -v openssl >/dev/null &&
-    command -v shellcheck >/dev/null # tests/ops.rs lints the operator scripts
+    command -v shellcheck >/dev/null # tests/e2e/ops.rs lints the operator scripts
 }
 
 install_packages() {
@@ -915,7 +915,7 @@ src_accounts_sum() {
 
 # Provisioning is skipped when the running server already got exactly this
 # SQL (a stamp in its directory): every ALTER USER lands in the binlog and
-# would show up in the middle of a test that calls `up` (tests/faults.rs).
+# would show up in the middle of a test that calls `up` (tests/e2e/faults.rs).
 src_provision() {
   local stamp="$S_DIR/.provisioned"
   if [[ -f $stamp && $(cat "$stamp") == "$(src_accounts_sum)" ]] &&

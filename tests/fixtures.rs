@@ -1,5 +1,5 @@
 //! Type fidelity (issue "Type fidelity"), the MySQL 8 half: binlog content that the local
-//! MariaDB 10.11 of `tests/types.rs` cannot produce, read from real binlog files captured by
+//! MariaDB 10.11 of `tests/e2e/types.rs` cannot produce, read from real binlog files captured by
 //! other projects (`tests/fixtures/binlog/`, described file by file in its README.md).
 //!
 //! Every row goes through the production path, as the reader does it:

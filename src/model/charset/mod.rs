@@ -3,7 +3,7 @@
 //!
 //! - UTF-8 (`utf8mb3`, `utf8mb4`): checked, not copied.
 //! - Single-byte sets (`latin1` … `tis620`, 25 of them): a 256-entry table per set, taken from
-//!   the servers by `tests/charsets.rs` (MariaDB 10.11, 11.8 and MySQL 9.7 agree byte for byte).
+//!   the servers by `tests/e2e/charsets.rs` (MariaDB 10.11, 11.8 and MySQL 9.7 agree byte for byte).
 //!   `encoding_rs` implements the WHATWG encodings, which differ from MySQL's tables for several
 //!   of these (`latin5` is ISO 8859-9, not windows-1254) and lack others (`keybcs2`, `armscii8`,
 //!   `geostd8`, `dec8`, `hp8`, `swe7`, `cp850`, `cp852`, `macce`, `macroman`, `tis620`), and no

@@ -47,14 +47,12 @@
 //! `comparator_catches_subtle_differences` proves each canonical form sees a one-detail
 //! difference, so a passing case means the two servers really agree.
 
-mod common;
-
 use std::collections::BTreeMap;
 use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use common::*;
+use crate::support::*;
 use mysql_async::prelude::Queryable;
 use mysql_async::{Conn, Row, Value};
 use tokio_postgres::Client;
@@ -623,6 +621,7 @@ async fn check_created_types(env: &Env, db: &TestDb, case: &Case) -> Vec<String>
 
 #[tokio::test]
 async fn integers_signed_and_unsigned() {
+    let _servers = Servers::shared();
     // Negative MEDIUMINT values need the 3-byte binlog value sign-extended; unsigned values with
     // the top bit set must not be read as negative.
     let s = |name: &str, ty: &str, pg: &str, min: &str, max: &str| {
@@ -670,6 +669,7 @@ async fn integers_signed_and_unsigned() {
 
 #[tokio::test]
 async fn decimals() {
+    let _servers = Servers::shared();
     let nines35 = "9".repeat(35);
     let nines30 = "9".repeat(30);
     let d65: Vec<String> = vec![
@@ -727,6 +727,7 @@ async fn decimals() {
 
 #[tokio::test]
 async fn floats_and_doubles() {
+    let _servers = Servers::shared();
     let raw = ("{c}", "{c}");
     let case = Case::new(
         "ty_floats",
@@ -772,6 +773,7 @@ async fn floats_and_doubles() {
 
 #[tokio::test]
 async fn bits() {
+    let _servers = Servers::shared();
     let bits = |n: u32| {
         (
             format!("LPAD(BIN({{c}} + 0), {n}, '0')"),
@@ -825,6 +827,7 @@ async fn has_charset(name: &str) -> bool {
 
 #[tokio::test]
 async fn text_in_every_charset() {
+    let _servers = Servers::shared();
     let tricky = lit("q ' \" \\ tab\t nl\n end");
     let c1 = lit("\u{81}\u{8d}\u{8f}\u{90}\u{9d}"); // latin1 bytes 0x81 … MySQL maps to C1 controls
     let long = "REPEAT('😀中é', 3000)".to_string(); // 27 000 bytes: TEXT's 2-byte length
@@ -985,6 +988,7 @@ async fn text_in_every_charset() {
 
 #[tokio::test]
 async fn binary_strings() {
+    let _servers = Servers::shared();
     let case = Case::new(
         "ty_binary",
         vec![
@@ -1061,6 +1065,7 @@ async fn binary_strings() {
 
 #[tokio::test]
 async fn enums_and_sets() {
+    let _servers = Servers::shared();
     let names = |prefix: &str, n: usize| {
         (1..=n)
             .map(|i| format!("'{prefix}{i}'"))
@@ -1125,6 +1130,7 @@ async fn enums_and_sets() {
 
 #[tokio::test]
 async fn dates_and_datetimes() {
+    let _servers = Servers::shared();
     let case = Case::new(
         "ty_dates",
         vec![
@@ -1184,6 +1190,7 @@ async fn dates_and_datetimes() {
 
 #[tokio::test]
 async fn timestamps_are_instants() {
+    let _servers = Servers::shared();
     // Values are either zone-free instants (FROM_UNIXTIME gives the session's wall time of an
     // instant) or literals read in the writing session's zone (+05:30 for INSERT, -08:00 for
     // UPDATE): either way the instant MySQL stored is what must arrive.
@@ -1239,6 +1246,7 @@ async fn timestamps_are_instants() {
 
 #[tokio::test]
 async fn times_as_intervals() {
+    let _servers = Servers::shared();
     // MySQL's TIME ends at 838:59:59.000000 whatever the precision; MariaDB's at .999999.
     let mysql = Env::get().is_mysql();
     let t = |fsp: u32, vals: &[&str]| {
@@ -1313,6 +1321,7 @@ async fn times_as_intervals() {
 
 #[tokio::test]
 async fn years() {
+    let _servers = Servers::shared();
     let case = Case::new(
         "ty_years",
         vec![Col::new(
@@ -1404,6 +1413,7 @@ fn zero_date_case(name: &'static str, zero: &str) -> Case {
 
 #[tokio::test]
 async fn zero_dates_become_null_by_default() {
+    let _servers = Servers::shared();
     run_case(zero_date_case("ty_zero_null", "NULL"))
         .await
         .finish()
@@ -1412,6 +1422,7 @@ async fn zero_dates_become_null_by_default() {
 
 #[tokio::test]
 async fn zero_dates_become_minus_infinity_when_configured() {
+    let _servers = Servers::shared();
     let case = zero_date_case("ty_zero_inf", "'-infinity'").toml("zero_date = \"-infinity\"");
     run_case(case).await.finish().await;
 }
@@ -1420,6 +1431,7 @@ async fn zero_dates_become_minus_infinity_when_configured() {
 /// default policy writes (NULL), so the sync does not stop at the first zero date.
 #[tokio::test]
 async fn zero_dates_in_not_null_columns_of_created_tables() {
+    let _servers = Servers::shared();
     let mut case = zero_date_case("ty_zero_nn", "NULL");
     case.cols.retain(|c| c.name != "ts");
     for c in case.cols.iter_mut() {
@@ -1444,6 +1456,7 @@ async fn zero_dates_in_not_null_columns_of_created_tables() {
 /// start, naming the column and the setting that works, not at the first zero date.
 #[tokio::test]
 async fn zero_date_policy_that_a_not_null_target_cannot_hold_is_refused_at_start() {
+    let _servers = Servers::shared();
     expect_refused_naming(
         "ty_zero_refused",
         "CREATE TABLE zd_tbl (id INT NOT NULL PRIMARY KEY, born DATE NOT NULL)",
@@ -1467,6 +1480,7 @@ fn json_number_pg(k: &str) -> String {
 
 #[tokio::test]
 async fn json_documents() {
+    let _servers = Servers::shared();
     let big = |k: &str| {
         Col::derived(
             &format!("j_{k}"),
@@ -1515,6 +1529,7 @@ fn wkb_my() -> &'static str {
 
 #[tokio::test]
 async fn geometry_as_wkb() {
+    let _servers = Servers::shared();
     let wkb = (wkb_my(), "encode({c}, 'hex')");
     let case = Case::new(
         "ty_geometry",
@@ -1571,6 +1586,7 @@ async fn geometry_as_wkb() {
 /// column, and the sync goes on.
 #[tokio::test]
 async fn nul_in_text_is_dropped_with_a_warning() {
+    let _servers = Servers::shared();
     let no_nul = (
         "REPLACE(CONVERT({c} USING utf8mb4), CHAR(0 USING utf8mb4), '')",
         "{c}",
@@ -1631,6 +1647,7 @@ async fn nul_in_text_is_dropped_with_a_warning() {
 
 #[tokio::test]
 async fn schema_command_output_creates_the_mapped_types() {
+    let _servers = Servers::shared();
     let env = Env::get();
     let db = TestDb::create("ty_schema_cmd").await;
     let cols: &[(&str, &str, &str)] = &[
@@ -1795,6 +1812,7 @@ async fn expect_refused_naming(name: &str, my_ddl: &str, pg_ddl: &str, names: &[
 
 #[tokio::test]
 async fn bigint_into_integer_column_is_refused_at_start() {
+    let _servers = Servers::shared();
     expect_refused(
         "ty_narrow",
         "CREATE TABLE narrow_tbl (id INT NOT NULL PRIMARY KEY, big_val BIGINT)",
@@ -1807,6 +1825,7 @@ async fn bigint_into_integer_column_is_refused_at_start() {
 
 #[tokio::test]
 async fn missing_target_column_is_refused_at_start() {
+    let _servers = Servers::shared();
     expect_refused(
         "ty_missing",
         "CREATE TABLE gap_tbl (id INT NOT NULL PRIMARY KEY, a INT, missing_col VARCHAR(5))",
@@ -1819,6 +1838,7 @@ async fn missing_target_column_is_refused_at_start() {
 
 #[tokio::test]
 async fn binary_into_text_column_is_refused_at_start() {
+    let _servers = Servers::shared();
     expect_refused(
         "ty_bin_text",
         "CREATE TABLE bin_tbl (id INT NOT NULL PRIMARY KEY, raw_bytes VARBINARY(8))",
@@ -1841,6 +1861,7 @@ async fn binary_into_text_column_is_refused_at_start() {
 /// textual check.
 #[tokio::test]
 async fn comparator_catches_subtle_differences() {
+    let _servers = Servers::shared();
     let env = Env::get();
     let db = TestDb::create("ty_selfcheck").await;
     let wkb = (wkb_my(), "encode({c}, 'hex')");

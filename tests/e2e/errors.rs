@@ -1,21 +1,11 @@
 //! Failure modes of the real binary: bad config, unreachable server, binlog not ROW,
-//! tables without a key. The tests in this file are serialized with a mutex because
-//! one of them changes a GLOBAL server variable.
-
-mod common;
+//! tables without a key. The one that changes a GLOBAL server variable runs alone
+//! ([`Servers::exclusive`]).
 
 use std::process::ExitStatus;
 use std::time::{Duration, Instant};
 
-use common::*;
-use tokio::sync::{Mutex, MutexGuard};
-
-// tokio's Mutex: held across awaits, and not poisoned by a panicking test.
-static SERIAL: Mutex<()> = Mutex::const_new(());
-
-async fn serial() -> MutexGuard<'static, ()> {
-    SERIAL.lock().await
-}
+use crate::support::*;
 
 /// A valid config for `db` with `tables`; the data dir is filled in by `start_raw`.
 fn valid_toml(env: &Env, db: &str, tables: &[&str]) -> String {
@@ -61,7 +51,7 @@ async fn expect_fatal(
 
 #[tokio::test]
 async fn bad_config_unknown_key() {
-    let _g = serial().await;
+    let _servers = Servers::shared();
     let env = Env::get();
     let text = valid_toml(&env, "nonexistent_db_for_config_test", &["t"]);
     assert!(text.contains("\nmysql_addr = ") || text.starts_with("mysql_addr = "));
@@ -73,7 +63,7 @@ async fn bad_config_unknown_key() {
 
 #[tokio::test]
 async fn bad_config_wrong_type() {
-    let _g = serial().await;
+    let _servers = Servers::shared();
     let env = Env::get();
     let text = valid_toml(&env, "nonexistent_db_for_config_test", &["t"]);
     assert!(text.contains("concurrent_size = 4\n"));
@@ -85,7 +75,7 @@ async fn bad_config_wrong_type() {
 
 #[tokio::test]
 async fn bad_config_missing_required_key() {
-    let _g = serial().await;
+    let _servers = Servers::shared();
     let env = Env::get();
     let text = valid_toml(&env, "nonexistent_db_for_config_test", &["t"]);
     let bad: String = text
@@ -101,7 +91,7 @@ async fn bad_config_missing_required_key() {
 
 #[tokio::test]
 async fn bad_config_file_missing() {
-    let _g = serial().await;
+    let _servers = Servers::shared();
     let env = Env::get();
     let mut sync = SyncProc::prepare(&env);
     // config_path was never written
@@ -116,7 +106,7 @@ async fn bad_config_file_missing() {
 
 #[tokio::test]
 async fn unreachable_mysql() {
-    let _g = serial().await;
+    let _servers = Servers::shared();
     let env = Env::get();
     let mut cfg = SyncConfig::new(&env, "nonexistent_db_for_unreachable_test", &["t"]);
     cfg.mysql_addr = "127.0.0.1:1".to_string();
@@ -163,7 +153,7 @@ impl Drop for BinlogFormatGuard {
 
 #[tokio::test]
 async fn binlog_format_not_row() {
-    let _g = serial().await;
+    let _servers = Servers::exclusive();
     let env = Env::get();
     let db = TestDb::create("err_fmt").await;
     db.create_table(
@@ -219,7 +209,7 @@ async fn nopk_db(name: &str) -> TestDb {
 
 #[tokio::test]
 async fn table_without_key_is_fatal_by_default() {
-    let _g = serial().await;
+    let _servers = Servers::shared();
     let env = Env::get();
     let db = nopk_db("err_nopk").await;
     let cfg = SyncConfig::new(&env, &db.name, &["keyed", "nopk"]).skip_no_pk(false);
@@ -250,7 +240,7 @@ async fn table_without_key_is_fatal_by_default() {
 
 #[tokio::test]
 async fn table_without_key_skipped_when_configured() {
-    let _g = serial().await;
+    let _servers = Servers::shared();
     let env = Env::get();
     let db = nopk_db("err_nopk_skip").await;
     let cfg = SyncConfig::new(&env, &db.name, &["*"]).skip_no_pk(true);
@@ -306,7 +296,7 @@ async fn table_without_key_skipped_when_configured() {
 /// equal, including the changes made to both after the refused event.
 #[tokio::test]
 async fn refused_event_then_init_tables_reloads_one_table() {
-    let _g = serial().await;
+    let _servers = Servers::shared();
     let env = Env::get();
     let db = TestDb::create("err_reload").await;
     db.create_table(

@@ -1,4 +1,4 @@
-//! Shared harness for the end-to-end tests: real MariaDB / MySQL, real PostgreSQL,
+//! The harness of the end-to-end tests: real MariaDB / MySQL, real PostgreSQL,
 //! the real `mysql-gp-sync` binary run as a subprocess. No mocks.
 //!
 //! Server addresses come from env vars (defaults in brackets):
@@ -15,6 +15,9 @@
 //! Set MGS_KEEP_TMP=1 to keep every sync's temp dir (config, master.info, logs);
 //! it is always kept (and its path printed) when a test panics.
 #![allow(dead_code)]
+
+mod servers;
+pub use servers::Servers;
 
 use std::cmp::Ordering as CmpOrdering;
 use std::fmt::Write as _;

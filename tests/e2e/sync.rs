@@ -1,13 +1,11 @@
 //! End-to-end sync tests: real MariaDB → real `mysql-gp-sync` binary → real PostgreSQL.
 //! Run with `scripts/test.sh` (starts the servers, then `cargo test --release -- --test-threads=4`).
 
-mod common;
-
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use common::*;
+use crate::support::*;
 use mysql_async::prelude::Queryable;
 use mysql_async::Conn;
 
@@ -313,11 +311,13 @@ async fn basic_dml(name: &str, concurrent: u32) {
 
 #[tokio::test]
 async fn dml_several_tables_concurrent_1() {
+    let _servers = Servers::shared();
     basic_dml("dml_c1", 1).await;
 }
 
 #[tokio::test]
 async fn dml_several_tables_concurrent_8() {
+    let _servers = Servers::shared();
     basic_dml("dml_c8", 8).await;
 }
 
@@ -327,6 +327,7 @@ async fn dml_several_tables_concurrent_8() {
 
 #[tokio::test]
 async fn primary_key_changes() {
+    let _servers = Servers::shared();
     let env = Env::get();
     let db = TestDb::create("pkchange").await;
     db.create_table(
@@ -442,6 +443,7 @@ async fn primary_key_changes() {
 
 #[tokio::test]
 async fn big_transaction_100k_rows() {
+    let _servers = Servers::shared();
     let env = Env::get();
     let db = TestDb::create("big100k").await;
     db.create_table(
@@ -574,6 +576,7 @@ async fn interleaved_worker(db_name: String, env: Env, conn_no: u64, txns: u64) 
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn interleaved_transactions_many_tables() {
+    let _servers = Servers::shared();
     let env = Env::get();
     let db = TestDb::create("interleave").await;
     let mut tables = vec!["ctr".to_string()];
@@ -625,6 +628,7 @@ async fn interleaved_transactions_many_tables() {
 
 #[tokio::test]
 async fn rolled_back_transaction_never_appears() {
+    let _servers = Servers::shared();
     let env = Env::get();
     let db = TestDb::create("rollback").await;
     db.create_table(
@@ -681,6 +685,7 @@ async fn rolled_back_transaction_never_appears() {
 
 #[tokio::test]
 async fn restart_resumes_from_master_info() {
+    let _servers = Servers::shared();
     let env = Env::get();
     let db = TestDb::create("resume").await;
     db.create_table(
@@ -856,6 +861,7 @@ async fn kill_worker(
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn kill9_during_workload_then_restart() {
+    let _servers = Servers::shared();
     let env = Env::get();
     let db = TestDb::create("kill9").await;
     db.create_table(
@@ -957,6 +963,7 @@ async fn kill9_during_workload_then_restart() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigterm_during_workload_then_restart() {
+    let _servers = Servers::shared();
     let env = Env::get();
     let db = TestDb::create("sigterm").await;
     db.create_table(
@@ -1027,6 +1034,7 @@ async fn sigterm_during_workload_then_restart() {
 
 #[tokio::test]
 async fn flush_binary_logs_is_followed() {
+    let _servers = Servers::shared();
     let env = Env::get();
     let db = TestDb::create("flush").await;
     db.create_table(
@@ -1100,6 +1108,7 @@ fn binlog_seq_gt(a: &str, b: &str) -> bool {
 
 #[tokio::test]
 async fn sharded_tables_rule_union() {
+    let _servers = Servers::shared();
     let env = Env::get();
     let db = TestDb::create("shard").await;
     let shard_ddl = |name: &str| {
@@ -1183,6 +1192,7 @@ async fn sharded_tables_rule_union() {
 
 #[tokio::test]
 async fn truncate_and_harmless_ddl() {
+    let _servers = Servers::shared();
     let env = Env::get();
     let db = TestDb::create("truncate").await;
     db.create_table(
@@ -1280,6 +1290,7 @@ async fn truncate_and_harmless_ddl() {
 
 #[tokio::test]
 async fn myisam_table_syncs() {
+    let _servers = Servers::shared();
     let env = Env::get();
     let db = TestDb::create("myisam").await;
     db.create_table(
@@ -1339,6 +1350,7 @@ async fn myisam_table_syncs() {
 
 #[tokio::test]
 async fn unique_not_null_key_without_pk() {
+    let _servers = Servers::shared();
     let env = Env::get();
     let db = TestDb::create("uniqkey").await;
     db.create_table(
@@ -1413,6 +1425,7 @@ async fn unique_not_null_key_without_pk() {
 
 #[tokio::test]
 async fn harness_comparator_is_strict() {
+    let _servers = Servers::shared();
     let env = Env::get();
     let db = TestDb::create("harness").await;
     db.create_table(
@@ -1473,6 +1486,7 @@ async fn harness_comparator_is_strict() {
 /// must not lose them (the saved position may not pass a prepared transaction's start).
 #[tokio::test]
 async fn xa_transactions() {
+    let _servers = Servers::shared();
     let env = Env::get();
     let db = TestDb::create("xa").await;
     db.create_table(

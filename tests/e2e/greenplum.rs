@@ -3,14 +3,13 @@
 //! updates, deletes, key changes and re-inserts of one key in a transaction, into a target
 //! table without any unique index (as a Greenplum table distributed by the key may be).
 
-mod common;
-
 use std::path::Path;
 
-use common::*;
+use crate::support::*;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn greenplum_mode_converges_without_on_conflict() {
+    let _servers = Servers::shared();
     let env = Env::get();
     let db = TestDb::create("gpmode").await;
     db.create_table(

@@ -1,14 +1,13 @@
 //! Hostile and odd input, end to end: identifiers that need quoting, a 16 MB LONGBLOB, and a
 //! row PostgreSQL refuses (a clear stop naming table, key and position; nothing skipped).
 
-mod common;
-
 use std::path::Path;
 
-use common::*;
+use crate::support::*;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn identifiers_that_need_quoting() {
+    let _servers = Servers::shared();
     let env = Env::get();
     let db = TestDb::create("hostile_ids").await;
     let mut my = db.my().await;
@@ -69,6 +68,7 @@ async fn identifiers_that_need_quoting() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_16_mb_longblob() {
+    let _servers = Servers::shared();
     let env = Env::get();
     let db = TestDb::create("hostile_blob").await;
     db.create_table(
@@ -104,6 +104,7 @@ async fn a_16_mb_longblob() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_row_postgresql_refuses_stops_the_sync_and_nothing_is_skipped() {
+    let _servers = Servers::shared();
     let env = Env::get();
     let db = TestDb::create("hostile_refused").await;
     db.create_table(

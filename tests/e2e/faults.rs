@@ -7,16 +7,13 @@
 //! from 3 connections, transactions of 1–50 statements over several tables) throughout the fault
 //! and ends with a whole-table comparison of every synced table.
 //!
-//! Tests that restart a server take [`exclusive`]; all others take [`shared`], so no test of
-//! this file sees a server vanish under it. (`cargo test` runs test binaries one after another,
-//! so other files' tests never run while these restart servers.) Restarts use the directories
+//! Tests that restart a server hold [`Servers::exclusive`]; every other test of the suite holds
+//! [`Servers::shared`], so no test sees a server vanish under it. Restarts use the directories
 //! of `scripts/test-env.sh` (MGS_TEST_DIR, default /tmp/mgs-test-env) and work as root (the
 //! servers then run as `mysql` / `postgres`) and as a normal user.
 //!
 //! Run with `--nocapture` to see what each test did (kills, restarts, rows compared, timings).
 //! MGS_FAULT_SEED=<n> repeats a run's random choices (the seed is printed).
-
-mod common;
 
 use std::collections::HashSet;
 use std::fs;
@@ -25,25 +22,10 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use common::*;
+use crate::support::*;
 use mysql_async::prelude::Queryable;
 use mysql_async::{Conn, OptsBuilder};
-use tokio::sync::{RwLock, RwLockReadGuard, RwLockWriteGuard};
 use tokio::task::JoinHandle;
-
-// tokio's RwLock: held across awaits, fair (a waiting writer holds back new readers), and not
-// poisoned by a panicking test.
-static SERVERS: RwLock<()> = RwLock::const_new(());
-
-/// For tests that leave the servers alone.
-async fn shared() -> RwLockReadGuard<'static, ()> {
-    SERVERS.read().await
-}
-
-/// For tests that restart a server: nothing else of this file runs meanwhile.
-async fn exclusive() -> RwLockWriteGuard<'static, ()> {
-    SERVERS.write().await
-}
 
 fn seed(test: &str) -> u64 {
     let s = std::env::var("MGS_FAULT_SEED")
@@ -1065,7 +1047,7 @@ async fn assert_never_exited_then_stop(sync: &mut SyncProc, what: &str) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn kill9_at_random_moments() {
-    let _g = shared().await;
+    let _servers = Servers::shared();
     let t0 = Instant::now();
     let seed = seed("kill9_random");
     let mut r = Rng::new(seed);
@@ -1153,7 +1135,7 @@ async fn kill9_at_random_moments() {
 /// table is equal.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn restarts_across_rotations() {
-    let _g = shared().await;
+    let _servers = Servers::shared();
     let t0 = Instant::now();
     let seed = seed("restarts_rotations");
     let mut r = Rng::new(seed);
@@ -1237,7 +1219,7 @@ async fn restarts_across_rotations() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn postgres_restart_mid_stream() {
-    let _g = exclusive().await;
+    let _servers = Servers::exclusive();
     let t0 = Instant::now();
     let seed = seed("pg_restart");
     let env = Env::get();
@@ -1337,7 +1319,6 @@ async fn crash_postgres() {
 /// the sync is stopped; every table must end equal: PostgreSQL's checkpoint is the judge of
 /// what it still holds, and the sync replays what it lost.
 async fn postgres_crashes(mode: &'static str) {
-    let _g = exclusive().await;
     let t0 = Instant::now();
     let seed = seed(&format!("pg_crash_{mode}"));
     let env = Env::get();
@@ -1391,11 +1372,13 @@ async fn postgres_crashes(mode: &'static str) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn postgres_crashes_with_synchronous_commit_off() {
+    let _servers = Servers::exclusive();
     postgres_crashes("off").await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn postgres_crashes_with_synchronous_commit_on() {
+    let _servers = Servers::exclusive();
     postgres_crashes("on").await;
 }
 
@@ -1405,7 +1388,7 @@ async fn postgres_crashes_with_synchronous_commit_on() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn mariadb_restart_mid_stream() {
-    let _g = exclusive().await;
+    let _servers = Servers::exclusive();
     let t0 = Instant::now();
     let seed = seed("mariadb_restart");
     let env = Env::get();
@@ -1447,7 +1430,7 @@ async fn mariadb_restart_mid_stream() {
 async fn server_side_kills_of_the_syncs_sessions() {
     // Only this sync's sessions are killed (matched by client port), but a KILL is a fault for
     // every reader of the binlog: keep it apart from the other tests all the same.
-    let _g = exclusive().await;
+    let _servers = Servers::exclusive();
     let t0 = Instant::now();
     let seed = seed("server_kills");
     let mut r = Rng::new(seed);
@@ -1516,7 +1499,7 @@ async fn server_side_kills_of_the_syncs_sessions() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn flush_binary_logs_during_large_transaction() {
-    let _g = shared().await;
+    let _servers = Servers::shared();
     let t0 = Instant::now();
     let seed = seed("rotate_big");
     let env = Env::get();
@@ -1622,7 +1605,7 @@ async fn flush_binary_logs_during_large_transaction() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn million_row_transaction_bounded_memory() {
-    let _g = shared().await;
+    let _servers = Servers::shared();
     let t0 = Instant::now();
     let seed = seed("million");
     let env = Env::get();
@@ -1707,7 +1690,7 @@ async fn million_row_transaction_bounded_memory() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn master_info_damaged_while_running_is_rewritten() {
-    let _g = shared().await;
+    let _servers = Servers::shared();
     let t0 = Instant::now();
     let seed = seed("mi_running");
     let env = Env::get();
@@ -1841,7 +1824,7 @@ async fn expect_refused_start(
 
 #[tokio::test]
 async fn master_info_damaged_at_start_is_refused() {
-    let _g = shared().await;
+    let _servers = Servers::shared();
     let t0 = Instant::now();
     let env = Env::get();
     let db = workload_db("fault_mistart").await;
@@ -1885,7 +1868,7 @@ async fn master_info_damaged_at_start_is_refused() {
 
 #[tokio::test]
 async fn purged_binlog_position_is_refused() {
-    let _g = shared().await;
+    let _servers = Servers::shared();
     let t0 = Instant::now();
     let seed = seed("purged");
     let env = Env::get();
@@ -1998,7 +1981,7 @@ async fn writes_while_postgres_down(
 /// (b) the binlog connection drops and is re-established, then PostgreSQL stops.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn postgres_down_while_binlog_reconnects() {
-    let _g = exclusive().await;
+    let _servers = Servers::exclusive();
     let t0 = Instant::now();
     let seed = seed("pg_down_reconnect");
     let env = Env::get();
@@ -2061,7 +2044,7 @@ async fn postgres_down_while_binlog_reconnects() {
 /// arriving while PostgreSQL is down it must wait for PostgreSQL like a batch does.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn truncate_while_postgres_is_down() {
-    let _g = exclusive().await;
+    let _servers = Servers::exclusive();
     let t0 = Instant::now();
     let seed = seed("truncate_pg_down");
     let env = Env::get();

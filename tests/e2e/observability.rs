@@ -3,15 +3,13 @@
 //! running process, `stat_addr` serves Prometheus text and /health, and `check` reports
 //! what blocks a start.
 
-mod common;
-
 use std::collections::HashMap;
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream, UdpSocket};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use common::*;
+use crate::support::*;
 use mysql_async::prelude::Queryable;
 
 fn free_tcp_port() -> u16 {
@@ -63,6 +61,7 @@ fn statsd_lines(
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn metrics_status_and_http_report_what_was_applied() {
+    let _servers = Servers::shared();
     let env = Env::get();
     let db = TestDb::create("obs").await;
     db.create_table(
@@ -178,6 +177,7 @@ async fn metrics_status_and_http_report_what_was_applied() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn check_reports_each_item_and_fails_on_a_mismatched_table() {
+    let _servers = Servers::shared();
     let env = Env::get();
     let db = TestDb::create("check").await;
     db.create_table(

@@ -3,9 +3,7 @@
 //! checkpoint, or when an operator rewinds master.info on purpose, the replay rewrites them
 //! (which also proves the test can tell the difference).
 
-mod common;
-
-use common::*;
+use crate::support::*;
 
 /// Syncs 200 rows, stops, rewinds master.info to before them, poisons one row in PostgreSQL,
 /// restarts and makes one more change. Returns whether the poisoned row survived the replay.
@@ -80,6 +78,7 @@ async fn replay_after_rewind(
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn replay_skips_what_each_worker_already_committed() {
+    let _servers = Servers::shared();
     let (kept, log, _) = replay_after_rewind("mgs_checkpoint_test", true).await;
     assert!(
         kept,
@@ -101,6 +100,7 @@ async fn replay_skips_what_each_worker_already_committed() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn without_checkpoint_the_replay_rewrites_rows() {
+    let _servers = Servers::shared();
     let (kept, log, equal) = replay_after_rewind("", false).await;
     assert!(
         !kept,
@@ -119,6 +119,7 @@ async fn without_checkpoint_the_replay_rewrites_rows() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_operators_rewind_of_master_info_replays_everything() {
+    let _servers = Servers::shared();
     let (kept, log, _) = replay_after_rewind("mgs_checkpoint_test2", false).await;
     assert!(!kept, "a rewound master.info must replay, not skip:\n{log}");
     assert!(

@@ -2,14 +2,12 @@
 //! while the application keeps writing, handed off to the binlog stream; refusal of occupied
 //! targets; and a load killed half way that resumes without copying finished tables twice.
 
-mod common;
-
 use std::process::Command;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use common::*;
+use crate::support::*;
 use mysql_async::prelude::Queryable;
 
 const SBTEST_MY: &str = "CREATE TABLE sbtest (id INT NOT NULL PRIMARY KEY, k INT NOT NULL, c CHAR(120) NOT NULL, pad CHAR(60) NOT NULL, KEY (k)) ENGINE=InnoDB";
@@ -102,6 +100,7 @@ fn workload(
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn init_copies_a_million_rows_while_the_application_writes() {
+    let _servers = Servers::shared();
     // The admin user has RELOAD: commits blocked for a moment, 4 snapshot connections.
     let env = Env::get();
     let user = (env.admin_user.as_str(), env.admin_pass.as_str());
@@ -112,6 +111,7 @@ async fn init_copies_a_million_rows_while_the_application_writes() {
 /// watermark with replay on 4 (there is no other consistent way on MySQL without a lock).
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn init_without_reload_while_the_application_writes() {
+    let _servers = Servers::shared();
     let env = Env::get();
     let user = (env.noreload.0.as_str(), env.noreload.1.as_str());
     init_while_writing("initnr", 300_000, user, "lock-free").await;
@@ -174,6 +174,7 @@ async fn init_while_writing(name: &str, rows: u64, user: (&str, &str), expect_lo
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn init_without_reload_is_lock_free_refuses_occupied_targets_and_resumes() {
+    let _servers = Servers::shared();
     let env = Env::get();
     let db = TestDb::create("initres").await;
     let mut my = db.my().await;
@@ -300,6 +301,7 @@ async fn init_without_reload_is_lock_free_refuses_occupied_targets_and_resumes()
 /// decoded twice). The same rows are loaded by `init`, then changed through the binlog.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn init_reads_text_in_each_columns_charset() {
+    let _servers = Servers::shared();
     let env = Env::get();
     let db = TestDb::create("initcs").await;
     let mut my = db.my().await;
@@ -350,6 +352,7 @@ async fn init_reads_text_in_each_columns_charset() {
 /// U+FFFD, with a log line naming table, column, key and binlog position.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn every_character_set_arrives_as_the_same_text_through_init_and_the_stream() {
+    let _servers = Servers::shared();
     let env = Env::get();
     let db = TestDb::create("initallcs").await;
     let mut my = db.my().await;
@@ -613,6 +616,7 @@ async fn compare_cs_all(env: &Env, db: &TestDb, lossy: &[i64]) -> Vec<String> {
 /// `NOT NULL` columns arrive as NULL, in the load and in the stream after it (issue 11).
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn init_creates_tables_that_hold_zero_dates_of_not_null_columns() {
+    let _servers = Servers::shared();
     let env = Env::get();
     let db = TestDb::create("initzd").await;
     let mut my = db.my().await;

@@ -5,21 +5,11 @@
 //! (MariaDB `REQUIRE SSL` / `REQUIRE X509`, PostgreSQL `hostssl` + `hostnossl … reject`), so a
 //! passing sync proves the sessions were encrypted, not just that the config was accepted.
 
-mod common;
-
 use std::path::Path;
 
-use common::*;
+use crate::support::*;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::{Mutex, MutexGuard};
-
-// The tests count the sync's PostgreSQL sessions server-wide, so they take turns.
-static SERIAL: Mutex<()> = Mutex::const_new(());
-
-async fn serial() -> MutexGuard<'static, ()> {
-    SERIAL.lock().await
-}
 
 const T_MY: &str = "CREATE TABLE t (
     id INT NOT NULL PRIMARY KEY,
@@ -104,7 +94,7 @@ async fn sync_and_compare(env: &Env, db: &TestDb, cfg: &SyncConfig) -> SyncProc 
 
 #[tokio::test]
 async fn verify_identity_and_verify_full_over_tls_only_accounts() {
-    let _g = serial().await;
+    let _servers = Servers::exclusive();
     let env = Env::get();
     let db = TestDb::create("tls_full").await;
     db.create_table(T_MY, T_PG).await;
@@ -138,7 +128,7 @@ async fn verify_identity_and_verify_full_over_tls_only_accounts() {
 
 #[tokio::test]
 async fn client_certificates_with_verify_ca_by_address() {
-    let _g = serial().await;
+    let _servers = Servers::exclusive();
     let env = Env::get();
     let db = TestDb::create("tls_x509").await;
     db.create_table(T_MY, T_PG).await;
@@ -166,7 +156,7 @@ async fn client_certificates_with_verify_ca_by_address() {
 
 #[tokio::test]
 async fn by_default_the_sync_encrypts_when_the_servers_offer_tls() {
-    let _g = serial().await;
+    let _servers = Servers::exclusive();
     let env = Env::get();
     let db = TestDb::create("tls_default").await;
     db.create_table(T_MY, T_PG).await;
@@ -215,7 +205,7 @@ async fn refused(env: &Env, cfg: &SyncConfig, mentions: &[&str]) {
 
 #[tokio::test]
 async fn refusals_name_the_setting_to_change() {
-    let _g = serial().await;
+    let _servers = Servers::exclusive();
     let env = Env::get();
     let db = TestDb::create("tls_refused").await;
     db.create_table(T_MY, T_PG).await;
@@ -285,7 +275,7 @@ async fn refusals_name_the_setting_to_change() {
 
 #[tokio::test]
 async fn tls_files_are_checked_as_config() {
-    let _g = serial().await;
+    let _servers = Servers::exclusive();
     let env = Env::get();
     let base = SyncConfig::new(&env, "tls_cfg_nodb", &["t"]);
     let cases: [(SyncConfig, &[&str]); 4] = [
@@ -401,7 +391,7 @@ async fn refuse_pg_ssl_request(
 
 #[tokio::test]
 async fn servers_without_tls_preferred_goes_plain_required_refuses() {
-    let _g = serial().await;
+    let _servers = Servers::exclusive();
     let env = Env::get();
     let db = TestDb::create("tls_none").await;
     db.create_table(T_MY, T_PG).await;

@@ -4,15 +4,13 @@
 //! way an operator or cron does — from `/`, the monitor with cron's bare environment — against
 //! the real MariaDB and PostgreSQL servers and the real binary.
 
-mod common;
-
 use std::fs;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
-use common::*;
+use crate::support::*;
 use tokio::process::Command;
 
 const SCRIPTS: [&str; 4] = ["lib.sh", "start.sh", "stop.sh", "monitor_process.sh"];
@@ -310,6 +308,7 @@ fn assert_ok(r: &Run, what: &str, d: &Deploy) {
 
 #[tokio::test]
 async fn start_replicate_stop() {
+    let _servers = Servers::shared();
     let (d, db) = deploy_with_table("ops_cycle").await;
 
     let r = d.start().await;
@@ -378,6 +377,7 @@ async fn start_replicate_stop() {
 
 #[tokio::test]
 async fn pid_file_naming_another_program() {
+    let _servers = Servers::shared();
     let (d, db) = deploy_with_table("ops_reused").await;
     // The pid in the file now belongs to some other program: neither script may touch it.
     let mut other = tokio::process::Command::new("sleep")
@@ -426,6 +426,7 @@ async fn pid_file_naming_another_program() {
 
 #[tokio::test]
 async fn monitor_restarts_a_killed_sync() {
+    let _servers = Servers::shared();
     let (d, db) = deploy_with_table("ops_monitor").await;
     // cron passes no MGS_BIN: the scripts find DEPLOY_DIR/bin/mysql-gp-sync.
     d.link_bin();
@@ -493,6 +494,7 @@ async fn monitor_restarts_a_killed_sync() {
 
 #[tokio::test]
 async fn overlapping_starts_run_one_copy() {
+    let _servers = Servers::shared();
     let (d, db) = deploy_with_table("ops_overlap").await;
     d.link_bin();
     // Two start.sh at once (flock): one starts, the other waits and finds it running.
@@ -531,6 +533,7 @@ async fn overlapping_starts_run_one_copy() {
 
 #[tokio::test]
 async fn start_reports_why_the_sync_died() {
+    let _servers = Servers::shared();
     let env = Env::get();
     let d = Deploy::new();
     let good = SyncConfig::new(&env, "ops_no_such_db", &["t"]).to_toml(Path::new("var"));
@@ -607,6 +610,7 @@ fn stand_in(d: &Deploy, rest: &str) -> PathBuf {
 
 #[tokio::test]
 async fn stop_forces_a_sync_that_ignores_sigterm() {
+    let _servers = Servers::shared();
     let d = Deploy::new();
     d.write_config_text("# not read by the stand-in\n");
     // Ignores SIGTERM, and is named mysql-gp-sync (argv[0]) like the real one.
@@ -641,6 +645,7 @@ async fn stop_forces_a_sync_that_ignores_sigterm() {
 
 #[tokio::test]
 async fn scripts_pass_shellcheck() {
+    let _servers = Servers::shared();
     // Every script of the repository, not a list that new scripts can miss.
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
     let mut scripts: Vec<_> = std::fs::read_dir(root.join("scripts"))
@@ -667,6 +672,7 @@ async fn scripts_pass_shellcheck() {
 
 #[tokio::test]
 async fn monitor_names_why_the_last_run_ended() {
+    let _servers = Servers::shared();
     let d = Deploy::new();
     d.write_config_text("# not read by the stand-in\n");
     // First run: up for 3 s, then dies with an `Error:` line on stderr, as the binary does.
