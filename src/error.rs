@@ -30,11 +30,22 @@ pub fn retryable(e: anyhow::Error) -> anyhow::Error {
     Retryable(e).into()
 }
 
+/// The SQLSTATE of a batch refused because this process no longer holds the lease (another
+/// sync took over): the run stops applying and waits for the lease again, as a standby.
+pub const FENCED: &str = "MGSFN";
+
+/// Whether PostgreSQL refused a commit because another sync holds the lease now.
+pub fn is_fenced(e: &tokio_postgres::Error) -> bool {
+    e.as_db_error().is_some_and(|db| db.code().code() == FENCED)
+}
+
 /// PostgreSQL SQLSTATEs that say "try again": connection exception (08), transaction rollback
 /// such as a deadlock or a serialization failure (40), insufficient resources (53), operator
 /// intervention such as a shutdown (57), lock not available (55P03).
 pub fn sqlstate_retries(code: &str) -> bool {
-    ["08", "40", "53", "57"].iter().any(|p| code.starts_with(p)) || code == "55P03"
+    ["08", "40", "53", "57"].iter().any(|p| code.starts_with(p))
+        || code == "55P03"
+        || code == FENCED
 }
 
 /// A PostgreSQL error is transient when it is not the server's answer (the connection
@@ -143,7 +154,7 @@ mod tests {
     #[test]
     fn which_errors_retry() {
         for code in [
-            "08006", "08001", "40001", "40P01", "53300", "57P01", "57P03", "55P03",
+            "08006", "08001", "40001", "40P01", "53300", "57P01", "57P03", "55P03", FENCED,
         ] {
             assert!(sqlstate_retries(code), "{code} should retry");
         }

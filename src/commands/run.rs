@@ -11,6 +11,7 @@ use tokio::sync::watch;
 
 use crate::catalog::{LoadOptions, SchemaLoader};
 use crate::commands::Settings;
+use crate::config::Config;
 use crate::error::{is_transient, Backoff};
 use crate::model::position::Position;
 use crate::ops::metrics::Metrics;
@@ -21,6 +22,7 @@ use crate::pipeline::start::{resume_where_postgres_is, settle, start_position};
 use crate::source::connect::check_mysql;
 use crate::source::connect::MysqlServer;
 use crate::state::checkpoint::Checkpoints;
+use crate::state::lease::{Acquired, Lease};
 use crate::state::master_info;
 use crate::target::connect::connect_pg;
 use crate::target::connect::is_greenplum;
@@ -59,6 +61,34 @@ pub async fn run(s: Settings, config_path: &Path) -> Result<()> {
     }
     drop(probe);
     let checkpoints = Checkpoints::setup(&cfg, &pg, greenplum).await;
+    let metrics = Metrics::new(&cfg)?;
+    let snapshot: status::Shared = Default::default();
+    if !cfg.stat_addr.is_empty() {
+        let (addr, shared) = (cfg.stat_addr.clone(), snapshot.clone());
+        tokio::spawn(async move {
+            if let Err(e) = status::serve(addr, shared).await {
+                tracing::error!("{e:#}");
+            }
+        });
+    }
+    let mut lease = checkpoints
+        .as_ref()
+        .map(|cp| Lease::new(cp.clone(), pg.clone(), &cfg));
+    if let (Some(lease), Some(cp)) = (&mut lease, &checkpoints) {
+        match hold_lease(lease, &metrics, &snapshot, &cfg, &shutdown_rx).await? {
+            None => {
+                tracing::info!("stopped while standby");
+                return Ok(());
+            }
+            // This host's master.info is stale: start where PostgreSQL is.
+            Some(Acquired::TookOver { .. }) => {
+                if let Some(saved) = cp.saved_position(&pg).await? {
+                    master_info::save(&cfg.master_info_path(), &saved)?;
+                }
+            }
+            Some(Acquired::Resumed) => {}
+        }
+    }
     let loader = Arc::new(SchemaLoader::new(
         mysql.clone(),
         Some(pg.clone()),
@@ -82,16 +112,6 @@ pub async fn run(s: Settings, config_path: &Path) -> Result<()> {
         cfg.concurrent_ack_win
     );
 
-    let metrics = Metrics::new(&cfg)?;
-    let snapshot: status::Shared = Default::default();
-    if !cfg.stat_addr.is_empty() {
-        let (addr, shared) = (cfg.stat_addr.clone(), snapshot.clone());
-        tokio::spawn(async move {
-            if let Err(e) = status::serve(addr, shared).await {
-                tracing::error!("{e:#}");
-            }
-        });
-    }
     let mut pos = start;
     let committed: crate::state::checkpoint::Committed =
         Arc::new(std::sync::Mutex::new(vec![None; cfg.concurrent_size]));
@@ -126,6 +146,23 @@ pub async fn run(s: Settings, config_path: &Path) -> Result<()> {
             tracing::info!("stopped before reading, at {pos}");
             return Ok(());
         }
+        if let (Some(lease), Some(cp), false) = (&mut lease, &checkpoints, first) {
+            if !lease.held() {
+                match hold_lease(lease, &metrics, &snapshot, &cfg, &shutdown_rx).await? {
+                    None => return Ok(()),
+                    Some(Acquired::TookOver { .. }) => {
+                        // Another sync applied meanwhile: what PostgreSQL holds is the truth,
+                        // and what this process remembers of its own commits is stale.
+                        if let Some(saved) = cp.saved_position(&pg).await? {
+                            pos = saved;
+                        }
+                        committed.lock().unwrap().iter_mut().for_each(|m| *m = None);
+                        *recorded.lock().unwrap() = None;
+                    }
+                    Some(Acquired::Resumed) => {}
+                }
+            }
+        }
         if let (Some(cp), false) = (&checkpoints, first) {
             // After a failure: PostgreSQL may have lost what it had confirmed (a crash with
             // synchronous_commit = off, a failover to an asynchronous standby).
@@ -156,6 +193,7 @@ pub async fn run(s: Settings, config_path: &Path) -> Result<()> {
             reloads: reloads.clone(),
             committed: committed.clone(),
             recorded: recorded.clone(),
+            lease: lease.as_ref().map(Lease::watch),
         };
         let started = Instant::now();
         let (acked, result) = pipeline.run(pos.clone(), metas.clone()).await;
@@ -206,6 +244,28 @@ pub async fn run(s: Settings, config_path: &Path) -> Result<()> {
             }
         }
     }
+}
+
+/// Holds the lease, showing `standby` in the status (file and HTTP) while another sync applies.
+/// `None` when a stop was asked for meanwhile.
+async fn hold_lease(
+    lease: &mut Lease,
+    metrics: &Metrics,
+    shared: &status::Shared,
+    cfg: &Config,
+    shutdown: &watch::Receiver<bool>,
+) -> Result<Option<Acquired>> {
+    let status_path = cfg.status_path();
+    let mut shutdown = shutdown.clone();
+    lease
+        .acquire(&mut shutdown, |holder| {
+            let snap = metrics.standby_snapshot(holder, None);
+            if let Err(e) = status::write(&status_path, &snap) {
+                tracing::debug!("cannot write {}: {e:#}", status_path.display());
+            }
+            *shared.lock().unwrap() = Some(snap);
+        })
+        .await
 }
 
 async fn wait_for_signal() {

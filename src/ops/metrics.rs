@@ -55,6 +55,13 @@ pub struct Metrics {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Snapshot {
     pub pid: u32,
+    /// `active` (this sync applies), or `standby` (another sync holds the lease; see
+    /// `state::lease`). Files written before roles existed read as active.
+    #[serde(default = "active")]
+    pub role: String,
+    /// The sync that holds the lease, as a standby sees it.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub active_holder: String,
     pub updated_at: u64,
     pub bin_name: String,
     pub bin_pos: u64,
@@ -66,6 +73,10 @@ pub struct Snapshot {
     pub reconnects: u64,
     pub errors: u64,
     pub tables: BTreeMap<String, Counts>,
+}
+
+fn active() -> String {
+    "active".into()
 }
 
 pub fn now_secs() -> u64 {
@@ -192,6 +203,8 @@ impl Metrics {
     pub fn snapshot(&self, p: &Position, in_flight: usize, rows_per_sec: f64) -> Snapshot {
         Snapshot {
             pid: std::process::id(),
+            role: active(),
+            active_holder: String::new(),
             updated_at: now_secs(),
             bin_name: p.file.to_string(),
             bin_pos: p.pos,
@@ -204,6 +217,15 @@ impl Metrics {
             errors: self.shared.errors.load(Relaxed),
             tables: self.shared.tables.lock().unwrap().clone(),
         }
+    }
+
+    /// A standby's view: `holder` applies; `p` is the position PostgreSQL holds, if known.
+    pub fn standby_snapshot(&self, holder: &str, p: Option<&Position>) -> Snapshot {
+        let none = Position::new("", 0);
+        let mut s = self.snapshot(p.unwrap_or(&none), 0, 0.0);
+        s.role = "standby".into();
+        s.active_holder = holder.to_string();
+        s
     }
 }
 
@@ -253,6 +275,11 @@ impl Snapshot {
             "last_event_time_seconds",
             "Timestamp of the last binlog event read.",
             self.last_event_time as f64,
+        );
+        gauge(
+            "active",
+            "1 while this sync applies, 0 while it waits as a standby.",
+            if self.role == "standby" { 0.0 } else { 1.0 },
         );
         let mut counter = |name: &str, help: &str, v: u64| {
             let c = Counter::<u64>::default();
@@ -308,6 +335,8 @@ mod tests {
         );
         let s = Snapshot {
             pid: 1,
+            role: "active".into(),
+            active_holder: String::new(),
             updated_at: 0,
             bin_name: "mysql-bin.000007".into(),
             bin_pos: 99,

@@ -45,7 +45,13 @@ pub fn print(path: &Path) -> Result<()> {
         );
     }
     println!("pid              {}", s.pid);
-    println!("position         {}:{}", s.bin_name, s.bin_pos);
+    match s.role.as_str() {
+        "standby" => println!("role             standby: {} applies", s.active_holder),
+        r => println!("role             {r}"),
+    }
+    if !s.bin_name.is_empty() {
+        println!("position         {}:{}", s.bin_name, s.bin_pos);
+    }
     println!(
         "last event       {} ({} s ago)",
         s.last_event_time,
@@ -110,7 +116,13 @@ pub async fn serve(addr: String, shared: Shared) -> Result<()> {
             let (code, body) = match (path, snap) {
                 ("/metrics", Some(s)) => ("200 OK", s.prometheus()),
                 ("/health", Some(s)) if now_secs().saturating_sub(s.updated_at) <= 10 => {
-                    ("200 OK", "ok\n".to_string())
+                    // A standby is healthy too: it is ready to take over.
+                    let body = if s.role == "standby" {
+                        "standby\n"
+                    } else {
+                        "ok\n"
+                    };
+                    ("200 OK", body.to_string())
                 }
                 ("/health", _) | ("/metrics", None) => (
                     "503 Service Unavailable",

@@ -46,6 +46,9 @@ pub struct Pipeline {
     /// this process knows PostgreSQL confirmed (see [`Checkpoints::lost`]).
     pub committed: crate::state::checkpoint::Committed,
     pub recorded: Arc<std::sync::Mutex<Option<Position>>>,
+    /// `true` while this sync holds the lease (see [`crate::state::lease`]): the run stops
+    /// when it turns false. `None` without a lease.
+    pub lease: Option<watch::Receiver<bool>>,
 }
 
 impl Pipeline {
@@ -137,6 +140,15 @@ impl Pipeline {
         let mut reader = tokio::spawn(reader.run(start));
 
         let mut saver = saver;
+        let mut lease = self.lease.clone();
+        let lease_lost = async {
+            match &mut lease {
+                Some(alive) => {
+                    let _ = alive.wait_for(|held| !held).await;
+                }
+                None => std::future::pending().await,
+            }
+        };
         let result = tokio::select! {
             biased;
             r = &mut reader => drain(r, &mut workers).await,
@@ -161,6 +173,14 @@ impl Pipeline {
                     Err(e)
                 }
             },
+            // Another sync may take over now: stop at once (its commits would be refused
+            // anyway, see `Checkpoints::fence_with`).
+            () = lease_lost => {
+                reader.abort();
+                workers.abort_all();
+                while workers.join_next().await.is_some() {}
+                Err(Transient("lost the lease".into()).into())
+            }
         };
         saver.abort();
         barriers.abort();

@@ -12,15 +12,21 @@
 //! Skipping is only sound when changes are routed to the same workers as before, so the
 //! checkpoints of a run with another `concurrent_size` are discarded (plain replay).
 
+use std::sync::atomic::{AtomicI64, Ordering::Relaxed};
 use std::sync::Arc;
 
 use anyhow::{Context, Result};
 use tokio_postgres::types::ToSql;
 
 use crate::config::Config;
+use crate::error::FENCED;
 use crate::model::mark::{binlog_base, Mark};
 use crate::model::position::Position;
 use crate::sql::{qualified, quote_ident};
+
+/// The first key of the advisory locks this project takes (`MGS` in ASCII); the second says
+/// which (0: creating the tables; a source's hash: its lease).
+pub const LEASE_LOCK_CLASS: i32 = 0x4d4753;
 
 /// What [`Checkpoints::lost`] found: how far PostgreSQL went back, and the saved position it
 /// still holds (everything before it survived: a target that loses commits loses the newest).
@@ -114,6 +120,12 @@ pub struct Checkpoints {
     upsert_sql: String,
     /// Greenplum: the row is deleted first (no ON CONFLICT there).
     delete_sql: Option<String>,
+    /// The lease epoch this process holds (see [`crate::state::lease`]); 0 before it holds
+    /// one. Every record proves it (`fence_sql`) inside the transaction it is written in.
+    epoch: AtomicI64,
+    fence_sql: String,
+    /// The lease table, beside the checkpoint table.
+    lease_table: String,
 }
 
 impl Checkpoints {
@@ -128,6 +140,10 @@ impl Checkpoints {
             return None;
         }
         let table = qualified(&cfg.checkpoint_schema, "checkpoint");
+        let lease_table = qualified(&cfg.checkpoint_schema, "lease");
+        let fence_fn = qualified(&cfg.checkpoint_schema, "fence");
+        // Greenplum locks whole tables for FOR SHARE: there the check is a plain read.
+        let share = if greenplum { "" } else { " FOR SHARE" };
         let ddl = format!(
             "CREATE SCHEMA IF NOT EXISTS {schema};
              CREATE TABLE IF NOT EXISTS {table} (
@@ -139,12 +155,36 @@ impl Checkpoints {
                  seq integer NOT NULL,
                  updated_at timestamptz NOT NULL DEFAULT now(),
                  PRIMARY KEY (source, worker)
-             )",
+             );
+             CREATE TABLE IF NOT EXISTS {lease_table} (
+                 source text PRIMARY KEY,
+                 epoch bigint NOT NULL,
+                 holder text NOT NULL,
+                 since timestamptz NOT NULL DEFAULT now()
+             );
+             CREATE OR REPLACE FUNCTION {fence_fn}(p_source text, p_epoch bigint) RETURNS void
+             LANGUAGE plpgsql AS $fence$
+             DECLARE h text;
+             BEGIN
+                 PERFORM 1 FROM {lease_table} WHERE source = p_source AND epoch = p_epoch{share};
+                 IF NOT FOUND THEN
+                     SELECT holder INTO h FROM {lease_table} WHERE source = p_source;
+                     RAISE EXCEPTION 'this sync no longer holds the lease of %: % holds it now',
+                         p_source, coalesce(h, 'nobody') USING ERRCODE = '{FENCED}';
+                 END IF;
+             END $fence$",
             schema = quote_ident(&cfg.checkpoint_schema)
         );
         let created = async {
-            let client = pg.get().await?;
-            client.batch_execute(&ddl).await?;
+            let mut client = pg.get().await?;
+            // Several syncs may start at once: CREATE OR REPLACE FUNCTION must not race.
+            let tx = client.transaction().await?;
+            tx.batch_execute(&format!(
+                "SELECT pg_advisory_xact_lock({LEASE_LOCK_CLASS}, 0)"
+            ))
+            .await?;
+            tx.batch_execute(&ddl).await?;
+            tx.commit().await?;
             anyhow::Ok(())
         }
         .await;
@@ -182,7 +222,25 @@ impl Checkpoints {
             table,
             upsert_sql,
             delete_sql,
+            epoch: AtomicI64::new(0),
+            fence_sql: format!("SELECT {fence_fn}($1, $2)"),
+            lease_table,
         }))
+    }
+
+    /// Which sync this is: `mysql_addr#server_id`.
+    pub fn source(&self) -> &str {
+        &self.source
+    }
+
+    /// The lease table's qualified name.
+    pub fn lease_table(&self) -> &str {
+        &self.lease_table
+    }
+
+    /// From now on every record proves that this process holds lease `epoch`.
+    pub fn fence_with(&self, epoch: i64) {
+        self.epoch.store(epoch, Relaxed);
     }
 
     /// The checkpoint table's qualified name.
@@ -435,6 +493,11 @@ impl Checkpoints {
             Row::Saved => -1,
         };
         let n = self.workers as i32;
+        let epoch = self.epoch.load(Relaxed);
+        if epoch > 0 {
+            let stmt = tx.prepare_cached(&self.fence_sql).await?;
+            tx.execute(&stmt, &[&self.source, &epoch]).await?;
+        }
         if let Some(delete) = &self.delete_sql {
             let stmt = tx.prepare_cached(delete).await?;
             tx.execute(&stmt, &[&self.source, &w]).await?;

@@ -1,9 +1,11 @@
 //! What survives a restart: `master.info`, the transactional checkpoint in PostgreSQL, the
-//! progress of an interrupted `init`, the tables being reloaded by `init --tables`, and the
-//! acknowledgement window that decides how far positions may move.
+//! progress of an interrupted `init`, the tables being reloaded by `init --tables`, the
+//! acknowledgement window that decides how far positions may move, and the lease that decides
+//! which of several syncs applies.
 
 pub mod checkpoint;
 pub mod init_state;
+pub mod lease;
 pub mod master_info;
 pub mod reload;
 pub mod window;

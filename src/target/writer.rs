@@ -21,7 +21,7 @@ use tokio::sync::mpsc;
 use tokio_postgres::types::ToSql;
 
 use crate::convert::to_pg_text_replacing;
-use crate::error::{pg_retries, Backoff, Transient};
+use crate::error::{is_fenced, pg_retries, Backoff, Transient};
 use crate::model::change::TxnId;
 use crate::model::change::{Change, Op, RowKind};
 use crate::model::mark::Mark;
@@ -261,6 +261,11 @@ impl Worker {
                         db_message(&e)
                     );
                     self.copy_rest = COPY_REST;
+                }
+                // Another sync holds the lease now: this one must not commit anything more.
+                Err(e) if is_fenced(&e) => {
+                    return Err(anyhow::Error::new(e)
+                        .context(format!("worker {}: batch not committed", self.id)))
                 }
                 // Deadlocks, serialization failures, a server shutting down or out of
                 // connections: the batch is fine, the moment was not.

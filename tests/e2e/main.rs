@@ -15,6 +15,7 @@ mod hostile;
 mod init;
 mod observability;
 mod ops;
+mod standby;
 mod sync;
 mod tls;
 mod types;
