@@ -1,27 +1,8 @@
-//! Helper for `scripts/bench.sh`: the parts of the benchmark a shell cannot do well.
-//!
-//!   cargo run --release --example mgs-bench -- copy-ceiling ROWS TABLE
-//!       (Re)creates TABLE (id int PRIMARY KEY, k int, c char(120), pad char(60)) in PostgreSQL,
-//!       generates ROWS sysbench-shaped rows in memory, then times one text-format COPY of them.
-//!       Prints `rows secs rows_per_sec`.
-//!   … copy-file TABLE FILE
-//!       TRUNCATE TABLE, then COPY the tab-separated FILE (`mariadb --batch -N` output) into it.
-//!       Prints `rows secs rows_per_sec`.
-//!   … gen-mixed SCHEMA.TABLE EXISTING CHANGES CONNS
-//!       On MariaDB: CHANGES single-row autocommit transactions spread over CONNS connections,
-//!       25 % INSERT, 25 % UPDATE of k (indexed), 25 % UPDATE of c, 25 % DELETE, on a table whose
-//!       ids 1..=EXISTING exist. Every statement changes exactly one row (checked), so the binlog
-//!       holds exactly CHANGES row changes. Prints `changes secs changes_per_sec`.
-//!   … probe SCHEMA SECS [INTERVAL_MS]
-//!       Replication lag probe: every INTERVAL_MS (50) inserts (id, UTC_TIMESTAMP(6)) into
-//!       SCHEMA.probe on MariaDB for SECS seconds; meanwhile polls PostgreSQL's SCHEMA.probe
-//!       every 10 ms and records arrival time − the row's timestamp. Waits up to 120 s after the
-//!       last insert for stragglers. Prints `n missing p50_ms p99_ms max_ms`.
-//!
-//! Connections come from the environment that `scripts/test-env.sh env` prints
-//! (MGS_MYSQL_HOST/PORT/ADMIN_USER/ADMIN_PASS, MGS_PG_HOST/PORT/USER/PASS/DB).
+//! The load the benchmark puts on the servers: the COPY ceiling, loading a dump into
+//! PostgreSQL, backlog B's single-row transactions, and the replication-lag probe.
 
 use std::io::{Cursor, Read};
+use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
@@ -30,79 +11,36 @@ use futures_util::SinkExt;
 use mysql_async::prelude::Queryable;
 use tokio::sync::Mutex;
 
-fn env(name: &str) -> Result<String> {
-    std::env::var(name).with_context(|| format!("{name} is not set (source the test-env env.sh)"))
-}
+use crate::db::{mysql_opts, pg_connect};
 
-async fn pg_connect() -> Result<tokio_postgres::Client> {
-    let conninfo = format!(
-        "host={} port={} user={} password={} dbname={} application_name=mgs-bench",
-        env("MGS_PG_HOST")?,
-        env("MGS_PG_PORT")?,
-        env("MGS_PG_USER")?,
-        env("MGS_PG_PASS")?,
-        env("MGS_PG_DB")?
-    );
-    let (client, conn) = tokio_postgres::connect(&conninfo, tokio_postgres::NoTls)
-        .await
-        .context("connecting to PostgreSQL")?;
-    tokio::spawn(async move {
-        if let Err(e) = conn.await {
-            eprintln!("mgs-bench: PostgreSQL connection: {e}");
-        }
-    });
-    Ok(client)
-}
-
-fn mysql_opts(db: Option<&str>) -> Result<mysql_async::Opts> {
-    Ok(mysql_async::OptsBuilder::default()
-        .ip_or_hostname(env("MGS_MYSQL_HOST")?)
-        .tcp_port(env("MGS_MYSQL_PORT")?.parse()?)
-        .user(Some(env("MGS_MYSQL_ADMIN_USER")?))
-        .pass(Some(env("MGS_MYSQL_ADMIN_PASS")?))
-        .db_name(db.map(str::to_string))
-        .prefer_socket(false)
-        .into())
-}
-
-/// xorshift64*: no `rand` among the crate's dependencies, and this is plenty for test data.
-struct Rng(u64);
+/// Random test data in sysbench's shapes (a seeded `fastrand::Rng`: the same data every run).
+struct Rng(fastrand::Rng);
 
 impl Rng {
     fn new(seed: u64) -> Self {
-        Rng(seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1)
-    }
-    fn next(&mut self) -> u64 {
-        let mut x = self.0;
-        x ^= x >> 12;
-        x ^= x << 25;
-        x ^= x >> 27;
-        self.0 = x;
-        x.wrapping_mul(0x2545_F491_4F6C_DD1D)
+        Rng(fastrand::Rng::with_seed(seed))
     }
     fn below(&mut self, n: u64) -> u64 {
-        self.next() % n
+        self.0.u64(..n)
     }
-    /// sysbench's value shape: `groups` groups of `width` digits joined by '-'.
-    fn digits(&mut self, out: &mut String, groups: usize, width: usize) {
+    /// `groups` groups of `width` digits joined by '-'.
+    fn digits(&mut self, groups: usize, width: usize) -> String {
+        let mut out = String::with_capacity(groups * (width + 1));
         for g in 0..groups {
             if g > 0 {
                 out.push('-');
             }
-            for _ in 0..width {
-                out.push(char::from(b'0' + self.below(10) as u8));
-            }
+            out.extend((0..width).map(|_| self.0.digit(10)));
         }
+        out
     }
+    /// sysbench's `c`: 11 groups of 10 digits.
     fn c(&mut self) -> String {
-        let mut s = String::with_capacity(120);
-        self.digits(&mut s, 11, 10);
-        s
+        self.digits(11, 10)
     }
+    /// sysbench's `pad`: 5 groups of 11 digits.
     fn pad(&mut self) -> String {
-        let mut s = String::with_capacity(60);
-        self.digits(&mut s, 5, 11);
-        s
+        self.digits(5, 11)
     }
 }
 
@@ -123,7 +61,11 @@ async fn copy_chunks(
     Ok(sink.finish().await?)
 }
 
-async fn copy_ceiling(rows: u64, table: &str) -> Result<()> {
+/// The COPY ceiling: (re)creates `table` (id int PRIMARY KEY, k int, c char(120), pad
+/// char(60)), generates `rows` sysbench-shaped rows in memory, then times one text-format
+/// COPY of them on one connection. Returns rows/s: the most PostgreSQL takes in on this
+/// machine, which the sync's throughputs are compared with.
+pub async fn copy_ceiling(rows: u64, table: &str) -> Result<f64> {
     let client = pg_connect().await?;
     client
         .batch_execute(&format!(
@@ -152,15 +94,13 @@ async fn copy_ceiling(rows: u64, table: &str) -> Result<()> {
     if n != rows {
         bail!("COPY reported {n} rows, expected {rows}");
     }
-    println!("{n} {secs:.3} {:.0}", n as f64 / secs);
-    Ok(())
+    Ok(n as f64 / secs)
 }
 
-async fn copy_file(table: &str, file: &str) -> Result<()> {
-    let client = pg_connect().await?;
+/// TRUNCATE `table`, then COPY the tab-separated `file` into it.
+pub async fn copy_file(client: &tokio_postgres::Client, table: &str, file: &Path) -> Result<()> {
     client.batch_execute(&format!("TRUNCATE {table}")).await?;
-    let mut f = std::fs::File::open(file).with_context(|| format!("opening {file}"))?;
-    let started = Instant::now();
+    let mut f = std::fs::File::open(file).with_context(|| format!("opening {}", file.display()))?;
     // A chunk may end mid-line: COPY's data stream does not care where messages split.
     let chunks = std::iter::from_fn(move || {
         let mut buf = vec![0u8; CHUNK];
@@ -170,22 +110,20 @@ async fn copy_file(table: &str, file: &str) -> Result<()> {
                 buf.truncate(n);
                 Some(Ok(buf))
             }
-            Err(e) => Some(Err(anyhow!("reading {file}: {e}"))),
+            Err(e) => Some(Err(anyhow!("reading {}: {e}", file.display()))),
         }
     });
-    let file = file.to_string();
-    let n = copy_chunks(&client, table, chunks)
+    copy_chunks(client, table, chunks)
         .await
-        .with_context(|| format!("COPY {table} from {file}"))?;
-    let secs = started.elapsed().as_secs_f64();
-    println!("{n} {secs:.3} {:.0}", n as f64 / secs);
+        .with_context(|| format!("COPY {table} from {}", file.display()))?;
     Ok(())
 }
 
-async fn gen_mixed(table: &str, existing: u64, changes: u64, conns: u64) -> Result<()> {
-    if conns == 0 {
-        bail!("CONNS must be at least 1");
-    }
+/// Backlog B: `changes` single-row autocommit transactions on MariaDB's `table`, whose ids
+/// 1..=`existing` exist, spread over `conns` connections: 25 % INSERT, 25 % UPDATE of k
+/// (indexed), 25 % UPDATE of c, 25 % DELETE. Every statement changes exactly one row
+/// (checked), so the binlog holds exactly `changes` row changes. Returns the seconds taken.
+pub async fn gen_mixed(table: &str, existing: u64, changes: u64, conns: u64) -> Result<f64> {
     let opts = mysql_opts(None)?;
     let started = Instant::now();
     let mut tasks = Vec::new();
@@ -201,9 +139,10 @@ async fn gen_mixed(table: &str, existing: u64, changes: u64, conns: u64) -> Resu
     for t in tasks {
         total += t.await??;
     }
-    let secs = started.elapsed().as_secs_f64();
-    println!("{total} {secs:.3} {:.0}", total as f64 / secs);
-    Ok(())
+    if total != changes {
+        bail!("wrote {total} changes instead of {changes}");
+    }
+    Ok(started.elapsed().as_secs_f64())
 }
 
 /// One connection owns the ids ≡ j (mod conns), so it knows which exist without asking and
@@ -288,7 +227,22 @@ fn epoch_secs() -> f64 {
         .unwrap_or(0.0)
 }
 
-async fn probe(schema: &str, secs: f64, interval_ms: u64) -> Result<()> {
+/// What the lag probe saw: lag = the row's arrival in PostgreSQL − its MariaDB timestamp.
+pub struct Lags {
+    /// Probe rows that arrived.
+    pub arrived: usize,
+    /// Probe rows that never arrived (within 120 s of the last insert).
+    pub missing: u64,
+    pub p50_ms: f64,
+    pub p99_ms: f64,
+    pub max_ms: f64,
+}
+
+/// Replication lag probe: every `interval_ms` inserts (id, UTC_TIMESTAMP(6)) into
+/// `schema.probe` on MariaDB for `secs` seconds; meanwhile polls PostgreSQL's `schema.probe`
+/// every 10 ms and records arrival time − the row's timestamp. Waits up to 120 s after the
+/// last insert for stragglers.
+pub async fn probe(schema: &str, secs: f64, interval_ms: u64) -> Result<Lags> {
     let mut my = mysql_async::Conn::new(mysql_opts(Some(schema))?).await?;
     // The timestamps are UTC on both sides: UTC_TIMESTAMP(6) into a DATETIME(6) (no time zone
     // conversion anywhere), read in PostgreSQL as a timestamp without time zone, whose epoch is
@@ -378,42 +332,11 @@ async fn probe(schema: &str, secs: f64, interval_ms: u64) -> Result<()> {
         let i = ((p * lags.len() as f64).ceil() as usize).clamp(1, lags.len()) - 1;
         lags[i]
     };
-    println!(
-        "{} {missing} {:.1} {:.1} {:.1}",
-        lags.len(),
-        pct(0.50),
-        pct(0.99),
-        pct(1.0)
-    );
-    Ok(())
-}
-
-fn arg<T: std::str::FromStr>(args: &[String], i: usize, what: &str) -> Result<T> {
-    args.get(i)
-        .ok_or_else(|| anyhow!("missing argument {what}"))?
-        .parse()
-        .map_err(|_| anyhow!("bad {what}: {:?}", args[i]))
-}
-
-#[tokio::main]
-async fn main() -> Result<()> {
-    let args: Vec<String> = std::env::args().skip(1).collect();
-    match args.first().map(String::as_str) {
-        Some("copy-ceiling") => copy_ceiling(arg(&args, 1, "ROWS")?, &arg::<String>(&args, 2, "TABLE")?).await,
-        Some("copy-file") => copy_file(&arg::<String>(&args, 1, "TABLE")?, &arg::<String>(&args, 2, "FILE")?).await,
-        Some("gen-mixed") => {
-            gen_mixed(
-                &arg::<String>(&args, 1, "TABLE")?,
-                arg(&args, 2, "EXISTING")?,
-                arg(&args, 3, "CHANGES")?,
-                arg(&args, 4, "CONNS")?,
-            )
-            .await
-        }
-        Some("probe") => {
-            let interval = if args.len() > 3 { arg(&args, 3, "INTERVAL_MS")? } else { 50 };
-            probe(&arg::<String>(&args, 1, "SCHEMA")?, arg(&args, 2, "SECS")?, interval).await
-        }
-        _ => bail!("usage: mgs-bench copy-ceiling ROWS TABLE | copy-file TABLE FILE | gen-mixed TABLE EXISTING CHANGES CONNS | probe SCHEMA SECS [INTERVAL_MS]"),
-    }
+    Ok(Lags {
+        arrived: lags.len(),
+        missing,
+        p50_ms: pct(0.50),
+        p99_ms: pct(0.99),
+        max_ms: pct(1.0),
+    })
 }
