@@ -27,11 +27,13 @@ use anyhow::{anyhow, bail, Context, Result};
 
 use crate::catalog::{LoadOptions, SchemaLoader};
 use crate::commands::Settings;
+use crate::config::Flavor;
+use crate::model::gtid::GtidState;
 use crate::model::position::Position;
 use crate::model::rules::TargetName;
 use crate::model::table::TableMeta;
 use crate::pipeline::copy::{copy_worker, report, Progress};
-use crate::pipeline::start::load_tables;
+use crate::pipeline::start::{gtids_at, load_tables};
 use crate::source::connect::check_mysql;
 use crate::source::snapshot::{open_snapshots, plan};
 use crate::state::checkpoint::Checkpoints;
@@ -165,10 +167,11 @@ async fn load(s: &Settings, truncate: bool, only: &[String]) -> Result<Position>
         .collect();
     prepare_targets(cfg, &pg, &todo, &state, truncate).await?;
 
-    let (conns, snap_pos) = open_snapshots(cfg, &mysql, parallel).await?;
+    let (conns, snap_pos, snap_gtids) = open_snapshots(cfg, &mysql, parallel).await?;
     if state.bin_name.is_empty() {
         state.bin_name = snap_pos.file.to_string();
         state.bin_pos = snap_pos.pos;
+        state.gtid = snap_gtids;
     }
     let replay_from = Position::new(state.bin_name.clone(), state.bin_pos);
     for m in &todo {
@@ -243,7 +246,16 @@ async fn load(s: &Settings, truncate: bool, only: &[String]) -> Result<Position>
     if let Some(cp) = Checkpoints::setup(cfg, &pg, greenplum).await {
         cp.clear(&pg).await?;
     }
-    master_info::save(&cfg.master_info_path(), &replay_from)?;
+    // The GTID state of the replay position: read with it (MySQL), or asked for (MariaDB).
+    let snapshot_gtid = state.lock().unwrap().0.gtid.clone();
+    let gtids = match &snapshot_gtid {
+        Some(text) => Some(GtidState::parse(text, cfg.flavor == Flavor::Mariadb)?),
+        None => gtids_at(cfg, &mysql, None, &pg, &replay_from).await,
+    };
+    if let Some(g) = &gtids {
+        tracing::info!("GTID state at {replay_from}: {g}");
+    }
+    master_info::save_with_gtids(&cfg.master_info_path(), &replay_from, gtids.as_ref())?;
     let _ = std::fs::remove_file(init_state::path(cfg));
     let rows = progress.rows.load(Relaxed);
     let secs = started.elapsed().as_secs_f64();

@@ -18,7 +18,7 @@ use crate::ops::metrics::Metrics;
 use crate::ops::status;
 use crate::pipeline::run::Pipeline;
 use crate::pipeline::start::load_tables;
-use crate::pipeline::start::{resume_where_postgres_is, settle, start_position};
+use crate::pipeline::start::{gtids_at, resume_where_postgres_is, settle, start_position};
 use crate::source::connect::check_mysql;
 use crate::source::connect::MysqlServer;
 use crate::state::checkpoint::Checkpoints;
@@ -196,7 +196,15 @@ pub async fn run(s: Settings, config_path: &Path) -> Result<()> {
             lease: lease.as_ref().map(Lease::watch),
         };
         let started = Instant::now();
-        let (acked, result) = pipeline.run(pos.clone(), metas.clone()).await;
+        let gtids = gtids_at(&cfg, &mysql, checkpoints.as_deref(), &pg, &pos).await;
+        match &gtids {
+            Some(g) => tracing::info!("GTID state at {pos}: {g}"),
+            None => tracing::info!(
+                "GTID state at {pos} not known (no GTIDs, or a position written without one): \
+                 learned at the next binlog file if the server has GTIDs"
+            ),
+        }
+        let (acked, _, result) = pipeline.run(pos.clone(), gtids, metas.clone()).await;
         match &checkpoints {
             // Noted after the check for lost commits (at the next round, or here at a stop):
             // noting first would overwrite the evidence.

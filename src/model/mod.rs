@@ -3,6 +3,7 @@
 
 pub mod change;
 pub mod charset;
+pub mod gtid;
 pub mod kind;
 pub mod mark;
 pub mod position;

@@ -65,6 +65,9 @@ pub struct Snapshot {
     pub updated_at: u64,
     pub bin_name: String,
     pub bin_pos: u64,
+    /// The GTID state at that position, when known.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub gtid: String,
     pub last_event_time: u64,
     pub lag_ms: u64,
     pub rows_total: u64,
@@ -208,6 +211,7 @@ impl Metrics {
             updated_at: now_secs(),
             bin_name: p.file.to_string(),
             bin_pos: p.pos,
+            gtid: String::new(),
             last_event_time: self.shared.last_event_time.load(Relaxed),
             lag_ms: self.lag_ms(),
             rows_total: self.rows_total(),
@@ -340,6 +344,7 @@ mod tests {
             updated_at: 0,
             bin_name: "mysql-bin.000007".into(),
             bin_pos: 99,
+            gtid: String::new(),
             last_event_time: 0,
             lag_ms: 12,
             rows_total: 6,

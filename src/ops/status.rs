@@ -52,6 +52,9 @@ pub fn print(path: &Path) -> Result<()> {
     if !s.bin_name.is_empty() {
         println!("position         {}:{}", s.bin_name, s.bin_pos);
     }
+    if !s.gtid.is_empty() {
+        println!("gtid             {}", s.gtid);
+    }
     println!(
         "last event       {} ({} s ago)",
         s.last_event_time,

@@ -16,6 +16,7 @@ use tokio::task::JoinSet;
 use crate::catalog::SchemaLoader;
 use crate::config::Config;
 use crate::error::{is_transient, retryable, Transient};
+use crate::model::gtid::GtidState;
 use crate::model::position::Position;
 use crate::model::table::TableMeta;
 use crate::ops::metrics::{Metrics, Snapshot};
@@ -52,17 +53,25 @@ pub struct Pipeline {
 }
 
 impl Pipeline {
-    /// Runs until shutdown or failure; returns the acknowledged position either way.
+    /// Runs until shutdown or failure; returns the acknowledged position (and the GTID state
+    /// there, when known) either way. `gtids` is the GTID state at `start`, when known.
     pub async fn run(
         self,
         start: Position,
+        gtids: Option<GtidState>,
         metas: HashMap<(String, String), Option<Arc<TableMeta>>>,
-    ) -> (Position, Result<()>) {
+    ) -> (Position, Option<GtidState>, Result<()>) {
         let cfg = &self.cfg;
         let marks = match &self.checkpoints {
             Some(cp) => match cp.load(&self.pg, &start).await {
                 Ok(m) => m,
-                Err(e) => return (start, Err(retryable(e.context("reading the checkpoints")))),
+                Err(e) => {
+                    return (
+                        start,
+                        gtids,
+                        Err(retryable(e.context("reading the checkpoints"))),
+                    )
+                }
             },
             None => vec![None; cfg.concurrent_size],
         };
@@ -78,12 +87,12 @@ impl Pipeline {
                     Err(e) => Err(retryable(e.context("listing the binlogs"))),
                 };
                 if let Err(e) = placed {
-                    return (start, Err(e));
+                    return (start, gtids, Err(e));
                 }
             }
         }
         let truncate_floor = checkpoint::floor(&marks);
-        let window = Arc::new(AckWindow::new(cfg.concurrent_ack_win, start.clone()));
+        let window = Arc::new(AckWindow::new(cfg.concurrent_ack_win, start.clone(), gtids));
         let mut senders = Vec::with_capacity(cfg.concurrent_size);
         let mut workers = JoinSet::new();
         let cx = WorkerContext {
@@ -184,7 +193,8 @@ impl Pipeline {
         };
         saver.abort();
         barriers.abort();
-        (window.acked(), result)
+        let (acked, gtids) = window.acked_with_gtids();
+        (acked, gtids, result)
     }
 }
 
@@ -241,7 +251,7 @@ async fn save_positions(
     loop {
         tick.tick().await;
         n += 1;
-        let acked = window.acked();
+        let (acked, gtids) = window.acked_with_gtids();
         if acked != saved {
             // PostgreSQL first, then the file: master.info is never ahead of what PostgreSQL
             // notes, so one ahead of it at start means PostgreSQL lost commits.
@@ -264,7 +274,7 @@ async fn save_positions(
                             continue;
                         }
                     }
-                    match cp.record_position(pg, &acked).await {
+                    match cp.record_position(pg, &acked, gtids.as_ref()).await {
                         Ok(()) => {
                             *recorded.lock().unwrap() = Some(acked.clone());
                             true
@@ -278,7 +288,7 @@ async fn save_positions(
                 None => true,
             };
             if noted {
-                match master_info::save(&path, &acked) {
+                match master_info::save_with_gtids(&path, &acked, gtids.as_ref()) {
                     Ok(()) => saved = acked.clone(),
                     Err(e) => tracing::error!("cannot save position {acked}: {e:#}"),
                 }
@@ -289,7 +299,8 @@ async fn save_positions(
         let rows = metrics.rows_total();
         let rate = (rows - last_rows) as f64 / last_at.elapsed().as_secs_f64().max(0.001);
         (last_rows, last_at) = (rows, Instant::now());
-        let snap = metrics.snapshot(&acked, in_flight, rate);
+        let mut snap = metrics.snapshot(&acked, in_flight, rate);
+        snap.gtid = gtids.map(|g| g.to_string()).unwrap_or_default();
         if let Err(e) = status::write(&status_path, &snap) {
             tracing::debug!("cannot write {}: {e:#}", status_path.display());
         }

@@ -5,9 +5,11 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use anyhow::{anyhow, bail, Context, Result};
+use mysql_async::prelude::Queryable;
 
 use crate::catalog::SchemaLoader;
-use crate::config::Config;
+use crate::config::{Config, Flavor};
+use crate::model::gtid::GtidState;
 use crate::model::position::Position;
 use crate::model::table::{Skip, TableMeta};
 use crate::source::connect::binary_logs;
@@ -51,7 +53,7 @@ pub async fn settle(
         pos = saved;
         committed.lock().unwrap().iter_mut().for_each(|m| *m = None);
     }
-    cp.record_position(pg, &pos).await?;
+    cp.record_position(pg, &pos, None).await?;
     *recorded.lock().unwrap() = Some(pos.clone());
     master_info::save(&cfg.master_info_path(), &pos)
         .with_context(|| format!("saving position {pos}"))?;
@@ -145,6 +147,53 @@ pub async fn start_position(cfg: &Config, pool: &mysql_async::Pool) -> Result<Po
             Ok(p)
         }
     }
+}
+
+/// The GTID state at `pos`, from what names that same position: master.info's `gtid` line,
+/// the note in PostgreSQL, or (MariaDB) the server's `BINLOG_GTID_POS()`. `None` when none of
+/// them knows it (a MySQL position written without one): the reader learns it at the next
+/// binlog file, whose first event lists every GTID before it.
+pub async fn gtids_at(
+    cfg: &Config,
+    mysql: &mysql_async::Pool,
+    cp: Option<&Checkpoints>,
+    pg: &deadpool_postgres::Pool,
+    pos: &Position,
+) -> Option<GtidState> {
+    let mariadb = cfg.flavor == Flavor::Mariadb;
+    let path = cfg.master_info_path();
+    if master_info::load(&path).ok().flatten().as_ref() == Some(pos) {
+        match master_info::load_gtids(&path, mariadb) {
+            Ok(Some(g)) => return Some(g),
+            Ok(None) => {}
+            Err(e) => tracing::warn!("{e:#}; looking for the GTID state elsewhere"),
+        }
+    }
+    if let Some(cp) = cp {
+        if let Ok(Some((saved, Some(text)))) = cp.saved_position_with_gtid(pg).await {
+            if saved == *pos {
+                if let Ok(g) = GtidState::parse(&text, mariadb) {
+                    return Some(g);
+                }
+            }
+        }
+    }
+    if mariadb {
+        let asked = async {
+            let mut c = mysql.get_conn().await?;
+            let text: Option<Option<String>> = c
+                .exec_first("SELECT BINLOG_GTID_POS(?, ?)", (&*pos.file, pos.pos))
+                .await?;
+            anyhow::Ok(text.flatten())
+        }
+        .await;
+        match asked {
+            Ok(Some(text)) => return GtidState::parse(&text, true).ok(),
+            Ok(None) => {}
+            Err(e) => tracing::debug!("BINLOG_GTID_POS({pos}): {e:#}"),
+        }
+    }
+    None
 }
 
 /// Loads every configured table; tables without a key stop the start unless skipping is on.

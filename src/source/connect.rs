@@ -215,7 +215,9 @@ pub fn binlog_status_sql(version: &str) -> &'static str {
 }
 
 /// The binlog position now (the end of the last event written).
-pub async fn binlog_status(conn: &mut mysql_async::Conn) -> Result<Position> {
+/// The server's current binlog position, and (MySQL) its executed GTID set read in the same
+/// statement, so that both name one moment (empty when GTIDs are off).
+pub async fn binlog_status(conn: &mut mysql_async::Conn) -> Result<(Position, Option<String>)> {
     let version: String = conn
         .query_first("SELECT @@version")
         .await?
@@ -231,7 +233,13 @@ pub async fn binlog_status(conn: &mut mysql_async::Conn) -> Result<Position> {
     })?;
     let file: String = row.get(0).unwrap_or_default();
     let pos: u64 = row.get(1).unwrap_or(0);
-    Ok(Position::new(file, pos))
+    // MySQL: File, Position, Binlog_Do_DB, Binlog_Ignore_DB, Executed_Gtid_Set.
+    let gtids = row
+        .get_opt::<String, usize>(4)
+        .and_then(Result::ok)
+        .map(|g| g.trim().to_string())
+        .filter(|g| !g.is_empty());
+    Ok((Position::new(file, pos), gtids))
 }
 
 /// The server's binlog files and their sizes (SHOW BINARY LOGS).

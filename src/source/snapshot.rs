@@ -75,12 +75,13 @@ async fn snapshot_conn(mysql: &mysql_async::Pool) -> Result<mysql_async::Conn> {
     Ok(c)
 }
 
-/// Opens the reading connections on one consistent snapshot and returns its position.
+/// Opens the reading connections on one consistent snapshot and returns its position (and,
+/// on MySQL with GTIDs, the executed GTID set there).
 pub async fn open_snapshots(
     cfg: &Config,
     mysql: &mysql_async::Pool,
     parallel: usize,
-) -> Result<(Vec<mysql_async::Conn>, Position)> {
+) -> Result<(Vec<mysql_async::Conn>, Position, Option<String>)> {
     let mut control = mysql.get_conn().await?;
     // Both need RELOAD; without it they fail at once and the lock-free path is taken.
     let locked = match cfg.flavor {
@@ -113,12 +114,12 @@ pub async fn open_snapshots(
         };
         control.query_drop(unlock).await?;
         opened?;
-        let pos = pos?;
+        let (pos, gtids) = pos?;
         tracing::info!(
             "commits were blocked for {} ms while {parallel} snapshot(s) opened",
             held.elapsed().as_millis()
         );
-        return Ok((conns, pos));
+        return Ok((conns, pos, gtids));
     }
     if cfg.flavor == Flavor::Mysql {
         return lock_free_mysql(mysql, &mut control, parallel).await;
@@ -136,7 +137,7 @@ pub async fn open_snapshots(
     let file = get("binlog_snapshot_file").filter(|f| !f.is_empty());
     let pos = get("binlog_snapshot_position").and_then(|p| p.parse().ok());
     match (file, pos) {
-        (Some(f), Some(p)) => Ok((vec![c], Position::new(f, p))),
+        (Some(f), Some(p)) => Ok((vec![c], Position::new(f, p), None)),
         _ => bail!("the server did not report binlog_snapshot_file / binlog_snapshot_position (is log_bin on?)"),
     }
 }
@@ -157,9 +158,10 @@ async fn lock_free_mysql(
     mysql: &mysql_async::Pool,
     control: &mut mysql_async::Conn,
     parallel: usize,
-) -> Result<(Vec<mysql_async::Conn>, Position)> {
+) -> Result<(Vec<mysql_async::Conn>, Position, Option<String>)> {
     const SETTLE: Duration = Duration::from_secs(1);
-    let low = binlog_status(control).await?;
+    // The set read with `low`: what the replay from `low` does not need to redo.
+    let (low, gtids) = binlog_status(control).await?;
     tokio::time::sleep(SETTLE).await;
     let mut conns = Vec::with_capacity(parallel);
     for _ in 0..parallel {
@@ -169,7 +171,7 @@ async fn lock_free_mysql(
         "no RELOAD privilege (FLUSH TABLES WITH READ LOCK refused): lock-free load on {parallel} connection(s), \
          commits were never blocked; rows are read after the low watermark {low} and the sync replays from there"
     );
-    Ok((conns, low))
+    Ok((conns, low, gtids))
 }
 
 /// Splits large tables with a single integer key into ranges; estimates the rows.

@@ -20,6 +20,7 @@ use tokio_postgres::types::ToSql;
 
 use crate::config::Config;
 use crate::error::FENCED;
+use crate::model::gtid::GtidState;
 use crate::model::mark::{binlog_base, Mark};
 use crate::model::position::Position;
 use crate::sql::{qualified, quote_ident};
@@ -144,6 +145,7 @@ impl Checkpoints {
         let fence_fn = qualified(&cfg.checkpoint_schema, "fence");
         // Greenplum locks whole tables for FOR SHARE: there the check is a plain read.
         let share = if greenplum { "" } else { " FOR SHARE" };
+        let table_lit = format!("'{}'", table.replace('\'', "''"));
         let ddl = format!(
             "CREATE SCHEMA IF NOT EXISTS {schema};
              CREATE TABLE IF NOT EXISTS {table} (
@@ -154,8 +156,15 @@ impl Checkpoints {
                  bin_pos bigint NOT NULL,
                  seq integer NOT NULL,
                  updated_at timestamptz NOT NULL DEFAULT now(),
+                 gtid text,
                  PRIMARY KEY (source, worker)
              );
+             DO $add$ BEGIN
+                 IF NOT EXISTS (SELECT 1 FROM pg_attribute WHERE attrelid = {table_lit}::regclass
+                                AND attname = 'gtid' AND NOT attisdropped) THEN
+                     ALTER TABLE {table} ADD COLUMN gtid text;
+                 END IF;
+             END $add$;
              CREATE TABLE IF NOT EXISTS {lease_table} (
                  source text PRIMARY KEY,
                  epoch bigint NOT NULL,
@@ -173,7 +182,7 @@ impl Checkpoints {
                          p_source, coalesce(h, 'nobody') USING ERRCODE = '{FENCED}';
                  END IF;
              END $fence$",
-            schema = quote_ident(&cfg.checkpoint_schema)
+            schema = quote_ident(&cfg.checkpoint_schema),
         );
         let created = async {
             let mut client = pg.get().await?;
@@ -196,8 +205,8 @@ impl Checkpoints {
             return None;
         }
         let insert = format!(
-            "INSERT INTO {table} (source, worker, workers, bin_name, bin_pos, seq, updated_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, now())"
+            "INSERT INTO {table} AS c (source, worker, workers, bin_name, bin_pos, seq, gtid, updated_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, now())"
         );
         let (upsert_sql, delete_sql) = if greenplum {
             (
@@ -211,7 +220,9 @@ impl Checkpoints {
                 format!(
                     "{insert} ON CONFLICT (source, worker) DO UPDATE SET workers = EXCLUDED.workers, \
                      bin_name = EXCLUDED.bin_name, bin_pos = EXCLUDED.bin_pos, seq = EXCLUDED.seq, \
-                     updated_at = EXCLUDED.updated_at"
+                     updated_at = EXCLUDED.updated_at, \
+                     gtid = CASE WHEN c.bin_name = EXCLUDED.bin_name AND c.bin_pos = EXCLUDED.bin_pos \
+                                 THEN COALESCE(EXCLUDED.gtid, c.gtid) ELSE EXCLUDED.gtid END"
                 ),
                 None,
             )
@@ -254,7 +265,14 @@ impl Checkpoints {
     /// Committed with `synchronous_commit = on` whatever the target's default: the note is
     /// durable, and so (the WAL being flushed in order) is every batch committed before it.
     /// A target that loses commits can then lose only what came after the last note.
-    pub async fn record_position(&self, pg: &deadpool_postgres::Pool, p: &Position) -> Result<()> {
+    /// `gtids`: the GTID state at `p`, when known (kept from an earlier note of the same
+    /// position otherwise).
+    pub async fn record_position(
+        &self,
+        pg: &deadpool_postgres::Pool,
+        p: &Position,
+        gtids: Option<&GtidState>,
+    ) -> Result<()> {
         let mut client = pg.get().await?;
         let tx = client.transaction().await?;
         tx.batch_execute("SET LOCAL synchronous_commit = on")
@@ -264,9 +282,34 @@ impl Checkpoints {
             pos: p.pos,
             seq: 0,
         };
-        self.record(&tx, Row::Saved, &mark).await?;
+        let gtid = gtids.map(|g| g.to_string());
+        self.record_row(&tx, Row::Saved, &mark, gtid.as_deref())
+            .await?;
         tx.commit().await?;
         Ok(())
+    }
+
+    /// The saved position and the GTID text noted with it, if any.
+    pub async fn saved_position_with_gtid(
+        &self,
+        pg: &deadpool_postgres::Pool,
+    ) -> Result<Option<(Position, Option<String>)>> {
+        let client = pg.get().await?;
+        Ok(client
+            .query_opt(
+                &format!(
+                    "SELECT bin_name, bin_pos, gtid FROM {} WHERE source = $1 AND worker = -1",
+                    self.table
+                ),
+                &[&self.source],
+            )
+            .await?
+            .map(|r| {
+                (
+                    Position::new(r.get::<_, String>(0), r.get::<_, i64>(1) as u64),
+                    r.get::<_, Option<String>>(2),
+                )
+            }))
     }
 
     /// The position this sync last noted as saved to master.info (worker -1), if any.
@@ -410,7 +453,7 @@ impl Checkpoints {
             drop(client);
             // From here on PostgreSQL's note is this start: what it holds after a crash is
             // judged against it.
-            self.record_position(pg, start).await?;
+            self.record_position(pg, start, None).await?;
             return Ok(vec![None; self.workers]);
         }
         let rows = client
@@ -439,7 +482,7 @@ impl Checkpoints {
                     )
                     .await?;
                 drop(client);
-                self.record_position(pg, start).await?;
+                self.record_position(pg, start, None).await?;
                 return Ok(vec![None; self.workers]);
             }
             if worker < 0 {
@@ -488,6 +531,16 @@ impl Checkpoints {
         row: Row,
         mark: &Mark,
     ) -> Result<(), tokio_postgres::Error> {
+        self.record_row(tx, row, mark, None).await
+    }
+
+    async fn record_row(
+        &self,
+        tx: &deadpool_postgres::Transaction<'_>,
+        row: Row,
+        mark: &Mark,
+        gtid: Option<&str>,
+    ) -> Result<(), tokio_postgres::Error> {
         let w = match row {
             Row::Worker(w) => w as i32,
             Row::Saved => -1,
@@ -504,7 +557,7 @@ impl Checkpoints {
         }
         let stmt = tx.prepare_cached(&self.upsert_sql).await?;
         let (file, pos, seq) = (mark.file.to_string(), mark.pos as i64, mark.seq as i32);
-        let params: [&(dyn ToSql + Sync); 6] = [&self.source, &w, &n, &file, &pos, &seq];
+        let params: [&(dyn ToSql + Sync); 7] = [&self.source, &w, &n, &file, &pos, &seq, &gtid];
         tx.execute(&stmt, &params).await?;
         Ok(())
     }

@@ -16,6 +16,9 @@ pub struct InitState {
     /// The position of the first snapshot: replay starts here, whatever was copied later.
     pub bin_name: String,
     pub bin_pos: u64,
+    /// The GTID state there, when the server gave it with the position (MySQL).
+    #[serde(default)]
+    pub gtid: Option<String>,
     /// Source tables whose copy completed.
     pub done: Vec<String>,
     /// Target tables this run has written into (safe to empty again on resume).

@@ -1,5 +1,7 @@
 //! `master.info`, the file the Go tool keeps the position in (`bin_name = "mysql-bin.000003"`,
-//! `bin_pos = 1234`).
+//! `bin_pos = 1234`), and a third line this project adds when it knows it: `gtid = "…"`, the
+//! GTID state at that position (MySQL's executed set, MariaDB's GTID position). The Go tool's
+//! files, without it, read as before.
 //!
 //! The file is replaced atomically (write a temp file, fsync, rename, fsync the directory), as
 //! go-mysql-elasticsearch's `master.go` does: a crash leaves either the old or the new position,
@@ -11,6 +13,7 @@ use std::path::Path;
 use anyhow::{Context, Result};
 use serde::{Deserialize, Serialize};
 
+use crate::model::gtid::GtidState;
 use crate::model::position::Position;
 
 #[derive(Serialize, Deserialize)]
@@ -18,10 +21,31 @@ use crate::model::position::Position;
 struct MasterInfo {
     bin_name: String,
     bin_pos: u64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    gtid: Option<String>,
 }
 
 /// Reads `master.info`; `Ok(None)` when there is none yet.
 pub fn load(path: &Path) -> Result<Option<Position>> {
+    Ok(read(path)?.map(|mi| Position::new(mi.bin_name, mi.bin_pos)))
+}
+
+/// The GTID state `master.info` holds for its position, if it has one. `mariadb` says which
+/// form the text is in.
+pub fn load_gtids(path: &Path, mariadb: bool) -> Result<Option<GtidState>> {
+    let Some(mi) = read(path)? else {
+        return Ok(None);
+    };
+    mi.gtid
+        .filter(|g| !g.trim().is_empty())
+        .map(|g| {
+            GtidState::parse(&g, mariadb)
+                .with_context(|| format!("{}: the gtid line", path.display()))
+        })
+        .transpose()
+}
+
+fn read(path: &Path) -> Result<Option<MasterInfo>> {
     let text = match std::fs::read_to_string(path) {
         Ok(t) => t,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
@@ -37,14 +61,29 @@ pub fn load(path: &Path) -> Result<Option<Position>> {
     if mi.bin_name.is_empty() {
         return Ok(None);
     }
-    Ok(Some(Position::new(mi.bin_name, mi.bin_pos)))
+    Ok(Some(mi))
 }
 
-/// Replaces `master.info` atomically and durably.
+/// Replaces `master.info` atomically and durably. The GTID line it had is kept when the
+/// position is the same (it belongs to that position), dropped otherwise.
 pub fn save(path: &Path, p: &Position) -> Result<()> {
+    let kept = match read(path) {
+        Ok(Some(mi)) if mi.bin_name == *p.file && mi.bin_pos == p.pos => mi.gtid,
+        _ => None,
+    };
+    write(path, p, kept)
+}
+
+/// Replaces `master.info` with `p` and the GTID state there.
+pub fn save_with_gtids(path: &Path, p: &Position, gtids: Option<&GtidState>) -> Result<()> {
+    write(path, p, gtids.map(|g| g.to_string()))
+}
+
+fn write(path: &Path, p: &Position, gtid: Option<String>) -> Result<()> {
     let text = toml::to_string(&MasterInfo {
         bin_name: p.file.to_string(),
         bin_pos: p.pos,
+        gtid,
     })?;
     atomic_write(path, text.as_bytes())
 }
@@ -104,6 +143,33 @@ mod tests {
             load(&path).unwrap(),
             Some(Position::new("mysql-bin.000007", 154))
         );
+    }
+
+    #[test]
+    fn the_gtid_line_goes_with_its_position() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("master.info");
+        let p = Position::new("mysql-bin.000042", 12345);
+        let g = GtidState::parse("0-1-100", true).unwrap();
+        save_with_gtids(&path, &p, Some(&g)).unwrap();
+        assert!(std::fs::read_to_string(&path)
+            .unwrap()
+            .contains("gtid = \"0-1-100\""));
+        assert_eq!(load_gtids(&path, true).unwrap(), Some(g.clone()));
+        save(&path, &p).unwrap();
+        assert_eq!(
+            load_gtids(&path, true).unwrap(),
+            Some(g),
+            "same position: kept"
+        );
+        save(&path, &Position::new("mysql-bin.000042", 99999)).unwrap();
+        assert_eq!(
+            load_gtids(&path, true).unwrap(),
+            None,
+            "another position: dropped"
+        );
+        std::fs::write(&path, "bin_name = \"mysql-bin.000007\"\nbin_pos = 154\n").unwrap();
+        assert_eq!(load_gtids(&path, true).unwrap(), None, "the Go tool's file");
     }
 
     #[test]

@@ -12,6 +12,7 @@ use std::sync::{Arc, Mutex};
 use tokio::sync::{watch, Semaphore};
 
 use crate::model::change::TxnId;
+use crate::model::gtid::{Gtid, GtidState};
 use crate::model::position::Position;
 
 #[derive(Debug)]
@@ -20,6 +21,17 @@ struct Entry {
     remaining: usize,
     /// End position once the transaction's commit event was read.
     end: Option<Position>,
+    /// What it does to the GTID state once acknowledged.
+    gtid: Option<GtidStep>,
+}
+
+/// A transaction's effect on the GTID state.
+#[derive(Debug)]
+enum GtidStep {
+    /// One transaction's GTID.
+    Add(Gtid),
+    /// The whole state (a new file's PREVIOUS_GTIDS / GTID_LIST).
+    Set(GtidState),
 }
 
 #[derive(Debug)]
@@ -27,6 +39,8 @@ struct Tracker {
     entries: VecDeque<Entry>,
     next_id: TxnId,
     acked: Position,
+    /// The GTID state at `acked`, when known.
+    gtids: Option<GtidState>,
 }
 
 impl Tracker {
@@ -37,7 +51,20 @@ impl Tracker {
             match (&front.end, front.remaining) {
                 (Some(end), 0) => {
                     self.acked = end.clone();
-                    self.entries.pop_front();
+                    let front = self.entries.pop_front().expect("front exists");
+                    match (front.gtid, &mut self.gtids) {
+                        (Some(GtidStep::Set(s)), g) => *g = Some(s),
+                        (Some(GtidStep::Add(id)), Some(g)) => {
+                            if let Err(e) = g.add(&id) {
+                                // A mixed stream cannot happen; forget rather than mislead.
+                                tracing::warn!(
+                                    "{e:#}; the GTID state is unknown until the next binlog file"
+                                );
+                                self.gtids = None;
+                            }
+                        }
+                        _ => {}
+                    }
                     moved = true;
                 }
                 _ => break,
@@ -63,7 +90,7 @@ pub struct AckWindow {
 }
 
 impl AckWindow {
-    pub fn new(size: usize, start: Position) -> Self {
+    pub fn new(size: usize, start: Position, gtids: Option<GtidState>) -> Self {
         let (acked_tx, _) = watch::channel(start.clone());
         AckWindow {
             permits: Arc::new(Semaphore::new(size)),
@@ -72,6 +99,7 @@ impl AckWindow {
                 entries: VecDeque::new(),
                 next_id: 0,
                 acked: start,
+                gtids,
             }),
             acked_tx,
         }
@@ -86,6 +114,7 @@ impl AckWindow {
             id,
             remaining: 0,
             end: None,
+            gtid: None,
         });
         id
     }
@@ -114,10 +143,16 @@ impl AckWindow {
     }
 
     /// The transaction's commit event was read at `end`.
-    pub fn seal(&self, txn: TxnId, end: Position) {
+    /// `gtid` is the transaction's own GTID, when the stream gave one.
+    pub fn seal(&self, txn: TxnId, end: Position, gtid: Option<Gtid>) {
+        self.seal_step(txn, end, gtid.map(GtidStep::Add));
+    }
+
+    fn seal_step(&self, txn: TxnId, end: Position, step: Option<GtidStep>) {
         let mut t = self.tracker.lock().unwrap();
         if let Some(e) = t.entries.iter_mut().rev().find(|e| e.id == txn) {
             e.end = Some(end);
+            e.gtid = step;
         }
         if t.advance() {
             self.acked_tx.send_replace(t.acked.clone());
@@ -126,9 +161,16 @@ impl AckWindow {
 
     /// A boundary with no configured change before it (another table's transaction, a rotate):
     /// safe to resume from once everything before it is committed.
-    pub fn boundary(&self, end: Position) {
+    pub fn boundary(&self, end: Position, gtid: Option<Gtid>) {
         let id = self.begin();
-        self.seal(id, end);
+        self.seal(id, end, gtid);
+    }
+
+    /// A resume point where the GTID state is given whole (a new binlog file says which
+    /// GTIDs all earlier files hold).
+    pub fn boundary_with_state(&self, end: Position, state: GtidState) {
+        let id = self.begin();
+        self.seal_step(id, end, Some(GtidStep::Set(state)));
     }
 
     /// Workers report committed changes, as (transaction, count) pairs.
@@ -157,6 +199,12 @@ impl AckWindow {
     /// The position up to which everything is committed in PostgreSQL.
     pub fn acked(&self) -> Position {
         self.tracker.lock().unwrap().acked.clone()
+    }
+
+    /// The acknowledged position and the GTID state there (when known).
+    pub fn acked_with_gtids(&self) -> (Position, Option<GtidState>) {
+        let t = self.tracker.lock().unwrap();
+        (t.acked.clone(), t.gtids.clone())
     }
 
     pub fn subscribe(&self) -> watch::Receiver<Position> {
@@ -189,14 +237,14 @@ mod tests {
 
     #[tokio::test]
     async fn advances_only_past_fully_committed_prefix() {
-        let w = AckWindow::new(10, p(4));
+        let w = AckWindow::new(10, p(4), None);
         let t1 = w.begin();
         w.add(t1, 1).await;
         w.add(t1, 1).await;
-        w.seal(t1, p(100));
+        w.seal(t1, p(100), None);
         let t2 = w.begin();
         w.add(t2, 1).await;
-        w.seal(t2, p(200));
+        w.seal(t2, p(200), None);
         assert_eq!(w.in_flight(), 3);
         // t2 finishes first: nothing may be saved yet.
         w.ack(&[(t2, 1)]);
@@ -209,25 +257,49 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn the_gtid_state_moves_with_the_acknowledged_position() {
+        let mariadb = |t: &str| GtidState::parse(t, true).unwrap();
+        let g = |seq| Gtid::Mariadb {
+            domain: 0,
+            server: 1,
+            seq,
+        };
+        let w = AckWindow::new(10, p(4), Some(mariadb("0-1-10")));
+        let t1 = w.begin();
+        w.add(t1, 1).await;
+        w.seal(t1, p(100), Some(g(11)));
+        w.boundary(p(150), Some(g(12)));
+        assert_eq!(w.acked_with_gtids(), (p(4), Some(mariadb("0-1-10"))));
+        w.ack(&[(t1, 1)]);
+        assert_eq!(w.acked_with_gtids(), (p(150), Some(mariadb("0-1-12"))));
+        w.boundary_with_state(p(200), mariadb("0-1-12,1-2-3"));
+        assert_eq!(w.acked_with_gtids().1, Some(mariadb("0-1-12,1-2-3")));
+        // Unknown stays unknown until a whole state comes.
+        let w = AckWindow::new(10, p(4), None);
+        w.boundary(p(10), Some(g(1)));
+        assert_eq!(w.acked_with_gtids(), (p(10), None));
+    }
+
+    #[tokio::test]
     async fn unsealed_transaction_blocks_even_when_committed() {
-        let w = AckWindow::new(10, p(4));
+        let w = AckWindow::new(10, p(4), None);
         let t1 = w.begin();
         w.add(t1, 1).await;
         w.ack(&[(t1, 1)]);
         assert_eq!(w.acked(), p(4), "its commit event was not read yet");
-        w.seal(t1, p(50));
+        w.seal(t1, p(50), None);
         assert_eq!(w.acked(), p(50));
     }
 
     #[tokio::test]
     async fn empty_boundaries_move_only_behind_pending_work() {
-        let w = AckWindow::new(10, p(4));
-        w.boundary(p(10));
+        let w = AckWindow::new(10, p(4), None);
+        w.boundary(p(10), None);
         assert_eq!(w.acked(), p(10));
         let t1 = w.begin();
         w.add(t1, 1).await;
-        w.seal(t1, p(20));
-        w.boundary(p(30));
+        w.seal(t1, p(20), None);
+        w.boundary(p(30), None);
         assert_eq!(w.acked(), p(10));
         w.ack(&[(t1, 1)]);
         assert_eq!(w.acked(), p(30));
@@ -235,7 +307,7 @@ mod tests {
 
     #[tokio::test]
     async fn window_bounds_changes_in_flight() {
-        let w = Arc::new(AckWindow::new(2, p(4)));
+        let w = Arc::new(AckWindow::new(2, p(4), None));
         let t1 = w.begin();
         w.add(t1, 1).await;
         w.add(t1, 1).await;
@@ -252,7 +324,7 @@ mod tests {
 
     #[tokio::test]
     async fn adding_an_events_rows_waits_for_room_for_all_of_them() {
-        let w = Arc::new(AckWindow::new(4, p(4)));
+        let w = Arc::new(AckWindow::new(4, p(4), None));
         let t1 = w.begin();
         w.add(t1, 3).await;
         let w2 = w.clone();
@@ -269,7 +341,7 @@ mod tests {
 
     #[tokio::test]
     async fn drain_waits_for_in_flight_changes() {
-        let w = Arc::new(AckWindow::new(4, p(4)));
+        let w = Arc::new(AckWindow::new(4, p(4), None));
         let t1 = w.begin();
         w.add(t1, 1).await;
         let w2 = w.clone();

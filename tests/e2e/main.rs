@@ -11,6 +11,7 @@ mod checkpoint;
 mod errors;
 mod faults;
 mod greenplum;
+mod gtid;
 mod hostile;
 mod init;
 mod observability;

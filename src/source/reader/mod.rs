@@ -33,10 +33,15 @@ use crate::source::layout::{binlog_column_names, image, layout_of, Layout};
 use crate::source::rows::RowPlan;
 use crate::state::reload::Reloads;
 use crate::state::window::AckWindow;
-use stream::{classify_stream_error, place_event, rotate_name, Prepared, StreamState};
+use stream::{
+    classify_stream_error, mariadb_gtid, mariadb_gtid_list, mysql_gtid, mysql_previous_gtids,
+    place_event, rotate_name, Prepared, StreamState,
+};
 
 /// MariaDB's GTID event type (unknown to mysql_common).
 const MARIADB_GTID_EVENT: u8 = 162;
+/// MariaDB's GTID_LIST event type: the GTID state at the start of a file.
+const MARIADB_GTID_LIST_EVENT: u8 = 163;
 
 /// How the reader's run ended when it did not fail.
 #[derive(Debug)]
@@ -137,6 +142,7 @@ impl Reader {
         let mut st = StreamState {
             file: start.file.clone(),
             txn: None,
+            gtid: None,
             tables: HashMap::new(),
             anchor: start.pos,
             anchor_seq: 0,
@@ -214,7 +220,8 @@ impl Reader {
                     // Nothing of a configured table: its outcome changes nothing here, and it
                     // must not hold the saved position back while it waits.
                     if let Some(t) = st.txn.take() {
-                        self.out.window.seal(t, Position::new(st.file.clone(), log_pos));
+                        let gtid = st.gtid.take();
+                        self.out.window.seal(t, Position::new(st.file.clone(), log_pos), gtid);
                     }
                 } else {
                     let hold = match st.txn.take() {
@@ -226,6 +233,7 @@ impl Reader {
                         xid,
                         hold,
                         end: Position::new(st.file.clone(), log_pos),
+                        gtid: st.gtid.take(),
                         changes,
                     });
                 }
@@ -236,6 +244,15 @@ impl Reader {
                 self.on_query(st, &schema, &query, log_pos).await?;
             }
             Some(EventData::TableMapEvent(tme)) => self.on_table_map(st, &tme, log_pos).await?,
+            Some(EventData::GtidEvent(g)) => st.gtid = Some(mysql_gtid(&g)),
+            Some(EventData::AnonymousGtidEvent(_)) => st.gtid = None,
+            Some(EventData::PreviousGtidsEvent(e)) => {
+                if let (Some(state), None) = (mysql_previous_gtids(&e), st.txn) {
+                    self.out
+                        .window
+                        .boundary_with_state(Position::new(st.file.clone(), log_pos), state);
+                }
+            }
             Some(EventData::RowsEvent(rows)) => {
                 let (at, first_seq) = if hdr.log_pos() == 0 {
                     (st.anchor, st.anchor_seq)
@@ -255,11 +272,19 @@ impl Reader {
                  set log_bin_compress=OFF on the server and resynchronise",
                 st.file
             ),
-            // A MariaDB GTID event that opens a prepared XA transaction (it logs no XA START).
-            None if raw_type == MARIADB_GTID_EVENT
-                && crate::source::statement::mariadb_gtid_prepared_xa(event.data()) =>
-            {
-                self.xa_start(st);
+            None if raw_type == MARIADB_GTID_EVENT => {
+                st.gtid = mariadb_gtid(&event);
+                // One that opens a prepared XA transaction (MariaDB logs no XA START).
+                if crate::source::statement::mariadb_gtid_prepared_xa(event.data()) {
+                    self.xa_start(st);
+                }
+            }
+            None if raw_type == MARIADB_GTID_LIST_EVENT => {
+                if let (Some(state), None) = (mariadb_gtid_list(&event), st.txn) {
+                    self.out
+                        .window
+                        .boundary_with_state(Position::new(st.file.clone(), log_pos), state);
+                }
             }
             // ANNOTATE_ROWS, BINLOG_CHECKPOINT, GTID, GTID_LIST (MariaDB) and other vendor events.
             None => {}
@@ -276,7 +301,7 @@ impl Reader {
         if st.txn.is_none() {
             self.out
                 .window
-                .boundary(Position::new(st.file.clone(), pos));
+                .boundary(Position::new(st.file.clone(), pos), None);
         }
     }
 
@@ -304,8 +329,8 @@ impl Reader {
     fn end_txn(&self, st: &mut StreamState, log_pos: u64) {
         let end = Position::new(st.file.clone(), log_pos);
         match st.txn.take() {
-            Some(t) => self.out.window.seal(t, end),
-            None => self.out.window.boundary(end),
+            Some(t) => self.out.window.seal(t, end, st.gtid.take()),
+            None => self.out.window.boundary(end, st.gtid.take()),
         }
     }
 

@@ -156,7 +156,7 @@ impl Reader {
                 p.changes.len()
             );
         }
-        self.out.window.seal(p.hold, p.end);
+        self.out.window.seal(p.hold, p.end, p.gtid);
         Ok(())
     }
 }

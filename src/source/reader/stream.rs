@@ -10,6 +10,7 @@ use mysql_async::binlog::EventType;
 
 use crate::error::Transient;
 use crate::model::change::{Change, TxnId};
+use crate::model::gtid::{uuid_text, Gtid, GtidState};
 use crate::model::position::Position;
 use crate::source::layout::Layout;
 
@@ -17,6 +18,8 @@ use crate::source::layout::Layout;
 pub(super) struct StreamState {
     pub(super) file: Arc<str>,
     pub(super) txn: Option<TxnId>,
+    /// The GTID of the transaction being read (from its GTID event).
+    pub(super) gtid: Option<Gtid>,
     pub(super) tables: HashMap<u64, Option<Arc<Layout>>>,
     /// The end of the last event that said where it ends (`end_log_pos`): a real place in the
     /// file, and where events that do not say are placed. Rows of such events are numbered on
@@ -43,6 +46,8 @@ pub(super) struct Prepared {
     pub(super) hold: TxnId,
     /// End of the XA_PREPARE event: the hold's end once the outcome is applied.
     pub(super) end: Position,
+    /// The GTID of the prepared part.
+    pub(super) gtid: Option<Gtid>,
     pub(super) changes: Vec<Change>,
 }
 
@@ -120,4 +125,81 @@ pub(super) fn classify_stream_error(e: mysql_async::Error, file: &str) -> Stream
         mysql_async::Error::Server(s) => StreamError::Fatal(anyhow!("binlog stream error {}: {}", s.code, s.message)),
         _ => StreamError::Transient(Transient(format!("binlog connection lost: {e}"))),
     }
+}
+
+/// MariaDB's GTID event (type 162): sequence number (8 bytes), domain (4 bytes), then flags.
+pub(super) fn mariadb_gtid(event: &Event) -> Option<Gtid> {
+    let d = event.data();
+    Some(Gtid::Mariadb {
+        seq: u64::from_le_bytes(d.get(0..8)?.try_into().ok()?),
+        domain: u32::from_le_bytes(d.get(8..12)?.try_into().ok()?),
+        server: event.header().server_id(),
+    })
+}
+
+/// MariaDB's GTID_LIST event (type 163, at the start of each file): the last GTID of every
+/// (domain, server) pair before it; per domain, the newest is the GTID position.
+pub(super) fn mariadb_gtid_list(event: &Event) -> Option<GtidState> {
+    let d = event.data();
+    let n = u32::from_le_bytes(d.get(0..4)?.try_into().ok()?) & 0x0fff_ffff;
+    let mut state = GtidState::empty_mariadb();
+    let mut newest: std::collections::BTreeMap<u32, (u32, u64)> = Default::default();
+    for i in 0..n as usize {
+        let at = 4 + i * 16;
+        let domain = u32::from_le_bytes(d.get(at..at + 4)?.try_into().ok()?);
+        let server = u32::from_le_bytes(d.get(at + 4..at + 8)?.try_into().ok()?);
+        let seq = u64::from_le_bytes(d.get(at + 8..at + 16)?.try_into().ok()?);
+        let e = newest.entry(domain).or_insert((server, seq));
+        if seq > e.1 {
+            *e = (server, seq);
+        }
+    }
+    for (domain, (server, seq)) in newest {
+        state
+            .add(&Gtid::Mariadb {
+                domain,
+                server,
+                seq,
+            })
+            .ok()?;
+    }
+    Some(state)
+}
+
+/// MySQL's GTID event: the transaction's source (`uuid` or `uuid:tag`) and number.
+pub(super) fn mysql_gtid(g: &mysql_async::binlog::events::GtidEvent) -> Gtid {
+    let uuid = uuid_text(g.sid());
+    let source = match g.tag() {
+        Some(t) if !t.as_str().is_empty() => format!("{uuid}:{}", t.as_str().to_ascii_lowercase()),
+        _ => uuid,
+    };
+    Gtid::Mysql {
+        source,
+        gno: g.gno(),
+    }
+}
+
+/// MySQL's PREVIOUS_GTIDS event (at the start of each file): the executed set before it.
+pub(super) fn mysql_previous_gtids(
+    e: &mysql_async::binlog::events::PreviousGtidsEvent<'_>,
+) -> Option<GtidState> {
+    let mut text = Vec::new();
+    for sid in e.sids() {
+        let mut source = uuid_text(sid.uuid());
+        if let Some(t) = sid.tag() {
+            source = format!("{source}:{}", t.as_str());
+        }
+        for iv in sid.intervals() {
+            // The event's intervals are [start, end).
+            text.push(format!(
+                "{source}:{}-{}",
+                iv.start(),
+                iv.end().checked_sub(1)?
+            ));
+        }
+    }
+    // A server without GTIDs writes an empty set: that says nothing.
+    GtidState::parse(&text.join(","), false)
+        .ok()
+        .filter(|s| !s.is_empty())
 }
