@@ -18,7 +18,9 @@ use crate::ops::metrics::Metrics;
 use crate::ops::status;
 use crate::pipeline::run::Pipeline;
 use crate::pipeline::start::load_tables;
-use crate::pipeline::start::{gtids_at, resume_where_postgres_is, settle, start_position};
+use crate::pipeline::start::{
+    gtids_at, plan_resume, resume_where_postgres_is, settle, start_position,
+};
 use crate::source::connect::check_mysql;
 use crate::source::connect::MysqlServer;
 use crate::state::checkpoint::Checkpoints;
@@ -204,7 +206,28 @@ pub async fn run(s: Settings, config_path: &Path) -> Result<()> {
                  learned at the next binlog file if the server has GTIDs"
             ),
         }
-        let (acked, _, result) = pipeline.run(pos.clone(), gtids, metas.clone()).await;
+        let by_gtid = match plan_resume(&cfg, &mysql, &pos, gtids.as_ref()).await {
+            Ok((by_gtid, here)) => {
+                if let (Some(_), false, Some(cp)) = (&by_gtid, here, &checkpoints) {
+                    // The workers' marks name places in another server's files: replay
+                    // from the GTID state instead of skipping by them.
+                    cp.forget_workers(&pg).await?;
+                }
+                by_gtid.is_some()
+            }
+            Err(e) if is_transient(&e) && !*shutdown_rx.borrow() => {
+                let mut sd = shutdown_rx.clone();
+                tokio::select! {
+                    _ = backoff.wait(format!("{e:#}; trying again")) => {}
+                    _ = sd.changed() => return Ok(()),
+                }
+                continue;
+            }
+            Err(e) => return Err(e),
+        };
+        let (acked, _, result) = pipeline
+            .run(pos.clone(), gtids, by_gtid, metas.clone())
+            .await;
         match &checkpoints {
             // Noted after the check for lost commits (at the next round, or here at a stop):
             // noting first would overwrite the evidence.

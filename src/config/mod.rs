@@ -131,6 +131,9 @@ pub struct Config {
     /// What zero dates become: `"null"` (default) or `"-infinity"`.
     #[serde(default)]
     pub zero_date: ZeroDate,
+    /// How the binlog stream is resumed: `"auto"` (default), `"gtid"` or `"file"`.
+    #[serde(default)]
+    pub resume_by: ResumeBy,
     /// Create missing PostgreSQL target tables from the MySQL schema at start.
     #[serde(default)]
     pub create_missing_tables: bool,
@@ -502,6 +505,21 @@ tables = ["*"]
         let d = format!("{:?}", parse(&t).unwrap());
         assert!(!d.contains("s3cret") && !d.contains("hunter2"), "{d}");
     }
+}
+
+/// How the reader asks the server for the binlog (see `pipeline::start::plan_resume`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum ResumeBy {
+    /// By file and offset where the server has them; by GTID when it does not (another
+    /// server of the group, after a failover) and the GTID state is known.
+    #[default]
+    Auto,
+    /// Always by GTID (MySQL `COM_BINLOG_DUMP_GTID`, MariaDB `@slave_connect_state` in strict
+    /// mode); refused when the server has no GTIDs or the state is unknown.
+    Gtid,
+    /// Always by file and offset, as the Go tool does.
+    File,
 }
 
 /// What a zero or partly-zero date (`0000-00-00`, `2020-00-15`) becomes: PostgreSQL has no such

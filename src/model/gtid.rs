@@ -126,6 +126,38 @@ impl GtidState {
         }
     }
 
+    /// A MariaDB domain where this position is past `server`'s (or that `server` lacks).
+    pub fn mariadb_ahead_of(&self, server: &GtidState) -> Option<u32> {
+        let (GtidState::Mariadb(mine), GtidState::Mariadb(theirs)) = (self, server) else {
+            return None;
+        };
+        mine.iter()
+            .find(|(d, (_, seq))| theirs.get(d).is_none_or(|(_, s)| s < seq))
+            .map(|(d, _)| *d)
+    }
+
+    /// Takes in every transaction of `other` (a state only grows).
+    pub fn merge(&mut self, other: &GtidState) {
+        match (self, other) {
+            (GtidState::Mysql(m), GtidState::Mysql(o)) => {
+                for (source, ivs) in o {
+                    let mine = m.entry(source.clone()).or_default();
+                    mine.extend(ivs.iter().copied());
+                    normalize(mine);
+                }
+            }
+            (GtidState::Mariadb(m), GtidState::Mariadb(o)) => {
+                for (d, (s, q)) in o {
+                    let e = m.entry(*d).or_insert((*s, *q));
+                    if *q > e.1 {
+                        *e = (*s, *q);
+                    }
+                }
+            }
+            (me, o) => *me = o.clone(),
+        }
+    }
+
     pub fn is_empty(&self) -> bool {
         match self {
             GtidState::Mysql(m) => m.is_empty(),

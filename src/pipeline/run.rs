@@ -59,8 +59,10 @@ impl Pipeline {
         self,
         start: Position,
         gtids: Option<GtidState>,
+        by_gtid: bool,
         metas: HashMap<(String, String), Option<Arc<TableMeta>>>,
     ) -> (Position, Option<GtidState>, Result<()>) {
+        let resume = gtids.clone().filter(|_| by_gtid);
         let cfg = &self.cfg;
         let marks = match &self.checkpoints {
             Some(cp) => match cp.load(&self.pg, &start).await {
@@ -146,7 +148,7 @@ impl Pipeline {
                 shutdown: self.shutdown.clone(),
             },
         );
-        let mut reader = tokio::spawn(reader.run(start));
+        let mut reader = tokio::spawn(reader.run(start, resume));
 
         let mut saver = saver;
         let mut lease = self.lease.clone();

@@ -8,7 +8,7 @@ use anyhow::{anyhow, bail, Context, Result};
 use mysql_async::prelude::Queryable;
 
 use crate::catalog::SchemaLoader;
-use crate::config::{Config, Flavor};
+use crate::config::{Config, Flavor, ResumeBy};
 use crate::model::gtid::GtidState;
 use crate::model::position::Position;
 use crate::model::table::{Skip, TableMeta};
@@ -115,7 +115,20 @@ pub async fn start_position(cfg: &Config, pool: &mysql_async::Pool) -> Result<Po
     let logs = binary_logs(&mut conn).await?;
     match master_info::load(&path)? {
         Some(p) => {
+            let has_gtid = cfg.resume_by != ResumeBy::File
+                && master_info::load_gtids(&path, cfg.flavor == Flavor::Mariadb)
+                    .ok()
+                    .flatten()
+                    .is_some();
             match logs.iter().find(|(name, _)| **name == *p.file) {
+                // Another server's position (a failover): its GTID state says where to go on.
+                None | Some(_) if has_gtid && !placed(&logs, &p) => {
+                    tracing::info!(
+                        "{} says {p}, which this server does not have: resuming by its GTID state",
+                        path.display()
+                    );
+                    return Ok(p);
+                }
                 None => bail!(
                     "{} says {p}, but the server no longer has {} (its binlogs: {}): it was purged; \
                      re-load the tables and write a position the server still has into {}",
@@ -194,6 +207,87 @@ pub async fn gtids_at(
         }
     }
     None
+}
+
+fn placed(logs: &[(String, u64)], p: &Position) -> bool {
+    logs.iter()
+        .any(|(f, size)| **f == *p.file && p.pos <= *size)
+}
+
+/// How the reader asks for the binlog from `pos` (see [`ResumeBy`]): `Some(state)` to resume
+/// by GTID, `None` by file and offset; and whether this server has `pos` at all. Checks that the server can serve the GTID state: it
+/// has every transaction of it (not another replication group's, not a replica that is
+/// behind), and (MySQL) has not purged any it has not.
+pub async fn plan_resume(
+    cfg: &Config,
+    mysql: &mysql_async::Pool,
+    pos: &Position,
+    gtids: Option<&GtidState>,
+) -> Result<(Option<GtidState>, bool)> {
+    let mut conn = mysql.get_conn().await?;
+    let logs = binary_logs(&mut conn).await?;
+    let here = placed(&logs, pos);
+    let server_gtids = match cfg.flavor {
+        Flavor::Mariadb => true,
+        Flavor::Mysql => {
+            let mode: Option<String> = conn.query_first("SELECT @@GLOBAL.gtid_mode").await?;
+            mode.is_some_and(|m| m.eq_ignore_ascii_case("ON"))
+        }
+    };
+    let by_gtid = match (cfg.resume_by, here) {
+        (ResumeBy::File, _) | (ResumeBy::Auto, true) => return Ok((None, here)),
+        (ResumeBy::Gtid, _) | (ResumeBy::Auto, false) => true,
+    };
+    let Some(g) = gtids.filter(|_| by_gtid && server_gtids) else {
+        bail!(
+            "cannot resume by GTID from {pos}: {}; with resume_by = \"auto\" the sync uses file and offset where the \
+             server has them, so point mysql_addr at the server that wrote {} or re-load the tables with init",
+            if !server_gtids {
+                "the server has GTIDs off (gtid_mode)"
+            } else {
+                "the GTID state there is not known (master.info has no gtid line)"
+            },
+            pos.file
+        );
+    };
+    match cfg.flavor {
+        Flavor::Mysql => {
+            let text = g.to_string();
+            let (has_all, purged_ok): (bool, bool) = conn
+                .exec_first(
+                    "SELECT GTID_SUBSET(?, @@GLOBAL.gtid_executed), GTID_SUBSET(@@GLOBAL.gtid_purged, ?)",
+                    (&text, &text),
+                )
+                .await?
+                .unwrap_or((false, false));
+            if !has_all {
+                bail!(
+                    "the saved GTID state ({text}) holds transactions this server has not executed: it belongs to \
+                     another replication group, or this server is a replica that is behind; point mysql_addr at a \
+                     server that has them, or re-load the tables with init"
+                );
+            }
+            if !purged_ok {
+                bail!(
+                    "this server purged transactions after the saved GTID state ({text}) that the sync has not read; \
+                     re-load the tables with init (nothing was skipped)"
+                );
+            }
+        }
+        Flavor::Mariadb => {
+            let text: Option<String> = conn.query_first("SELECT @@GLOBAL.gtid_binlog_pos").await?;
+            let server = GtidState::parse(&text.unwrap_or_default(), true)?;
+            if let Some(domain) = g.mariadb_ahead_of(&server) {
+                bail!(
+                    "the saved GTID position ({g}) is ahead of this server's ({server}) in domain {domain}: it belongs \
+                     to another replication group, or this server is a replica that is behind; point mysql_addr at a \
+                     server that has it, or re-load the tables with init"
+                );
+            }
+        }
+    }
+    tracing::info!("resuming by GTID: {g}");
+    Ok((Some(g.clone()), here))
 }
 
 /// Loads every configured table; tables without a key stop the start unless skipping is on.

@@ -53,6 +53,9 @@ impl Tracker {
                     self.acked = end.clone();
                     let front = self.entries.pop_front().expect("front exists");
                     match (front.gtid, &mut self.gtids) {
+                        // A file's list of earlier GTIDs: never less than what was read (a
+                        // resume by GTID skips transactions the list does not name).
+                        (Some(GtidStep::Set(s)), Some(g)) => g.merge(&s),
                         (Some(GtidStep::Set(s)), g) => *g = Some(s),
                         (Some(GtidStep::Add(id)), Some(g)) => {
                             if let Err(e) = g.add(&id) {

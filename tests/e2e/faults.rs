@@ -1999,13 +1999,12 @@ async fn postgres_down_while_binlog_reconnects() {
     println!("  (a) PostgreSQL stops, then the binlog connection drops");
     run_ok(pg_ctl(&["-m", "fast", "stop"]), "pg_ctl stop", &log).await;
     println!("  PostgreSQL stopped");
+    // The sync's lease session went with PostgreSQL, and with it the run (state::lease): its
+    // binlog connection may be closed already; if not, it is killed now.
+    tokio::time::sleep(Duration::from_millis(500)).await;
     let pid = sync.pid().unwrap();
     let killed = kill_binlog_dump(&env, pid).await;
-    assert!(
-        !killed.is_empty(),
-        "no Binlog Dump thread of the sync found"
-    );
-    println!("  KILL of the sync's Binlog Dump thread {killed:?}");
+    println!("  KILL of the sync's Binlog Dump thread {killed:?} (none: the sync had closed it)");
     tokio::time::sleep(Duration::from_millis(1500)).await;
     writes_while_postgres_down(
         &mut sync,

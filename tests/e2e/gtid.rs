@@ -152,3 +152,102 @@ async fn init_records_the_gtid_state_of_its_snapshot() {
     p.sigterm_and_wait().await;
     db.cleanup().await;
 }
+
+/// master.info rewritten as on another server of the group: a file and offset this server
+/// does not have, the same GTID line.
+fn move_master_info_elsewhere(p: &SyncProc) -> String {
+    let path = p.data_dir.join("master.info");
+    let text = std::fs::read_to_string(&path).unwrap();
+    let v: toml::Value = toml::from_str(&text).unwrap();
+    let gtid = v["gtid"].as_str().expect("a gtid line").to_string();
+    std::fs::write(
+        &path,
+        format!(
+            "bin_name = \"elsewhere-bin.000042\"\nbin_pos = 4\ngtid = {}\n",
+            toml_str(&gtid)
+        ),
+    )
+    .unwrap();
+    gtid
+}
+
+#[tokio::test]
+async fn a_position_this_server_does_not_have_resumes_by_gtid() {
+    let _servers = Servers::shared();
+    let env = Env::get();
+    let db = TestDb::create("gtid_resume").await;
+    db.create_table(T, T).await;
+    let cfg = SyncConfig::new(&env, &db.name, &["t"]);
+    let mut sync = SyncProc::start(&env, &cfg).await;
+    write(&env, &db, 1, 20).await;
+    if env.is_mysql() {
+        let end = master_pos(&env).await;
+        sync.wait_master_info_at_least(&end, secs(60)).await;
+        let mut admin = env.mysql().await;
+        my_q(&mut admin, "FLUSH BINARY LOGS").await;
+        write(&env, &db, 100, 5).await;
+    }
+    let end = master_pos(&env).await;
+    sync.wait_master_info_at_least(&end, secs(60)).await;
+    let deadline = std::time::Instant::now() + secs(30);
+    while saved_gtids(&env, &sync).is_none() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no gtid line\n{}",
+            sync.diag()
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    sync.sigterm_and_wait().await;
+    // Changes the sync has not read, then master.info as another server would name it.
+    let mut c = env.mysql_db(Some(&db.name)).await;
+    my_q(&mut c, "UPDATE t SET v = v * 10 WHERE id <= 10").await;
+    my_q(&mut c, "DELETE FROM t WHERE id > 15 AND id <= 20").await;
+    write(&env, &db, 300, 10).await;
+    let gtid = move_master_info_elsewhere(&sync);
+    sync.restart();
+    sync.wait_tables_equal(&db.t("t"), &db.t("t"), &["id"], secs(60))
+        .await;
+    let log = sync.log();
+    assert!(
+        log.contains("which this server does not have: resuming by its GTID state")
+            && log.contains("resuming by GTID"),
+        "{}",
+        sync.diag()
+    );
+    println!("resumed by GTID from {gtid}");
+    sync.sigterm_and_wait().await;
+    db.cleanup().await;
+}
+
+#[tokio::test]
+async fn a_gtid_state_this_server_never_had_is_refused() {
+    let _servers = Servers::shared();
+    let env = Env::get();
+    let db = TestDb::create("gtid_foreign").await;
+    db.create_table(T, T).await;
+    let mut cfg = SyncConfig::new(&env, &db.name, &["t"]);
+    cfg.write_master_info = false;
+    let mut p = SyncProc::prepare(&env);
+    std::fs::write(&p.config_path, cfg.to_toml(&p.data_dir)).unwrap();
+    let foreign = if env.is_mysql() {
+        "aaaaaaaa-bbbb-cccc-dddd-eeeeeeeeeeee:1-5"
+    } else {
+        "0-4242-999999999"
+    };
+    std::fs::write(
+        p.data_dir.join("master.info"),
+        format!("bin_name = \"elsewhere-bin.000001\"\nbin_pos = 4\ngtid = \"{foreign}\"\n"),
+    )
+    .unwrap();
+    p.spawn();
+    let st = p.wait_exit(secs(60)).await;
+    assert!(!st.success(), "{}", p.diag());
+    let said = format!("{}{}", p.log(), p.stderr());
+    assert!(
+        said.contains("another replication group") && said.contains(foreign),
+        "{}",
+        p.diag()
+    );
+    db.cleanup().await;
+}

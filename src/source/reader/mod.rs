@@ -25,6 +25,7 @@ use crate::config::{Config, Flavor};
 use crate::error::Transient;
 use crate::model::change::TxnId;
 use crate::model::change::{BarrierRequest, Change, Op, RowKind};
+use crate::model::gtid::GtidState;
 use crate::model::position::Position;
 use crate::model::rules::TargetName;
 use crate::model::table::{Skip, TableMeta};
@@ -113,8 +114,10 @@ impl Reader {
         }
     }
 
-    /// Reads from `start` (a transaction boundary) until shutdown or failure.
-    pub async fn run(mut self, start: Position) -> Result<Stop> {
+    /// Reads from `start` (a transaction boundary) until shutdown or failure; with `by_gtid`,
+    /// asks the server for what follows that GTID state instead of for `start`'s file and
+    /// offset (which may be another server's).
+    pub async fn run(mut self, start: Position, by_gtid: Option<GtidState>) -> Result<Stop> {
         let mut conn = mysql_async::Conn::new(self.opts.clone())
             .await
             .map_err(|e| {
@@ -130,14 +133,34 @@ impl Reader {
         // One heartbeat a second lets a dead connection be noticed by the read timeout below.
         conn.query_drop("SET @master_heartbeat_period = 1000000000")
             .await?;
-        let request = BinlogStreamRequest::new(self.cfg.server_id)
-            .with_filename(start.file.as_bytes())
-            .with_pos(start.pos);
+        let mut request = BinlogStreamRequest::new(self.cfg.server_id);
+        let from = match &by_gtid {
+            None => {
+                request = request
+                    .with_filename(start.file.as_bytes())
+                    .with_pos(start.pos);
+                start.to_string()
+            }
+            Some(g @ GtidState::Mysql(_)) => {
+                request = request.with_gtid().with_gtid_set(g.mysql_sids()?);
+                format!("GTID set {g}")
+            }
+            Some(g @ GtidState::Mariadb(_)) => {
+                // Strict: a position the server's binlog does not hold is an error, not a guess.
+                conn.exec_drop("SET @slave_connect_state = ?", (g.to_string(),))
+                    .await?;
+                conn.query_drop(
+                    "SET @slave_gtid_strict_mode = 1, @slave_gtid_ignore_duplicates = 0",
+                )
+                .await?;
+                format!("GTID position {g}")
+            }
+        };
         let mut stream = conn
             .get_binlog_stream(request)
             .await
-            .map_err(|e| Transient(format!("binlog dump request at {start} failed: {e}")))?;
-        tracing::info!("reading the binlog from {start}");
+            .map_err(|e| Transient(format!("binlog dump request at {from} failed: {e}")))?;
+        tracing::info!("reading the binlog from {from}");
 
         let mut st = StreamState {
             file: start.file.clone(),
