@@ -1304,6 +1304,89 @@ cmd_status() {
   return "$rc"
 }
 
+# ------------------------------------------------------ failover pair --
+# A MariaDB 10.11 primary and its replica (GTIDs, log_slave_updates), for the
+# failover test (tests/e2e/failover.rs), which kills the primary: so they are
+# servers of their own, in $BASE/pair, on MGS_PAIR_PORT (33316) and the next
+# port, started only on request (`pair-up`), removed by `pair-down`.
+PAIR_DIR="$BASE/pair"
+PAIR_PORT="${MGS_PAIR_PORT:-33316}"
+
+pair_sock() { echo "$PAIR_DIR/$1/mysqld.sock"; }
+pair_root() {
+  local who=$1
+  shift
+  mariadb --no-defaults --socket="$(pair_sock "$who")" -uroot "$@"
+}
+
+# pair_start NAME PORT SERVER_ID: a fresh MariaDB in $PAIR_DIR/NAME.
+pair_start() {
+  local name=$1 port=$2 id=$3 dir="$PAIR_DIR/$1" i
+  if [[ -S $dir/mysqld.sock ]] && pair_root "$name" -e "SELECT 1" >/dev/null 2>&1; then
+    return 0
+  fi
+  if port_busy "$port"; then
+    die "port $port is taken by another process; set MGS_PAIR_PORT"
+  fi
+  rm -rf "$dir"
+  mkdir -p "$dir/data" "$dir/binlog" "$dir/tmp"
+  chown -R "$MY_USER:" "$dir"
+  as_user "$MY_USER" mariadb-install-db --no-defaults --auth-root-authentication-method=normal \
+    --skip-test-db --skip-name-resolve --datadir="$dir/data" >"$dir/install.log" 2>&1 ||
+    die "mariadb-install-db for the $name of the pair failed (log: $dir/install.log)"
+  tls_copy_for "$MY_USER" "$dir"
+  {
+    mariadb_cnf "$dir" "$port" "$id"
+    echo "log_slave_updates              = ON"
+    echo "gtid_strict_mode               = ON"
+  } >"$dir/my.cnf"
+  chmod 0644 "$dir/my.cnf"
+  run_as_prefix "$MY_USER"
+  (cd "$dir" && exec "${RUN_AS[@]}" setsid mariadbd --defaults-file="$dir/my.cnf") \
+    </dev/null >>"$dir/stdout" 2>&1 &
+  for ((i = 0; i < 60; i++)); do
+    pair_root "$name" -e "SELECT 1" >/dev/null 2>&1 && break
+    sleep 1
+  done
+  pair_root "$name" -e "SELECT 1" >/dev/null 2>&1 ||
+    die "the $name of the pair did not start (log: $dir/mysqld.err)"
+  # Not binlogged: each server has its own accounts, and the replica does not replay them.
+  pair_root "$name" <<SQL
+SET sql_log_bin = 0;
+CREATE USER '$ADMIN_USER'@'127.0.0.1' IDENTIFIED BY '$ADMIN_PASS';
+GRANT ALL PRIVILEGES ON *.* TO '$ADMIN_USER'@'127.0.0.1' WITH GRANT OPTION;
+CREATE USER '$REPL_USER'@'127.0.0.1' IDENTIFIED BY '$REPL_PASS';
+GRANT REPLICATION SLAVE, BINLOG MONITOR, REPLICATION CLIENT, SELECT ON *.* TO '$REPL_USER'@'127.0.0.1';
+SQL
+}
+
+cmd_pair_up() {
+  mkdir -p "$PAIR_DIR"
+  chmod 0755 "$BASE" "$PAIR_DIR"
+  tls_certs
+  pair_start primary "$PAIR_PORT" 11
+  pair_start replica "$((PAIR_PORT + 1))" 12
+  pair_root replica <<SQL
+STOP SLAVE;
+CHANGE MASTER TO MASTER_HOST = '127.0.0.1', MASTER_PORT = $PAIR_PORT, MASTER_USER = '$ADMIN_USER',
+  MASTER_PASSWORD = '$ADMIN_PASS', MASTER_USE_GTID = slave_pos;
+START SLAVE;
+SQL
+  log "pair up: primary 127.0.0.1:$PAIR_PORT, replica 127.0.0.1:$((PAIR_PORT + 1)) (in $PAIR_DIR)"
+}
+
+cmd_pair_down() {
+  local name pid
+  for name in primary replica; do
+    pid="$(cat "$PAIR_DIR/$name/mysqld.pid" 2>/dev/null || true)"
+    if [[ -n $pid ]] && kill -0 "$pid" 2>/dev/null; then
+      kill -KILL "$pid" 2>/dev/null || true
+    fi
+  done
+  sleep 1
+  rm -rf "$PAIR_DIR"
+}
+
 [[ $CHROOT_DIR == /* ]] && CHROOT_DIR="$(realpath -m "$CHROOT_DIR")"
 parse_sources
 
@@ -1313,8 +1396,10 @@ case "${1:-}" in
   status) cmd_status ;;
   env) print_env ;;
   install) cmd_install ;;
+  pair-up) cmd_pair_up ;;
+  pair-down) cmd_pair_down ;;
   *)
-    echo "usage: $0 up|down|status|env|install" >&2
+    echo "usage: $0 up|down|status|env|install|pair-up|pair-down" >&2
     exit 2
     ;;
 esac

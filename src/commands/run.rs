@@ -13,6 +13,7 @@ use crate::catalog::{LoadOptions, SchemaLoader};
 use crate::commands::Settings;
 use crate::config::Config;
 use crate::error::{is_transient, Backoff};
+use crate::model::gtid::GtidState;
 use crate::model::position::Position;
 use crate::ops::metrics::Metrics;
 use crate::ops::status;
@@ -28,6 +29,7 @@ use crate::state::lease::{Acquired, Lease};
 use crate::state::master_info;
 use crate::target::connect::connect_pg;
 use crate::target::connect::is_greenplum;
+use crate::tls::MysqlTls;
 
 pub async fn run(s: Settings, config_path: &Path) -> Result<()> {
     let cfg = s.cfg.clone();
@@ -43,11 +45,14 @@ pub async fn run(s: Settings, config_path: &Path) -> Result<()> {
         tracing::info!("no master.info and init_on_start = true: running the initial load first");
         crate::commands::init::run(&s, false).await?;
     }
+    let servers = cfg.mysql_addrs();
+    let (mut at, first_server) = connect_first(&cfg, &servers, &s.mysql_tls).await?;
+    let mut server_cfg = Arc::new(cfg.for_server(&servers[at]));
     let MysqlServer {
-        pool: mysql,
-        opts,
+        pool: mut mysql,
+        mut opts,
         info: server,
-    } = check_mysql(&cfg, &s.mysql_tls).await?;
+    } = first_server;
     let link = connect_pg(&cfg, &s.pg_tls, cfg.concurrent_size + 2).await?;
     tracing::info!(
         "PostgreSQL at {}:{}: {}",
@@ -91,16 +96,23 @@ pub async fn run(s: Settings, config_path: &Path) -> Result<()> {
             Some(Acquired::Resumed) => {}
         }
     }
-    let loader = Arc::new(SchemaLoader::new(
-        mysql.clone(),
-        Some(pg.clone()),
-        s.rules.clone(),
-        LoadOptions {
-            greenplum,
-            zero_date: cfg.zero_date,
-            create_tables: cfg.create_missing_tables,
-        },
-    ));
+    let make_loader = |mysql: &mysql_async::Pool| {
+        Arc::new(SchemaLoader::new(
+            mysql.clone(),
+            Some(pg.clone()),
+            s.rules.clone(),
+            LoadOptions {
+                greenplum,
+                zero_date: cfg.zero_date,
+                create_tables: cfg.create_missing_tables,
+            },
+        ))
+    };
+    let mut loader = make_loader(&mysql);
+    // After a move to another server: the workers' marks name places in the old one's files.
+    let mut moved = false;
+    // The GTID state at a position, as the last run ended there.
+    let mut gtids_known: Option<(Position, GtidState)> = None;
     let metas = load_tables(&cfg, &loader).await?;
     let start = start_position(&cfg, &mysql).await?;
     tracing::info!(
@@ -109,7 +121,7 @@ pub async fn run(s: Settings, config_path: &Path) -> Result<()> {
         config_path.display(),
         cfg.flavor,
         server.version,
-        cfg.mysql_addr,
+        servers[at],
         cfg.concurrent_size,
         cfg.concurrent_ack_win
     );
@@ -165,10 +177,40 @@ pub async fn run(s: Settings, config_path: &Path) -> Result<()> {
                 }
             }
         }
+        if !first && servers.len() > 1 {
+            // The server may be gone (a failover): read from one that can go on.
+            let gtids = match &gtids_known {
+                Some((p, g)) if *p == pos => Some(g.clone()),
+                _ => gtids_at(&server_cfg, &mysql, checkpoints.as_deref(), &pg, &pos).await,
+            };
+            if let Some((i, m)) =
+                pick_server(&cfg, &servers, at, &s.mysql_tls, &pos, gtids.as_ref()).await
+            {
+                if i != at {
+                    tracing::warn!(
+                        "moving from MySQL at {} to {}: resuming by GTID {}",
+                        servers[at],
+                        servers[i],
+                        gtids.map(|g| g.to_string()).unwrap_or_default()
+                    );
+                    at = i;
+                    server_cfg = Arc::new(cfg.for_server(&servers[i]));
+                    mysql = m.pool;
+                    opts = m.opts;
+                    loader = make_loader(&mysql);
+                    metas = HashMap::new();
+                    moved = true;
+                }
+            }
+        }
         if let (Some(cp), false) = (&checkpoints, first) {
             // After a failure: PostgreSQL may have lost what it had confirmed (a crash with
             // synchronous_commit = off, a failover to an asynchronous standby).
-            match settle(cp, &pg, &committed, &recorded, &pos, &cfg).await {
+            let known = gtids_known
+                .as_ref()
+                .filter(|(p, _)| *p == pos)
+                .map(|(_, g)| g);
+            match settle(cp, &pg, &committed, &recorded, &pos, known, &cfg).await {
                 Ok(p) => pos = p,
                 // Only a connection that failed is worth another look.
                 Err(e) if !is_transient(&e) => return Err(e),
@@ -184,7 +226,7 @@ pub async fn run(s: Settings, config_path: &Path) -> Result<()> {
         }
         first = false;
         let pipeline = Pipeline {
-            cfg: cfg.clone(),
+            cfg: server_cfg.clone(),
             opts: opts.clone(),
             loader: loader.clone(),
             pg: pg.clone(),
@@ -198,7 +240,10 @@ pub async fn run(s: Settings, config_path: &Path) -> Result<()> {
             lease: lease.as_ref().map(Lease::watch),
         };
         let started = Instant::now();
-        let gtids = gtids_at(&cfg, &mysql, checkpoints.as_deref(), &pg, &pos).await;
+        let gtids = match &gtids_known {
+            Some((p, g)) if *p == pos => Some(g.clone()),
+            _ => gtids_at(&cfg, &mysql, checkpoints.as_deref(), &pg, &pos).await,
+        };
         match &gtids {
             Some(g) => tracing::info!("GTID state at {pos}: {g}"),
             None => tracing::info!(
@@ -208,11 +253,12 @@ pub async fn run(s: Settings, config_path: &Path) -> Result<()> {
         }
         let by_gtid = match plan_resume(&cfg, &mysql, &pos, gtids.as_ref()).await {
             Ok((by_gtid, here)) => {
-                if let (Some(_), false, Some(cp)) = (&by_gtid, here, &checkpoints) {
+                if let (Some(_), true, Some(cp)) = (&by_gtid, !here || moved, &checkpoints) {
                     // The workers' marks name places in another server's files: replay
                     // from the GTID state instead of skipping by them.
                     cp.forget_workers(&pg).await?;
                 }
+                moved = false;
                 by_gtid.is_some()
             }
             Err(e) if is_transient(&e) && !*shutdown_rx.borrow() => {
@@ -225,14 +271,16 @@ pub async fn run(s: Settings, config_path: &Path) -> Result<()> {
             }
             Err(e) => return Err(e),
         };
-        let (acked, _, result) = pipeline
+        let (acked, acked_gtids, result) = pipeline
             .run(pos.clone(), gtids, by_gtid, metas.clone())
             .await;
+        // What this process knows of the GTID state at `acked` (files may lag behind it).
+        gtids_known = acked_gtids.clone().map(|g| (acked.clone(), g));
         match &checkpoints {
             // Noted after the check for lost commits (at the next round, or here at a stop):
             // noting first would overwrite the evidence.
             Some(cp) if result.is_ok() => {
-                match settle(cp, &pg, &committed, &recorded, &acked, &cfg).await {
+                match settle(cp, &pg, &committed, &recorded, &acked, acked_gtids.as_ref(), &cfg).await {
                     Ok(p) => tracing::info!("stopped cleanly at {p}"),
                     Err(e) => tracing::warn!(
                         "stopped; {e:#}: master.info stays at the last position PostgreSQL confirmed"
@@ -241,8 +289,10 @@ pub async fn run(s: Settings, config_path: &Path) -> Result<()> {
                 return Ok(());
             }
             Some(_) => {}
-            None => master_info::save(&cfg.master_info_path(), &acked)
-                .with_context(|| format!("saving position {acked}"))?,
+            None => {
+                master_info::save_with_gtids(&cfg.master_info_path(), &acked, acked_gtids.as_ref())
+                    .with_context(|| format!("saving position {acked}"))?
+            }
         }
         match result {
             Ok(()) => {
@@ -269,12 +319,86 @@ pub async fn run(s: Settings, config_path: &Path) -> Result<()> {
                 // Keep what was applied before the failure (best effort: PostgreSQL may be
                 // what failed).
                 if let Some(cp) = &checkpoints {
-                    let _ = settle(cp, &pg, &committed, &recorded, &acked, &cfg).await;
+                    let _ = settle(
+                        cp,
+                        &pg,
+                        &committed,
+                        &recorded,
+                        &acked,
+                        acked_gtids.as_ref(),
+                        &cfg,
+                    )
+                    .await;
                 }
                 return Err(e);
             }
         }
     }
+}
+
+/// Connects to the first server of `mysql_addr` that answers; with several, each is tried in
+/// turn until `start_retry_secs` have passed.
+async fn connect_first(
+    cfg: &Config,
+    servers: &[String],
+    tls: &MysqlTls,
+) -> Result<(usize, MysqlServer)> {
+    if servers.len() == 1 {
+        return Ok((0, check_mysql(&cfg.for_server(&servers[0]), tls).await?));
+    }
+    let deadline = Instant::now() + Duration::from_secs(cfg.start_retry_secs);
+    loop {
+        let mut last = None;
+        for (i, addr) in servers.iter().enumerate() {
+            let one = Config {
+                start_retry_secs: 0,
+                ..cfg.for_server(addr)
+            };
+            match check_mysql(&one, tls).await {
+                Ok(m) => return Ok((i, m)),
+                Err(e) => {
+                    tracing::warn!("MySQL at {addr}: {e:#}");
+                    last = Some(e);
+                }
+            }
+        }
+        if Instant::now() >= deadline {
+            return Err(last.expect("at least one server"));
+        }
+        tokio::time::sleep(Duration::from_secs(2)).await;
+    }
+}
+
+/// After a failure, with several servers: the current one if it still answers, else the
+/// first other that can serve `pos`'s GTID state (a promoted replica, or a replica that has
+/// every transaction of it). `None` when none can yet (the caller tries again later).
+async fn pick_server(
+    cfg: &Config,
+    servers: &[String],
+    at: usize,
+    tls: &MysqlTls,
+    pos: &Position,
+    gtids: Option<&GtidState>,
+) -> Option<(usize, MysqlServer)> {
+    for k in 0..servers.len() {
+        let i = (at + k) % servers.len();
+        let one = Config {
+            start_retry_secs: 0,
+            ..cfg.for_server(&servers[i])
+        };
+        let Ok(m) = check_mysql(&one, tls).await else {
+            continue;
+        };
+        if i == at {
+            return Some((i, m));
+        }
+        match plan_resume(&one, &m.pool, pos, gtids).await {
+            Ok((Some(_), _)) => return Some((i, m)),
+            Ok((None, _)) => {}
+            Err(e) => tracing::warn!("MySQL at {}: {e:#}", servers[i]),
+        }
+    }
+    None
 }
 
 /// Holds the lease, showing `standby` in the status (file and HTTP) while another sync applies.

@@ -328,6 +328,16 @@ impl Config {
     }
 
     fn validate(&self) -> Result<()> {
+        for a in self.mysql_addrs() {
+            if let Some((_, port)) = a.rsplit_once(':') {
+                if port.parse::<u16>().is_err() {
+                    bail!("`mysql_addr`: {a:?} has no valid port (host:port, several separated by commas)");
+                }
+            }
+        }
+        if self.mysql_addrs().is_empty() {
+            bail!("`mysql_addr` names no server");
+        }
         if self.concurrent_size == 0 {
             bail!("`concurrent_size` must be at least 1");
         }
@@ -355,15 +365,35 @@ impl Config {
     }
 
     /// `host:port` split for the MySQL connection (port 3306 when absent).
+    /// The servers `mysql_addr` lists (`host:port`, comma-separated): the sync reads from the
+    /// first that answers and has its GTIDs, and moves to another when it goes away.
+    pub fn mysql_addrs(&self) -> Vec<String> {
+        self.mysql_addr
+            .split(',')
+            .map(|a| a.trim().to_string())
+            .filter(|a| !a.is_empty())
+            .collect()
+    }
+
+    /// This config pointed at one of the servers of `mysql_addr`.
+    pub fn for_server(&self, addr: &str) -> Config {
+        Config {
+            mysql_addr: addr.to_string(),
+            ..self.clone()
+        }
+    }
+
+    /// Host and port of the (first) server of `mysql_addr`; `run` moves along the list itself.
     pub fn mysql_host_port(&self) -> Result<(String, u16)> {
-        match self.mysql_addr.rsplit_once(':') {
+        let first = self.mysql_addrs().into_iter().next().unwrap_or_default();
+        match first.rsplit_once(':') {
             Some((h, p)) => {
                 let port = p
                     .parse()
-                    .with_context(|| format!("`mysql_addr` {:?}: bad port", self.mysql_addr))?;
+                    .with_context(|| format!("`mysql_addr` {first:?}: bad port"))?;
                 Ok((h.to_string(), port))
             }
-            None => Ok((self.mysql_addr.clone(), 3306)),
+            None => Ok((first, 3306)),
         }
     }
 
@@ -511,8 +541,8 @@ tables = ["*"]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Deserialize, Default)]
 #[serde(rename_all = "lowercase")]
 pub enum ResumeBy {
-    /// By file and offset where the server has them; by GTID when it does not (another
-    /// server of the group, after a failover) and the GTID state is known.
+    /// By GTID when the GTID state is known and the server has GTIDs (it names the same place
+    /// on every server of the group); by file and offset otherwise.
     #[default]
     Auto,
     /// Always by GTID (MySQL `COM_BINLOG_DUMP_GTID`, MariaDB `@slave_connect_state` in strict

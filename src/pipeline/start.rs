@@ -27,10 +27,12 @@ pub async fn settle(
     committed: &crate::state::checkpoint::Committed,
     recorded: &std::sync::Mutex<Option<Position>>,
     pos: &Position,
+    gtids: Option<&GtidState>,
     cfg: &Config,
 ) -> Result<Position> {
     let mine = committed.lock().unwrap().clone();
     let last = recorded.lock().unwrap().clone();
+    let asked = pos;
     let mut pos = pos.clone();
     if let Some(loss) = cp
         .lost(pg, &mine, last.as_ref())
@@ -53,10 +55,15 @@ pub async fn settle(
         pos = saved;
         committed.lock().unwrap().iter_mut().for_each(|m| *m = None);
     }
-    cp.record_position(pg, &pos, None).await?;
+    // The GTID state belongs to the position it came with, not to a rewind.
+    let gtids = gtids.filter(|_| pos == *asked);
+    cp.record_position(pg, &pos, gtids).await?;
     *recorded.lock().unwrap() = Some(pos.clone());
-    master_info::save(&cfg.master_info_path(), &pos)
-        .with_context(|| format!("saving position {pos}"))?;
+    match gtids {
+        Some(g) => master_info::save_with_gtids(&cfg.master_info_path(), &pos, Some(g)),
+        None => master_info::save(&cfg.master_info_path(), &pos),
+    }
+    .with_context(|| format!("saving position {pos}"))?;
     Ok(pos)
 }
 
@@ -234,18 +241,28 @@ pub async fn plan_resume(
             mode.is_some_and(|m| m.eq_ignore_ascii_case("ON"))
         }
     };
-    let by_gtid = match (cfg.resume_by, here) {
-        (ResumeBy::File, _) | (ResumeBy::Auto, true) => return Ok((None, here)),
-        (ResumeBy::Gtid, _) | (ResumeBy::Auto, false) => true,
+    // By GTID whenever the state is known: it names the same place on every server of the
+    // group, where a file and offset could name another server's bytes.
+    let usable = gtids.filter(|_| server_gtids);
+    let g = match (cfg.resume_by, usable) {
+        (ResumeBy::File, _) => return Ok((None, here)),
+        (ResumeBy::Auto, None) if here => return Ok((None, here)),
+        (_, Some(g)) => Some(g),
+        (_, None) => None,
     };
-    let Some(g) = gtids.filter(|_| by_gtid && server_gtids) else {
+    let Some(g) = g else {
         bail!(
-            "cannot resume by GTID from {pos}: {}; with resume_by = \"auto\" the sync uses file and offset where the \
-             server has them, so point mysql_addr at the server that wrote {} or re-load the tables with init",
+            "cannot resume from {pos}: {}, and {}; point mysql_addr at the server that wrote {} or re-load the tables \
+             with init",
             if !server_gtids {
                 "the server has GTIDs off (gtid_mode)"
             } else {
                 "the GTID state there is not known (master.info has no gtid line)"
+            },
+            if here {
+                "resume_by = \"gtid\" asks for GTIDs"
+            } else {
+                "this server does not have that file and offset"
             },
             pos.file
         );

@@ -309,7 +309,8 @@ fn master_info_path(sync: &SyncProc) -> PathBuf {
     sync.data_dir.join("master.info")
 }
 
-/// master.info parsed strictly: exactly the two documented keys.
+/// master.info parsed strictly: exactly the documented keys (the Go tool's two, and the GTID
+/// line when the sync knows the state there).
 fn parse_master_info(bytes: &[u8]) -> Result<BinPos, String> {
     let text = std::str::from_utf8(bytes).map_err(|e| format!("not UTF-8: {e}"))?;
     let v: toml::Table = text.parse().map_err(|e| format!("not TOML: {e}"))?;
@@ -321,7 +322,11 @@ fn parse_master_info(bytes: &[u8]) -> Result<BinPos, String> {
         .get("bin_pos")
         .and_then(|x| x.as_integer())
         .ok_or("no integer bin_pos")?;
-    if v.len() != 2 || name.is_empty() || pos < 4 {
+    let gtid_ok = match v.get("gtid") {
+        None => v.len() == 2,
+        Some(g) => v.len() == 3 && g.as_str().is_some_and(|g| !g.is_empty()),
+    };
+    if !gtid_ok || name.is_empty() || pos < 4 {
         return Err(format!("unexpected content: {text:?}"));
     }
     Ok((name.to_string(), pos as u64))

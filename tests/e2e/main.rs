@@ -9,6 +9,7 @@ mod support;
 mod charsets;
 mod checkpoint;
 mod errors;
+mod failover;
 mod faults;
 mod greenplum;
 mod gtid;

@@ -39,6 +39,9 @@ use stream::{
     place_event, rotate_name, Prepared, StreamState,
 };
 
+/// A connection silent this long (ten missed heartbeats) is dead, whatever TCP says.
+const SILENCE: Duration = Duration::from_secs(10);
+
 /// MariaDB's GTID event type (unknown to mysql_common).
 const MARIADB_GTID_EVENT: u8 = 162;
 /// MariaDB's GTID_LIST event type: the GTID state at the start of a file.
@@ -175,13 +178,13 @@ impl Reader {
         loop {
             let next = tokio::select! {
                 _ = self.out.shutdown.changed() => return Ok(Stop::Shutdown),
-                n = tokio::time::timeout(Duration::from_secs(30), stream.next()) => n,
+                n = tokio::time::timeout(SILENCE, stream.next()) => n,
             };
             let event = match next {
                 Err(_) => {
-                    return Err(Transient(
-                        "no binlog event nor heartbeat for 30 s; reconnecting".into(),
-                    )
+                    return Err(Transient(format!(
+                        "no binlog event nor heartbeat for {SILENCE:?} (the server sends one a second); reconnecting"
+                    ))
                     .into())
                 }
                 Ok(None) => {
