@@ -1245,6 +1245,9 @@ cmd_down() {
     log "nothing to stop ($BASE does not exist)"
     return 0
   fi
+  # A failover pair a test left behind (it is removed when the test ends).
+  [[ -d $PAIR_DIR ]] && cmd_pair_down mariadb
+  [[ -d $PAIR97_DIR ]] && cmd_pair97_down
   mysql_stop
   pg_stop
   # Every source this test dir has, whatever MGS_SOURCES says now.
@@ -1305,10 +1308,12 @@ cmd_status() {
 }
 
 # ------------------------------------------------------ failover pair --
-# A MariaDB 10.11 primary and its replica (GTIDs, log_slave_updates), for the
-# failover test (tests/e2e/failover.rs), which kills the primary: so they are
-# servers of their own, in $BASE/pair, on MGS_PAIR_PORT (33316) and the next
-# port, started only on request (`pair-up`), removed by `pair-down`.
+# A primary and its replica (GTIDs, log_slave_updates), for the failover test
+# (tests/e2e/failover.rs), which kills the primary: so they are servers of
+# their own, started only on request, removed by `pair-down`. `pair-up` (or
+# `pair-up mariadb`): MariaDB 10.11 in $BASE/pair on MGS_PAIR_PORT (33316) and
+# the next port; `pair-up mysql97`: MySQL 9.7 (in its chroot) in $BASE/pair97
+# on the two ports after those.
 PAIR_DIR="$BASE/pair"
 PAIR_PORT="${MGS_PAIR_PORT:-33316}"
 
@@ -1360,7 +1365,104 @@ GRANT REPLICATION SLAVE, BINLOG MONITOR, REPLICATION CLIENT, SELECT ON *.* TO '$
 SQL
 }
 
+# pair97_load NAME PORT SERVER_ID: the src_* settings of a MySQL 9.7 of the pair, in the
+# mysql97 chroot, its files in $PAIR97_DIR/NAME.
+PAIR97_DIR="$BASE/pair97"
+pair97_load() {
+  src_load mysql97
+  S_NAME=mysql97
+  S_LABEL="MySQL 9.7 pair $1"
+  S_DIR="$PAIR97_DIR/$1"
+  S_CNF="$S_DIR/my.cnf"
+  S_SOCK="$S_DIR/mysqld.sock"
+  S_PID="$S_DIR/mysqld.pid"
+  S_LOG="$S_DIR/mysqld.err"
+  S_PORT=$2
+  S_ID=$3
+  S_ROOT="$CHROOT_DIR/mysql97"
+}
+
+# pair97_start: src_start for a server of the pair (src_start itself would load the
+# main mysql97's settings again through chroot_build).
+pair97_start() {
+  local i bg
+  if src_pid >/dev/null; then
+    return 0
+  fi
+  if port_busy "$S_PORT"; then
+    die "port $S_PORT is taken by another process; set MGS_PAIR_PORT"
+  fi
+  src_init
+  src_mount
+  tls_copy_for "$MY_USER" "$S_DIR"
+  write_src_cnf
+  rm -f "$S_PID" "$S_SOCK"
+  (cd / && exec setsid chroot --userspec="$(id -u "$MY_USER"):$(id -g "$MY_USER")" \
+    --groups="$(id -g "$MY_USER")" "$S_ROOT" "${CHROOT_ENV[@]}" \
+    "$S_SERVER" --defaults-file="$S_CNF") </dev/null >>"$S_DIR/stdout" 2>&1 &
+  bg=$!
+  for ((i = 0; i < 180; i++)); do
+    if in_chroot "$S_ROOT" "$S_ADMIN" --no-defaults --socket="$S_SOCK" -uroot \
+      --connect-timeout=2 ping >/dev/null 2>&1; then
+      return 0
+    fi
+    kill -0 "$bg" 2>/dev/null || break
+    sleep 0.5
+  done
+  tail -n 40 "$S_LOG" >&2 2>/dev/null || true
+  die "$S_LABEL start failed"
+}
+
+cmd_pair97_up() {
+  # Always a fresh pair: one a failed test left may have a promoted replica.
+  [[ -d $PAIR97_DIR ]] && cmd_pair97_down
+  mkdir -p "$PAIR97_DIR"
+  chmod 0755 "$BASE" "$PAIR97_DIR"
+  tls_certs
+  chroot_build mysql97
+  pair97_load primary "$((PAIR_PORT + 2))" 21
+  pair97_start
+  src_provision
+  pair97_load replica "$((PAIR_PORT + 3))" 22
+  pair97_start
+  src_provision
+  src_root <<SQL
+STOP REPLICA;
+CHANGE REPLICATION SOURCE TO SOURCE_HOST = '127.0.0.1', SOURCE_PORT = $((PAIR_PORT + 2)),
+  SOURCE_USER = '$ADMIN_USER', SOURCE_PASSWORD = '$ADMIN_PASS', SOURCE_AUTO_POSITION = 1, SOURCE_SSL = 1;
+START REPLICA;
+SQL
+  log "pair up: MySQL 9.7 primary 127.0.0.1:$((PAIR_PORT + 2)), replica 127.0.0.1:$((PAIR_PORT + 3)) (in $PAIR97_DIR)"
+}
+
+cmd_pair97_down() {
+  local name pid
+  for name in primary replica; do
+    pair97_load "$name" 0 0
+    pid="$(cat "$S_PID" 2>/dev/null || true)"
+    if [[ -n $pid ]] && kill -0 "$pid" 2>/dev/null; then
+      kill -KILL "$pid" 2>/dev/null || true
+    fi
+  done
+  sleep 1
+  for name in primary replica; do
+    pair97_load "$name" 0 0
+    local target="$S_ROOT$S_DIR"
+    if mountpoint -q "$target"; then
+      umount "$target" || log "WARNING: cannot unmount $target"
+    fi
+    rmdir "$target" 2>/dev/null || true
+  done
+  rmdir "$S_ROOT$PAIR97_DIR" 2>/dev/null || true
+  safe_rm_rf "$PAIR97_DIR"
+}
+
 cmd_pair_up() {
+  if [[ ${1:-mariadb} == mysql97 ]]; then
+    cmd_pair97_up
+    return
+  fi
+  [[ -d $PAIR_DIR ]] && cmd_pair_down mariadb
   mkdir -p "$PAIR_DIR"
   chmod 0755 "$BASE" "$PAIR_DIR"
   tls_certs
@@ -1376,6 +1478,10 @@ SQL
 }
 
 cmd_pair_down() {
+  if [[ ${1:-mariadb} == mysql97 ]]; then
+    cmd_pair97_down
+    return
+  fi
   local name pid
   for name in primary replica; do
     pid="$(cat "$PAIR_DIR/$name/mysqld.pid" 2>/dev/null || true)"
@@ -1396,8 +1502,8 @@ case "${1:-}" in
   status) cmd_status ;;
   env) print_env ;;
   install) cmd_install ;;
-  pair-up) cmd_pair_up ;;
-  pair-down) cmd_pair_down ;;
+  pair-up) cmd_pair_up "${2:-mariadb}" ;;
+  pair-down) cmd_pair_down "${2:-mariadb}" ;;
   *)
     echo "usage: $0 up|down|status|env|install|pair-up|pair-down" >&2
     exit 2
