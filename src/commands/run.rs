@@ -11,25 +11,24 @@ use tokio::sync::watch;
 
 use crate::catalog::{LoadOptions, SchemaLoader};
 use crate::commands::Settings;
-use crate::config::Config;
 use crate::error::{is_transient, Backoff};
 use crate::model::gtid::GtidState;
 use crate::model::position::Position;
 use crate::ops::metrics::Metrics;
 use crate::ops::status;
 use crate::pipeline::run::Pipeline;
+use crate::pipeline::servers::{connect_first, pick_server};
+use crate::pipeline::standby::hold_lease;
 use crate::pipeline::start::load_tables;
 use crate::pipeline::start::{
     gtids_at, plan_resume, resume_where_postgres_is, settle, start_position,
 };
-use crate::source::connect::check_mysql;
 use crate::source::connect::MysqlServer;
 use crate::state::checkpoint::Checkpoints;
 use crate::state::lease::{Acquired, Lease};
 use crate::state::master_info;
 use crate::target::connect::connect_pg;
 use crate::target::connect::is_greenplum;
-use crate::tls::MysqlTls;
 
 pub async fn run(s: Settings, config_path: &Path) -> Result<()> {
     let cfg = s.cfg.clone();
@@ -334,93 +333,6 @@ pub async fn run(s: Settings, config_path: &Path) -> Result<()> {
             }
         }
     }
-}
-
-/// Connects to the first server of `mysql_addr` that answers; with several, each is tried in
-/// turn until `start_retry_secs` have passed.
-async fn connect_first(
-    cfg: &Config,
-    servers: &[String],
-    tls: &MysqlTls,
-) -> Result<(usize, MysqlServer)> {
-    if servers.len() == 1 {
-        return Ok((0, check_mysql(&cfg.for_server(&servers[0]), tls).await?));
-    }
-    let deadline = Instant::now() + Duration::from_secs(cfg.start_retry_secs);
-    loop {
-        let mut last = None;
-        for (i, addr) in servers.iter().enumerate() {
-            let one = Config {
-                start_retry_secs: 0,
-                ..cfg.for_server(addr)
-            };
-            match check_mysql(&one, tls).await {
-                Ok(m) => return Ok((i, m)),
-                Err(e) => {
-                    tracing::warn!("MySQL at {addr}: {e:#}");
-                    last = Some(e);
-                }
-            }
-        }
-        if Instant::now() >= deadline {
-            return Err(last.expect("at least one server"));
-        }
-        tokio::time::sleep(Duration::from_secs(2)).await;
-    }
-}
-
-/// After a failure, with several servers: the current one if it still answers, else the
-/// first other that can serve `pos`'s GTID state (a promoted replica, or a replica that has
-/// every transaction of it). `None` when none can yet (the caller tries again later).
-async fn pick_server(
-    cfg: &Config,
-    servers: &[String],
-    at: usize,
-    tls: &MysqlTls,
-    pos: &Position,
-    gtids: Option<&GtidState>,
-) -> Option<(usize, MysqlServer)> {
-    for k in 0..servers.len() {
-        let i = (at + k) % servers.len();
-        let one = Config {
-            start_retry_secs: 0,
-            ..cfg.for_server(&servers[i])
-        };
-        let Ok(m) = check_mysql(&one, tls).await else {
-            continue;
-        };
-        if i == at {
-            return Some((i, m));
-        }
-        match plan_resume(&one, &m.pool, pos, gtids).await {
-            Ok((Some(_), _)) => return Some((i, m)),
-            Ok((None, _)) => {}
-            Err(e) => tracing::warn!("MySQL at {}: {e:#}", servers[i]),
-        }
-    }
-    None
-}
-
-/// Holds the lease, showing `standby` in the status (file and HTTP) while another sync applies.
-/// `None` when a stop was asked for meanwhile.
-async fn hold_lease(
-    lease: &mut Lease,
-    metrics: &Metrics,
-    shared: &status::Shared,
-    cfg: &Config,
-    shutdown: &watch::Receiver<bool>,
-) -> Result<Option<Acquired>> {
-    let status_path = cfg.status_path();
-    let mut shutdown = shutdown.clone();
-    lease
-        .acquire(&mut shutdown, |holder| {
-            let snap = metrics.standby_snapshot(holder, None);
-            if let Err(e) = status::write(&status_path, &snap) {
-                tracing::debug!("cannot write {}: {e:#}", status_path.display());
-            }
-            *shared.lock().unwrap() = Some(snap);
-        })
-        .await
 }
 
 async fn wait_for_signal() {

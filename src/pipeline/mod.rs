@@ -3,4 +3,6 @@
 
 pub mod copy;
 pub mod run;
+pub mod servers;
+pub mod standby;
 pub mod start;
