@@ -250,9 +250,9 @@ pub async fn run(s: Settings, config_path: &Path) -> Result<()> {
                  learned at the next binlog file if the server has GTIDs"
             ),
         }
-        let by_gtid = match plan_resume(&cfg, &mysql, &pos, gtids.as_ref()).await {
+        let by_gtid = match plan_resume(&cfg, &mysql, &pos, gtids.as_ref(), moved).await {
             Ok((by_gtid, here)) => {
-                if let (Some(_), true, Some(cp)) = (&by_gtid, !here || moved, &checkpoints) {
+                if let (Some(_), false, Some(cp)) = (&by_gtid, here, &checkpoints) {
                     // The workers' marks name places in another server's files: replay
                     // from the GTID state instead of skipping by them.
                     cp.forget_workers(&pg).await?;

@@ -541,8 +541,9 @@ tables = ["*"]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Deserialize, Default)]
 #[serde(rename_all = "lowercase")]
 pub enum ResumeBy {
-    /// By GTID when the GTID state is known and the server has GTIDs (it names the same place
-    /// on every server of the group); by file and offset otherwise.
+    /// By file and offset where this server wrote them (it has the file, and its history there
+    /// agrees with the GTID state); by GTID otherwise (another server of the group: a failover,
+    /// or `mysql_addr` changed), when the GTID state is known.
     #[default]
     Auto,
     /// Always by GTID (MySQL `COM_BINLOG_DUMP_GTID`, MariaDB `@slave_connect_state` in strict

@@ -69,7 +69,7 @@ pub async fn pick_server(
         if i == at {
             return Some((i, m));
         }
-        match plan_resume(&one, &m.pool, pos, gtids).await {
+        match plan_resume(&one, &m.pool, pos, gtids, true).await {
             Ok((Some(_), _)) => return Some((i, m)),
             Ok((None, _)) => {}
             Err(e) => tracing::warn!("MySQL at {}: {e:#}", servers[i]),

@@ -230,10 +230,19 @@ pub async fn plan_resume(
     mysql: &mysql_async::Pool,
     pos: &Position,
     gtids: Option<&GtidState>,
+    moved: bool,
 ) -> Result<(Option<GtidState>, bool)> {
     let mut conn = mysql.get_conn().await?;
     let logs = binary_logs(&mut conn).await?;
-    let here = placed(&logs, pos);
+    // The file and offset are this server's own only if it has them, the sync did not just
+    // move here from another server, and (when the GTID state is known) the server's history
+    // there agrees with it: another server of the group may have a file of the same name.
+    let here = placed(&logs, pos)
+        && !moved
+        && match gtids {
+            Some(g) => same_history(cfg, &mut conn, pos, g).await?,
+            None => true,
+        };
     let server_gtids = match cfg.flavor {
         Flavor::Mariadb => true,
         Flavor::Mysql => {
@@ -241,12 +250,10 @@ pub async fn plan_resume(
             mode.is_some_and(|m| m.eq_ignore_ascii_case("ON"))
         }
     };
-    // By GTID whenever the state is known: it names the same place on every server of the
-    // group, where a file and offset could name another server's bytes.
     let usable = gtids.filter(|_| server_gtids);
     let g = match (cfg.resume_by, usable) {
         (ResumeBy::File, _) => return Ok((None, here)),
-        (ResumeBy::Auto, None) if here => return Ok((None, here)),
+        (ResumeBy::Auto, _) if here => return Ok((None, here)),
         (_, Some(g)) => Some(g),
         (_, None) => None,
     };
@@ -305,6 +312,47 @@ pub async fn plan_resume(
     }
     tracing::info!("resuming by GTID: {g}");
     Ok((Some(g.clone()), here))
+}
+
+/// Whether this server's binlog at `pos` has the history `g` says: MariaDB's own GTID
+/// position there is `g`; MySQL's file lists no earlier GTID outside `g`.
+async fn same_history(
+    cfg: &Config,
+    conn: &mut mysql_async::Conn,
+    pos: &Position,
+    g: &GtidState,
+) -> Result<bool> {
+    match cfg.flavor {
+        Flavor::Mariadb => {
+            let text: Option<Option<String>> = conn
+                .exec_first("SELECT BINLOG_GTID_POS(?, ?)", (&*pos.file, pos.pos))
+                .await?;
+            Ok(match text.flatten() {
+                Some(t) => GtidState::parse(&t, true).is_ok_and(|here| here == *g),
+                None => false,
+            })
+        }
+        Flavor::Mysql => {
+            let rows: Vec<mysql_async::Row> = conn
+                .query(format!(
+                    "SHOW BINLOG EVENTS IN '{}' LIMIT 4",
+                    pos.file.replace('\'', "''")
+                ))
+                .await?;
+            let previous = rows.iter().find_map(|r| {
+                let kind: String = r.get_opt(2)?.ok()?;
+                let info: String = r.get_opt(5)?.ok()?;
+                (kind == "Previous_gtids").then_some(info)
+            });
+            let Some(previous) = previous else {
+                return Ok(true); // nothing to compare with (GTIDs were off when it was written)
+            };
+            let inside: Option<bool> = conn
+                .exec_first("SELECT GTID_SUBSET(?, ?)", (previous, g.to_string()))
+                .await?;
+            Ok(inside.unwrap_or(false))
+        }
+    }
 }
 
 /// Loads every configured table; tables without a key stop the start unless skipping is on.

@@ -54,7 +54,8 @@ async fn replay_after_rewind(
         pg_q(
             &pg,
             &format!(
-                "UPDATE {checkpoint_schema}.checkpoint SET bin_name = '{}', bin_pos = {} \
+                // A note written at `before` carries `before`'s GTID state, or none.
+                "UPDATE {checkpoint_schema}.checkpoint SET bin_name = '{}', bin_pos = {}, gtid = NULL \
                  WHERE worker = -1 AND source LIKE '%#{}'",
                 before.0, before.1, server_id
             ),
