@@ -40,6 +40,20 @@ async fn write(env: &Env, db: &TestDb, from: u32, n: u32) {
     }
 }
 
+/// Rows 1..=20 written and read; on MySQL, which names no GTID state for a position in the
+/// middle of a file, a new file and five more rows, so that the sync learns the state from
+/// the new file's first event.
+async fn write_until_gtids_known(env: &Env, db: &TestDb, sync: &mut SyncProc) {
+    write(env, db, 1, 20).await;
+    if env.is_mysql() {
+        let end = master_pos(env).await;
+        sync.wait_master_info_at_least(&end, secs(60)).await;
+        let mut admin = env.mysql().await;
+        my_q(&mut admin, "FLUSH BINARY LOGS").await;
+        write(env, db, 100, 5).await;
+    }
+}
+
 /// Waits until master.info is at the server's position and its GTID line equals the server's
 /// state.
 async fn wait_gtids_equal(env: &Env, p: &mut SyncProc, what: &str) -> GtidState {
@@ -72,16 +86,7 @@ async fn the_saved_position_carries_the_gtid_state_across_restarts_and_files() {
     let cfg = SyncConfig::new(&env, &db.name, &["t"]);
     // master.info as the Go tool writes it: no GTID line.
     let mut sync = SyncProc::start(&env, &cfg).await;
-    write(&env, &db, 1, 20).await;
-    if env.is_mysql() {
-        // MySQL names no GTID state for a position in the middle of a file: the sync learns
-        // it from the next file's first event.
-        let end = master_pos(&env).await;
-        sync.wait_master_info_at_least(&end, secs(60)).await;
-        let mut admin = env.mysql().await;
-        my_q(&mut admin, "FLUSH BINARY LOGS").await;
-        write(&env, &db, 100, 5).await;
-    }
+    write_until_gtids_known(&env, &db, &mut sync).await;
     let g = wait_gtids_equal(&env, &mut sync, "after the first writes").await;
     println!("GTID state {g}");
 
@@ -179,14 +184,7 @@ async fn a_position_this_server_does_not_have_resumes_by_gtid() {
     db.create_table(T, T).await;
     let cfg = SyncConfig::new(&env, &db.name, &["t"]);
     let mut sync = SyncProc::start(&env, &cfg).await;
-    write(&env, &db, 1, 20).await;
-    if env.is_mysql() {
-        let end = master_pos(&env).await;
-        sync.wait_master_info_at_least(&end, secs(60)).await;
-        let mut admin = env.mysql().await;
-        my_q(&mut admin, "FLUSH BINARY LOGS").await;
-        write(&env, &db, 100, 5).await;
-    }
+    write_until_gtids_known(&env, &db, &mut sync).await;
     let end = master_pos(&env).await;
     sync.wait_master_info_at_least(&end, secs(60)).await;
     let deadline = std::time::Instant::now() + secs(30);

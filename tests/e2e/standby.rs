@@ -46,6 +46,19 @@ async fn start_second(env: &Env, cfg: &SyncConfig) -> SyncProc {
     p
 }
 
+/// A table, and two syncs with one config: `a` active, `b` its standby.
+async fn active_and_standby(name: &str) -> (Env, TestDb, SyncConfig, SyncProc, SyncProc) {
+    let env = Env::get();
+    let db = TestDb::create(name).await;
+    db.create_table(T_MY, T_PG).await;
+    let cfg = SyncConfig::new(&env, &db.name, &["t"]);
+    let mut a = SyncProc::start(&env, &cfg).await;
+    wait_role(&mut a, "active", secs(30)).await;
+    let mut b = start_second(&env, &cfg).await;
+    wait_role(&mut b, "standby", secs(30)).await;
+    (env, db, cfg, a, b)
+}
+
 /// Small transactions (an insert and an update each) until `stop`; returns the count.
 fn workload(env: &Env, db: &str, stop: Arc<AtomicBool>) -> tokio::task::JoinHandle<u64> {
     let (env, db) = (env.clone(), db.to_string());
@@ -88,14 +101,7 @@ async fn lease_row(env: &Env, cfg: &SyncConfig) -> (i64, String) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_standby_takes_over_when_the_active_is_killed() {
     let _servers = Servers::shared();
-    let env = Env::get();
-    let db = TestDb::create("standby_kill").await;
-    db.create_table(T_MY, T_PG).await;
-    let cfg = SyncConfig::new(&env, &db.name, &["t"]);
-    let mut a = SyncProc::start(&env, &cfg).await;
-    wait_role(&mut a, "active", secs(30)).await;
-    let mut b = start_second(&env, &cfg).await;
-    wait_role(&mut b, "standby", secs(30)).await;
+    let (env, db, cfg, mut a, mut b) = active_and_standby("standby_kill").await;
     let (epoch_a, holder_a) = lease_row(&env, &cfg).await;
     assert!(
         holder_a.ends_with(&a.data_dir.display().to_string()),
@@ -132,14 +138,7 @@ async fn a_standby_takes_over_when_the_active_is_killed() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_active_whose_session_is_cut_stops_applying_and_becomes_the_standby() {
     let _servers = Servers::shared();
-    let env = Env::get();
-    let db = TestDb::create("standby_cut").await;
-    db.create_table(T_MY, T_PG).await;
-    let cfg = SyncConfig::new(&env, &db.name, &["t"]);
-    let mut a = SyncProc::start(&env, &cfg).await;
-    wait_role(&mut a, "active", secs(30)).await;
-    let mut b = start_second(&env, &cfg).await;
-    wait_role(&mut b, "standby", secs(30)).await;
+    let (env, db, cfg, mut a, mut b) = active_and_standby("standby_cut").await;
     let (epoch_a, _) = lease_row(&env, &cfg).await;
 
     let stop = Arc::new(AtomicBool::new(false));
