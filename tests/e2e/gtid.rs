@@ -249,3 +249,46 @@ async fn a_gtid_state_this_server_never_had_is_refused() {
     );
     db.cleanup().await;
 }
+
+/// The server purged binlogs holding transactions after the sync's GTID state: the sync stops
+/// and says so (MySQL: checked before asking, against `gtid_purged`; MariaDB: the server's
+/// strict GTID mode refuses the request). Holds the servers exclusively: it purges binlogs.
+#[tokio::test]
+async fn a_gtid_state_whose_transactions_were_purged_is_refused() {
+    let _servers = Servers::exclusive();
+    let env = Env::get();
+    let db = TestDb::create("gtid_purged").await;
+    db.create_table(T, T).await;
+    let mut admin = env.mysql().await;
+    // A state far behind the server, in its own history: its first transactions.
+    let old = if env.is_mysql() {
+        let uuid = my_value(&mut admin, "SELECT @@GLOBAL.server_uuid")
+            .await
+            .unwrap();
+        format!("{uuid}:1-2")
+    } else {
+        let id = my_value(&mut admin, "SELECT @@GLOBAL.server_id")
+            .await
+            .unwrap();
+        format!("0-{id}-2")
+    };
+    write(&env, &db, 1, 5).await;
+    my_q(&mut admin, "FLUSH BINARY LOGS").await;
+    let current = master_pos(&env).await.0;
+    my_q(&mut admin, &format!("PURGE BINARY LOGS TO '{current}'")).await;
+    let mut cfg = SyncConfig::new(&env, &db.name, &["t"]);
+    cfg.write_master_info = false;
+    let mut p = SyncProc::prepare(&env);
+    std::fs::write(&p.config_path, cfg.to_toml(&p.data_dir)).unwrap();
+    std::fs::write(
+        p.data_dir.join("master.info"),
+        format!("bin_name = \"elsewhere-bin.000001\"\nbin_pos = 4\ngtid = \"{old}\"\n"),
+    )
+    .unwrap();
+    p.spawn();
+    let st = p.wait_exit(secs(60)).await;
+    assert!(!st.success(), "{}", p.diag());
+    let said = format!("{}{}", p.log(), p.stderr());
+    assert!(said.contains("purged"), "{}", p.diag());
+    db.cleanup().await;
+}
