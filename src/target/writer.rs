@@ -251,6 +251,11 @@ impl Worker {
             let copy = self.copy_rest == 0 && groups.iter().any(|g| uses_copy(g, true));
             match write_batch(c, groups, mark.as_ref(), copy).await {
                 Ok(()) => return Ok(()),
+                // Another sync holds the lease now: this one must not commit anything more.
+                Err(e) if is_fenced(&e) => {
+                    return Err(anyhow::Error::new(e)
+                        .context(format!("worker {}: batch not committed", self.id)))
+                }
                 // The COPY met a key that exists (a replay) or a value it refuses: write the
                 // batch the ordinary way, which decides what is wrong, if anything.
                 Err(e) if copy && e.as_db_error().is_some() => {
@@ -261,11 +266,6 @@ impl Worker {
                         db_message(&e)
                     );
                     self.copy_rest = COPY_REST;
-                }
-                // Another sync holds the lease now: this one must not commit anything more.
-                Err(e) if is_fenced(&e) => {
-                    return Err(anyhow::Error::new(e)
-                        .context(format!("worker {}: batch not committed", self.id)))
                 }
                 // Deadlocks, serialization failures, a server shutting down or out of
                 // connections: the batch is fine, the moment was not.
