@@ -39,6 +39,18 @@ pub fn is_fenced(e: &tokio_postgres::Error) -> bool {
     e.as_db_error().is_some_and(|db| db.code().code() == FENCED)
 }
 
+/// Whether anything in `e`'s chain is such a refusal.
+pub fn is_fenced_chain(e: &anyhow::Error) -> bool {
+    e.chain().any(|c| {
+        c.downcast_ref::<tokio_postgres::Error>()
+            .is_some_and(is_fenced)
+            || c.downcast_ref::<deadpool_postgres::PoolError>()
+                .is_some_and(
+                    |p| matches!(p, deadpool_postgres::PoolError::Backend(b) if is_fenced(b)),
+                )
+    })
+}
+
 /// PostgreSQL SQLSTATEs that say "try again": connection exception (08), transaction rollback
 /// such as a deadlock or a serialization failure (40), insufficient resources (53), operator
 /// intervention such as a shutdown (57), lock not available (55P03).

@@ -11,7 +11,7 @@ use tokio::sync::watch;
 
 use crate::catalog::{LoadOptions, SchemaLoader};
 use crate::commands::Settings;
-use crate::error::{is_transient, Backoff};
+use crate::error::{is_fenced_chain, is_transient, Backoff};
 use crate::model::gtid::GtidState;
 use crate::model::position::Position;
 use crate::ops::metrics::Metrics;
@@ -40,10 +40,6 @@ pub async fn run(s: Settings, config_path: &Path) -> Result<()> {
         let _ = shutdown_tx.send(true);
     });
     cfg.warn_if_exposed(config_path);
-    if cfg.init_on_start && master_info::load(&cfg.master_info_path())?.is_none() {
-        tracing::info!("no master.info and init_on_start = true: running the initial load first");
-        crate::commands::init::run(&s, false).await?;
-    }
     let servers = cfg.mysql_addrs();
     let (mut at, first_server) = connect_first(&cfg, &servers, &s.mysql_tls).await?;
     let mut server_cfg = Arc::new(cfg.for_server(&servers[at]));
@@ -87,12 +83,26 @@ pub async fn run(s: Settings, config_path: &Path) -> Result<()> {
                 return Ok(());
             }
             // This host's master.info is stale: start where PostgreSQL is.
-            Some(Acquired::TookOver { .. }) => {
-                if let Some(saved) = cp.saved_position(&pg).await? {
-                    master_info::save(&cfg.master_info_path(), &saved)?;
-                }
-            }
+            Some(Acquired::TookOver { .. }) => save_postgres_position(cp, &pg, &cfg).await?,
             Some(Acquired::Resumed) => {}
+        }
+    }
+    // After the lease: a standby host without master.info must not load the tables again
+    // under the active's feet.
+    if cfg.init_on_start && master_info::load(&cfg.master_info_path())?.is_none() {
+        match &checkpoints {
+            Some(cp) if cp.saved_position(&pg).await?.is_some() => {
+                tracing::info!(
+                    "no master.info here, but PostgreSQL holds this sync's position: starting from it, no initial load"
+                );
+                save_postgres_position(cp, &pg, &cfg).await?;
+            }
+            _ => {
+                tracing::info!(
+                    "no master.info and init_on_start = true: running the initial load first"
+                );
+                crate::commands::init::run(&s, false).await?;
+            }
         }
     }
     let make_loader = |mysql: &mysql_async::Pool| {
@@ -109,7 +119,8 @@ pub async fn run(s: Settings, config_path: &Path) -> Result<()> {
     };
     let mut loader = make_loader(&mysql);
     // After a move to another server: the workers' marks name places in the old one's files.
-    let mut moved = false;
+    // Set when the sync moved to another server, until its saved position is that server's.
+    let mut moved_from: Option<Position> = None;
     // The GTID state at a position, as the last run ended there.
     let mut gtids_known: Option<(Position, GtidState)> = None;
     let metas = load_tables(&cfg, &loader).await?;
@@ -198,7 +209,7 @@ pub async fn run(s: Settings, config_path: &Path) -> Result<()> {
                     opts = m.opts;
                     loader = make_loader(&mysql);
                     metas = HashMap::new();
-                    moved = true;
+                    moved_from = Some(pos.clone());
                 }
             }
         }
@@ -250,6 +261,7 @@ pub async fn run(s: Settings, config_path: &Path) -> Result<()> {
                  learned at the next binlog file if the server has GTIDs"
             ),
         }
+        let moved = moved_from.is_some();
         let by_gtid = match plan_resume(&cfg, &mysql, &pos, gtids.as_ref(), moved).await {
             Ok((by_gtid, here)) => {
                 if let (Some(_), false, Some(cp)) = (&by_gtid, here, &checkpoints) {
@@ -257,7 +269,6 @@ pub async fn run(s: Settings, config_path: &Path) -> Result<()> {
                     // from the GTID state instead of skipping by them.
                     cp.forget_workers(&pg).await?;
                 }
-                moved = false;
                 by_gtid.is_some()
             }
             Err(e) if is_transient(&e) && !*shutdown_rx.borrow() => {
@@ -275,6 +286,9 @@ pub async fn run(s: Settings, config_path: &Path) -> Result<()> {
             .await;
         // What this process knows of the GTID state at `acked` (files may lag behind it).
         gtids_known = acked_gtids.clone().map(|g| (acked.clone(), g));
+        if moved_from.as_ref().is_some_and(|p| *p != acked) {
+            moved_from = None; // the saved position is the new server's now
+        }
         match &checkpoints {
             // Noted after the check for lost commits (at the next round, or here at a stop):
             // noting first would overwrite the evidence.
@@ -299,6 +313,12 @@ pub async fn run(s: Settings, config_path: &Path) -> Result<()> {
                 return Ok(());
             }
             Err(e) if is_transient(&e) && !*shutdown_rx.borrow() => {
+                if is_fenced_chain(&e) {
+                    // Another sync took over while this one's session looked alive.
+                    if let Some(lease) = &mut lease {
+                        lease.give_up();
+                    }
+                }
                 metrics.reconnect();
                 // A run that lasted a while was a success: the next failure starts over.
                 if started.elapsed() > Duration::from_secs(60) {
@@ -333,6 +353,20 @@ pub async fn run(s: Settings, config_path: &Path) -> Result<()> {
             }
         }
     }
+}
+
+/// Writes PostgreSQL's note of the saved position (and its GTID state) into master.info.
+async fn save_postgres_position(
+    cp: &Checkpoints,
+    pg: &deadpool_postgres::Pool,
+    cfg: &crate::config::Config,
+) -> Result<()> {
+    if let Some((saved, gtid)) = cp.saved_position_with_gtid(pg).await? {
+        let gtids = gtid
+            .and_then(|t| GtidState::parse(&t, cfg.flavor == crate::config::Flavor::Mariadb).ok());
+        master_info::save_with_gtids(&cfg.master_info_path(), &saved, gtids.as_ref())?;
+    }
+    Ok(())
 }
 
 async fn wait_for_signal() {

@@ -344,11 +344,14 @@ async fn same_history(
                 let info: String = r.get_opt(5)?.ok()?;
                 (kind == "Previous_gtids").then_some(info)
             });
-            let Some(previous) = previous else {
-                return Ok(true); // nothing to compare with (GTIDs were off when it was written)
-            };
+            // The file's earlier GTIDs are inside the state, and the state inside what this
+            // server executed.
+            let text = g.to_string();
             let inside: Option<bool> = conn
-                .exec_first("SELECT GTID_SUBSET(?, ?)", (previous, g.to_string()))
+                .exec_first(
+                    "SELECT GTID_SUBSET(?, ?) AND GTID_SUBSET(?, @@GLOBAL.gtid_executed)",
+                    (previous.unwrap_or_default(), &text, &text),
+                )
                 .await?;
             Ok(inside.unwrap_or(false))
         }

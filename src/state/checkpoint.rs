@@ -127,6 +127,7 @@ pub struct Checkpoints {
     fence_sql: String,
     /// The lease table, beside the checkpoint table.
     lease_table: String,
+    lease_id: String,
 }
 
 impl Checkpoints {
@@ -236,12 +237,19 @@ impl Checkpoints {
             epoch: AtomicI64::new(0),
             fence_sql: format!("SELECT {fence_fn}($1, $2)"),
             lease_table,
+            lease_id: format!("server_id {}", cfg.server_id),
         }))
     }
 
     /// Which sync this is: `mysql_addr#server_id`.
     pub fn source(&self) -> &str {
         &self.source
+    }
+
+    /// What the lease is named by: the replica `server_id` (two syncs with one id are one
+    /// sync to the server too), not the address list, which hosts may spell differently.
+    pub fn lease_id(&self) -> &str {
+        &self.lease_id
     }
 
     /// The lease table's qualified name.
@@ -549,7 +557,7 @@ impl Checkpoints {
         let epoch = self.epoch.load(Relaxed);
         if epoch > 0 {
             let stmt = tx.prepare_cached(&self.fence_sql).await?;
-            tx.execute(&stmt, &[&self.source, &epoch]).await?;
+            tx.execute(&stmt, &[&self.lease_id, &epoch]).await?;
         }
         if let Some(delete) = &self.delete_sql {
             let stmt = tx.prepare_cached(delete).await?;

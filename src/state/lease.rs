@@ -20,7 +20,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use anyhow::{Context, Result};
+use anyhow::Result;
 use tokio::sync::watch;
 
 use crate::config::Config;
@@ -58,6 +58,8 @@ pub struct Lease {
     alive: watch::Receiver<bool>,
     /// Whether this process held the lease before (and lost it).
     held_before: bool,
+    /// Ends the task that keeps the lease session (see [`Lease::give_up`]).
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
 }
 
 impl Lease {
@@ -73,12 +75,22 @@ impl Lease {
             me: format!("{host} {dir}"),
             alive: watch::channel(false).1,
             held_before: false,
+            stop: None,
         }
     }
 
     /// `true` while the lease session lives (for a run to stop when it ends).
     pub fn watch(&self) -> watch::Receiver<bool> {
         self.alive.clone()
+    }
+
+    /// Lets the lease go (its commits are refused: another sync took over while this one did
+    /// not notice its session had ended): the session is closed and `held` turns false.
+    pub fn give_up(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        self.alive = watch::channel(false).1;
     }
 
     /// Whether the lease session still lives.
@@ -128,14 +140,14 @@ impl Lease {
             // seconds when this host or its network goes, not after the system's two hours.
             let setup = "SET application_name = 'mysql-gp-sync lease'; \
                          SET tcp_keepalives_idle = 5; SET tcp_keepalives_interval = 2; \
-                         SET tcp_keepalives_count = 3";
+                         SET tcp_keepalives_count = 3; SET lock_timeout = '30s'";
             let result = async {
                 session.batch_execute(setup).await?;
                 loop {
                     let got: bool = session
                         .query_one(
                             "SELECT pg_try_advisory_lock($1, hashtext($2))",
-                            &[&LEASE_LOCK_CLASS, &self.cp.source()],
+                            &[&LEASE_LOCK_CLASS, &self.cp.lease_id()],
                         )
                         .await?
                         .get(0);
@@ -148,7 +160,7 @@ impl Lease {
                                 "SELECT holder || ' (since ' || since::text || ')' FROM {} WHERE source = $1",
                                 self.cp.lease_table()
                             ),
-                            &[&self.cp.source()],
+                            &[&self.cp.lease_id()],
                         )
                         .await?
                         .map(|r| r.get::<_, String>(0))
@@ -156,7 +168,7 @@ impl Lease {
                     if said.as_deref() != Some(holder.as_str()) {
                         tracing::info!(
                             "standby: {holder} applies the changes of {}; waiting to take over",
-                            self.cp.source()
+                            self.cp.lease_id()
                         );
                         said = Some(holder.clone());
                     }
@@ -179,10 +191,19 @@ impl Lease {
                     continue;
                 }
             }
-            let (epoch, previous) = self
-                .raise_epoch(&session)
-                .await
-                .context("raising the lease epoch")?;
+            // It waits for a previous holder's commits in flight; a failure (that wait timing
+            // out, a lost connection) drops the session, so the lock, and the sync tries again.
+            let (epoch, previous) = match self.raise_epoch(&session).await {
+                Ok(r) => r,
+                Err(e) => {
+                    drop(session);
+                    tokio::select! {
+                        _ = backoff.wait(format!("lease: raising the epoch: {e:#}")) => {}
+                        _ = shutdown.changed() => {}
+                    }
+                    continue;
+                }
+            };
             self.cp.fence_with(epoch);
             let how = match previous {
                 Some(p)
@@ -199,10 +220,12 @@ impl Lease {
                 ),
                 Acquired::Resumed => tracing::info!(
                     "active: this sync holds the lease of {} (epoch {epoch})",
-                    self.cp.source()
+                    self.cp.lease_id()
                 ),
             }
-            self.alive = watch_session(session);
+            let (stop, stopped) = tokio::sync::oneshot::channel();
+            self.stop = Some(stop);
+            self.alive = watch_session(session, stopped);
             self.held_before = true;
             return Ok(Some(how));
         }
@@ -216,7 +239,7 @@ impl Lease {
         session: &deadpool_postgres::ClientWrapper,
     ) -> Result<(i64, Option<String>)> {
         let t = self.cp.lease_table();
-        let source = self.cp.source();
+        let source = self.cp.lease_id();
         session.batch_execute("BEGIN").await?;
         let done = async {
             let previous: Option<String> = session
@@ -266,12 +289,18 @@ fn dir_of(me: &str) -> &str {
 }
 
 /// Keeps the lease session open and reports when it ends.
-fn watch_session(session: deadpool_postgres::ClientWrapper) -> watch::Receiver<bool> {
+fn watch_session(
+    session: deadpool_postgres::ClientWrapper,
+    mut stopped: tokio::sync::oneshot::Receiver<()>,
+) -> watch::Receiver<bool> {
     let (tx, rx) = watch::channel(true);
     tokio::spawn(async move {
         let mut tick = tokio::time::interval(Duration::from_millis(250));
         loop {
-            tick.tick().await;
+            tokio::select! {
+                _ = tick.tick() => {}
+                _ = &mut stopped => return, // given up: dropping the session frees the lock
+            }
             if session.is_closed() {
                 tracing::warn!(
                     "lost the lease: the lease session with PostgreSQL ended; no batch commits from now on, \

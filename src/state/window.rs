@@ -50,11 +50,7 @@ impl Tracker {
         while let Some(front) = self.entries.front() {
             match (&front.end, front.remaining) {
                 (Some(end), 0) => {
-                    // Never backwards within a file: a resume by GTID is sent the start of the
-                    // file its first transaction is in, before where the sync already was.
-                    if end.file != self.acked.file || end.pos >= self.acked.pos {
-                        self.acked = end.clone();
-                    }
+                    self.acked = end.clone();
                     let front = self.entries.pop_front().expect("front exists");
                     match (front.gtid, &mut self.gtids) {
                         // A file's list of earlier GTIDs: never less than what was read (a

@@ -84,10 +84,10 @@ fn workload(env: &Env, db: &str, stop: Arc<AtomicBool>) -> tokio::task::JoinHand
     })
 }
 
-/// The lease row of this sync: (epoch, holder).
+/// The lease row of this sync (named by its server_id): (epoch, holder).
 async fn lease_row(env: &Env, cfg: &SyncConfig) -> (i64, String) {
     let pg = env.pg().await;
-    let source = format!("{}#{}", cfg.mysql_addr, cfg.server_id);
+    let source = format!("server_id {}", cfg.server_id);
     let r = pg
         .query_one(
             "SELECT epoch, holder FROM mysql_gp_sync.lease WHERE source = $1",
@@ -146,7 +146,7 @@ async fn an_active_whose_session_is_cut_stops_applying_and_becomes_the_standby()
     tokio::time::sleep(secs(2)).await;
     // The session that holds this sync's lock, and only that one (other tests' syncs run).
     let pg = env.pg().await;
-    let source = format!("{}#{}", cfg.mysql_addr, cfg.server_id);
+    let source = format!("server_id {}", cfg.server_id);
     let cut: i64 = pg
         .query_one(
             "SELECT count(pg_terminate_backend(l.pid)) FROM pg_locks l \

@@ -25,7 +25,7 @@ use crate::config::{Config, Flavor};
 use crate::error::Transient;
 use crate::model::change::TxnId;
 use crate::model::change::{BarrierRequest, Change, Op, RowKind};
-use crate::model::gtid::GtidState;
+use crate::model::gtid::{Gtid, GtidState};
 use crate::model::position::Position;
 use crate::model::rules::TargetName;
 use crate::model::table::{Skip, TableMeta};
@@ -169,6 +169,7 @@ impl Reader {
             file: start.file.clone(),
             txn: None,
             gtid: None,
+            in_begin: false,
             tables: HashMap::new(),
             anchor: start.pos,
             anchor_seq: 0,
@@ -270,7 +271,10 @@ impl Reader {
                 self.on_query(st, &schema, &query, log_pos).await?;
             }
             Some(EventData::TableMapEvent(tme)) => self.on_table_map(st, &tme, log_pos).await?,
-            Some(EventData::GtidEvent(g)) => st.gtid = Some(mysql_gtid(&g)),
+            Some(EventData::GtidEvent(g)) => {
+                st.in_begin = false; // a new transaction: the last one is over
+                st.gtid = Some(mysql_gtid(&g));
+            }
             Some(EventData::AnonymousGtidEvent(_)) => st.gtid = None,
             Some(EventData::PreviousGtidsEvent(e)) => {
                 if let (Some(state), None) = (mysql_previous_gtids(&e), st.txn) {
@@ -299,6 +303,7 @@ impl Reader {
                 st.file
             ),
             None if raw_type == MARIADB_GTID_EVENT => {
+                st.in_begin = false;
                 st.gtid = mariadb_gtid(&event);
                 // One that opens a prepared XA transaction (MariaDB logs no XA START).
                 if crate::source::statement::mariadb_gtid_prepared_xa(event.data()) {
@@ -353,10 +358,19 @@ impl Reader {
 
     /// The current transaction (if it had changes) ends here; either way this is a resume point.
     fn end_txn(&self, st: &mut StreamState, log_pos: u64) {
+        st.in_begin = false;
+        let gtid = st.gtid.take();
+        self.resume_point(st, log_pos, gtid);
+    }
+
+    /// A place to resume from inside BEGIN … COMMIT (after a SAVEPOINT, or a statement of
+    /// another table): its changes so far are sealed, but the transaction's GTID waits for its
+    /// end, so the GTID state never names a transaction half applied.
+    fn resume_point(&self, st: &mut StreamState, log_pos: u64, gtid: Option<Gtid>) {
         let end = Position::new(st.file.clone(), log_pos);
         match st.txn.take() {
-            Some(t) => self.out.window.seal(t, end, st.gtid.take()),
-            None => self.out.window.boundary(end, st.gtid.take()),
+            Some(t) => self.out.window.seal(t, end, gtid),
+            None => self.out.window.boundary(end, gtid),
         }
     }
 

@@ -19,8 +19,16 @@ impl Reader {
         log_pos: u64,
     ) -> Result<()> {
         let at = Position::new(st.file.clone(), log_pos);
-        match classify(schema, query) {
-            Statement::Begin => return Ok(()),
+        let statement = classify(schema, query);
+        let ends = matches!(
+            statement,
+            Statement::Commit | Statement::XaCommit(_) | Statement::XaRollback(_)
+        );
+        match statement {
+            Statement::Begin => {
+                st.in_begin = true;
+                return Ok(());
+            }
             Statement::XaStart => {
                 self.xa_start(st);
                 return Ok(());
@@ -67,7 +75,11 @@ impl Reader {
             }
             _ => {}
         }
-        self.end_txn(st, log_pos);
+        if st.in_begin && !ends && !query.trim().eq_ignore_ascii_case("ROLLBACK") {
+            self.resume_point(st, log_pos, None);
+        } else {
+            self.end_txn(st, log_pos);
+        }
         Ok(())
     }
 

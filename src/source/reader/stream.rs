@@ -20,6 +20,8 @@ pub(super) struct StreamState {
     pub(super) txn: Option<TxnId>,
     /// The GTID of the transaction being read (from its GTID event).
     pub(super) gtid: Option<Gtid>,
+    /// Between BEGIN and the transaction's end (COMMIT, ROLLBACK, XID).
+    pub(super) in_begin: bool,
     pub(super) tables: HashMap<u64, Option<Arc<Layout>>>,
     /// The end of the last event that said where it ends (`end_log_pos`): a real place in the
     /// file, and where events that do not say are placed. Rows of such events are numbered on
