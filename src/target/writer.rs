@@ -424,26 +424,36 @@ async fn write_batch(
     copy: bool,
 ) -> Result<(), tokio_postgres::Error> {
     let tx = client.transaction().await?;
+    write_groups(&tx, groups, copy).await?;
+    if let Some((cp, worker, mark)) = checkpoint {
+        cp.record(&tx, crate::state::checkpoint::Row::Worker(*worker), mark)
+            .await?;
+    }
+    tx.commit().await
+}
+
+/// The statements of `groups` inside `tx`.
+async fn write_groups(
+    tx: &deadpool_postgres::Transaction<'_>,
+    groups: &[Group<'_>],
+    copy: bool,
+) -> Result<(), tokio_postgres::Error> {
     for g in groups {
         let all: Vec<&(dyn ToSql + Sync)> =
             g.columns.iter().map(|c| c as &(dyn ToSql + Sync)).collect();
         if g.op == Op::Upsert && g.meta.greenplum {
             // Same transaction, so readers never see the rows missing.
             let keys: Vec<&(dyn ToSql + Sync)> = g.meta.key.iter().map(|&k| all[k]).collect();
-            execute(&tx, &g.meta.delete_sql, &keys).await?;
+            execute(tx, &g.meta.delete_sql, &keys).await?;
         }
         match g.op {
-            Op::Delete => execute(&tx, &g.meta.delete_sql, &all).await?,
-            Op::Upsert if uses_copy(g, copy) => copy_in(&tx, &g.meta.copy_sql, g).await?,
-            Op::Upsert if g.meta.greenplum => execute(&tx, &g.meta.insert_sql, &all).await?,
-            Op::Upsert => execute(&tx, &g.meta.upsert_sql, &all).await?,
+            Op::Delete => execute(tx, &g.meta.delete_sql, &all).await?,
+            Op::Upsert if uses_copy(g, copy) => copy_in(tx, &g.meta.copy_sql, g).await?,
+            Op::Upsert if g.meta.greenplum => execute(tx, &g.meta.insert_sql, &all).await?,
+            Op::Upsert => execute(tx, &g.meta.upsert_sql, &all).await?,
         }
     }
-    if let Some((cp, worker, mark)) = checkpoint {
-        cp.record(&tx, crate::state::checkpoint::Row::Worker(*worker), mark)
-            .await?;
-    }
-    tx.commit().await
+    Ok(())
 }
 
 async fn execute(
@@ -475,6 +485,18 @@ async fn pinpoint(
     groups: &[Group<'_>],
     batch_err: tokio_postgres::Error,
 ) -> anyhow::Error {
+    // Row by row in one transaction that is never committed (a savepoint per row): finding
+    // the row writes nothing, since this sync may no longer hold the lease (nothing proves it
+    // here) and the batch is replayed whole after the fix anyway.
+    let mut tx = match client.transaction().await {
+        Ok(tx) => tx,
+        Err(e) => {
+            return anyhow!(
+                "PostgreSQL refused a batch ({}); {e}",
+                db_message(&batch_err)
+            )
+        }
+    };
     for g in groups {
         for (row, ch) in g.changes.iter().enumerate() {
             let one = Group {
@@ -484,7 +506,13 @@ async fn pinpoint(
                 changes: vec![*ch],
                 fresh: false,
             };
-            if let Err(e) = write_batch(client, std::slice::from_ref(&one), None, false).await {
+            let tried = async {
+                let sp = tx.savepoint("mgs_row").await?;
+                write_groups(&sp, std::slice::from_ref(&one), false).await?;
+                sp.commit().await
+            }
+            .await;
+            if let Err(e) = tried {
                 return anyhow!(
                     "PostgreSQL refused a change to {} (from MySQL {}, key {}, binlog position {}): {}; \
                      the saved position stays before this transaction: fix the target table or the row and restart",
