@@ -7,9 +7,9 @@
 #
 #   scripts/test-env.sh up|down|status|env|install
 #
-# Knobs: MGS_TEST_DIR (default /tmp/mgs-test-env), MGS_MYSQL_PORT (33306),
-#        MGS_PG_PORT (55432), MGS_MYSQL97_PORT (33307), MGS_MARIADB118_PORT
-#        (33308), MGS_SOURCES (all | mariadb = only the MariaDB 10.11 | a
+# Knobs: MGS_TEST_DIR (default /tmp/mgs-test-env), MGS_MYSQL_PORT (13306),
+#        MGS_PG_PORT (15432), MGS_MYSQL97_PORT (13307), MGS_MARIADB118_PORT
+#        (13308), MGS_SOURCES (all | mariadb = only the MariaDB 10.11 | a
 #        comma list of mariadb,mysql97,mariadb118), MGS_CHROOT_DIR (default
 #        /var/tmp/mgs-chroots: the chroots, kept by `down` as a cache; built by
 #        `install` or `up` when missing, which needs root and the network),
@@ -34,11 +34,14 @@ export PATH="$PATH:/usr/local/sbin:/usr/sbin:/sbin"
 unset MYSQL_HOST MYSQL_TCP_PORT MYSQL_PWD MYSQL_UNIX_PORT
 
 BASE="${MGS_TEST_DIR:-/tmp/mgs-test-env}"
-MYSQL_PORT="${MGS_MYSQL_PORT:-33306}"
-PG_PORT="${MGS_PG_PORT:-55432}"
+# Ports stay below 32768: Linux hands out 32768-60999 to outgoing connections,
+# so a server started late (the failover pair) could find its port taken by a
+# client's socket (seen in CI).
+MYSQL_PORT="${MGS_MYSQL_PORT:-13306}"
+PG_PORT="${MGS_PG_PORT:-15432}"
 PG_BIN=/usr/lib/postgresql/15/bin
-MYSQL97_PORT="${MGS_MYSQL97_PORT:-33307}"
-MARIADB118_PORT="${MGS_MARIADB118_PORT:-33308}"
+MYSQL97_PORT="${MGS_MYSQL97_PORT:-13307}"
+MARIADB118_PORT="${MGS_MARIADB118_PORT:-13308}"
 SOURCES="${MGS_SOURCES:-all}"
 CHROOT_DIR="${MGS_CHROOT_DIR:-/var/tmp/mgs-chroots}"
 DEBIAN_MIRROR="${MGS_DEBIAN_MIRROR:-http://deb.debian.org/debian}"
@@ -1311,11 +1314,11 @@ cmd_status() {
 # A primary and its replica (GTIDs, log_slave_updates), for the failover test
 # (tests/e2e/failover.rs), which kills the primary: so they are servers of
 # their own, started only on request, removed by `pair-down`. `pair-up` (or
-# `pair-up mariadb`): MariaDB 10.11 in $BASE/pair on MGS_PAIR_PORT (33316) and
+# `pair-up mariadb`): MariaDB 10.11 in $BASE/pair on MGS_PAIR_PORT (13316) and
 # the next port; `pair-up mysql97`: MySQL 9.7 (in its chroot) in $BASE/pair97
 # on the two ports after those.
 PAIR_DIR="$BASE/pair"
-PAIR_PORT="${MGS_PAIR_PORT:-33316}"
+PAIR_PORT="${MGS_PAIR_PORT:-13316}"
 
 pair_sock() { echo "$PAIR_DIR/$1/mysqld.sock"; }
 pair_root() {

@@ -19,7 +19,7 @@ fn pair_port() -> u16 {
     std::env::var("MGS_PAIR_PORT")
         .ok()
         .and_then(|p| p.parse().ok())
-        .unwrap_or(33316)
+        .unwrap_or(13316)
 }
 
 fn test_dir() -> PathBuf {

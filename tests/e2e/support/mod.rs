@@ -2,9 +2,9 @@
 //! the real `mysql-gp-sync` binary run as a subprocess. No mocks.
 //!
 //! Server addresses come from env vars (defaults in brackets):
-//! MGS_MYSQL_HOST [127.0.0.1], MGS_MYSQL_PORT [33306], MGS_MYSQL_ADMIN_USER [mgs],
+//! MGS_MYSQL_HOST [127.0.0.1], MGS_MYSQL_PORT [13306], MGS_MYSQL_ADMIN_USER [mgs],
 //! MGS_MYSQL_ADMIN_PASS [mgs-pass], MGS_MYSQL_REPL_USER [repl], MGS_MYSQL_REPL_PASS [repl-pass],
-//! MGS_PG_HOST [127.0.0.1], MGS_PG_PORT [55432], MGS_PG_USER [mgs], MGS_PG_PASS [mgs-pass],
+//! MGS_PG_HOST [127.0.0.1], MGS_PG_PORT [15432], MGS_PG_USER [mgs], MGS_PG_PASS [mgs-pass],
 //! MGS_PG_DB [mgs], MGS_FLAVOR [mariadb] (`mysql` for a MySQL source: the sync's `flavor`
 //! and the statements the tests use follow it).
 //!
@@ -92,13 +92,13 @@ impl Env {
         };
         Env {
             mysql_host: var("MGS_MYSQL_HOST", "127.0.0.1"),
-            mysql_port: port("MGS_MYSQL_PORT", "33306"),
+            mysql_port: port("MGS_MYSQL_PORT", "13306"),
             admin_user: var("MGS_MYSQL_ADMIN_USER", "mgs"),
             admin_pass: var("MGS_MYSQL_ADMIN_PASS", "mgs-pass"),
             repl_user: var("MGS_MYSQL_REPL_USER", "repl"),
             repl_pass: var("MGS_MYSQL_REPL_PASS", "repl-pass"),
             pg_host: var("MGS_PG_HOST", "127.0.0.1"),
-            pg_port: port("MGS_PG_PORT", "55432"),
+            pg_port: port("MGS_PG_PORT", "15432"),
             pg_user: var("MGS_PG_USER", "mgs"),
             pg_pass: var("MGS_PG_PASS", "mgs-pass"),
             pg_db: var("MGS_PG_DB", "mgs"),
