@@ -3,10 +3,13 @@
 //! the catalog), with the statements that write it. Loaded at start and again when a table
 //! first appears in the binlog.
 
+pub mod ddl;
+pub mod evolve;
 pub mod mysql;
 pub mod postgres;
 
-use std::sync::Arc;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
 
 use anyhow::{anyhow, bail, Context, Result};
 
@@ -26,11 +29,16 @@ pub struct LoadOptions {
     pub create_tables: bool,
 }
 
+/// Loads configured tables. It keeps each table's definition as of the reader's position
+/// (the *book*): from the schema history or `information_schema` at a start, then moved by
+/// each schema change the reader applies, so rows are decoded with the columns they were
+/// written with even when the server is several `ALTER`s ahead.
 pub struct SchemaLoader {
     mysql: mysql_async::Pool,
     pg: Option<deadpool_postgres::Pool>,
     rules: TableRules,
     options: LoadOptions,
+    book: Mutex<HashMap<(String, String), SourceTable>>,
 }
 
 impl SchemaLoader {
@@ -46,7 +54,52 @@ impl SchemaLoader {
             pg,
             rules,
             options,
+            book: Mutex::new(HashMap::new()),
         }
+    }
+
+    pub fn options(&self) -> LoadOptions {
+        self.options
+    }
+
+    /// The definition of `schema.table` as of the reader's position: the book's, else
+    /// `information_schema`'s (which then enters the book).
+    pub async fn definition(&self, schema: &str, table: &str) -> Result<SourceTable> {
+        let key = (schema.to_string(), table.to_string());
+        if let Some(t) = self.book.lock().unwrap().get(&key) {
+            return Ok(t.clone());
+        }
+        let t = mysql::source_table(&self.mysql, schema, table).await?;
+        self.book.lock().unwrap().insert(key, t.clone());
+        Ok(t)
+    }
+
+    /// Whether the book holds `schema.table` (known without asking the server).
+    pub fn knows(&self, schema: &str, table: &str) -> bool {
+        self.book
+            .lock()
+            .unwrap()
+            .contains_key(&(schema.to_string(), table.to_string()))
+    }
+
+    /// Sets (or, with `None`, forgets) a table's definition after a schema change.
+    pub fn set_definition(&self, schema: &str, table: &str, def: Option<SourceTable>) {
+        let key = (schema.to_string(), table.to_string());
+        let mut book = self.book.lock().unwrap();
+        match def {
+            Some(d) => book.insert(key, d),
+            None => book.remove(&key),
+        };
+    }
+
+    /// The book's tables and definitions (to record a baseline of them).
+    pub fn book(&self) -> HashMap<(String, String), SourceTable> {
+        self.book.lock().unwrap().clone()
+    }
+
+    /// The default character set of a MySQL schema (for tables created without one).
+    pub async fn schema_charset(&self, schema: &str) -> Result<Option<String>> {
+        mysql::schema_charset(&self.mysql, schema).await
     }
 
     pub fn rules(&self) -> &TableRules {
@@ -65,7 +118,7 @@ impl SchemaLoader {
 
     /// Loads one table and matches it with its target; `Ok(Err(Skip))` when it has no usable key.
     pub async fn load(&self, schema: &str, table: &str) -> Result<Result<Arc<TableMeta>, Skip>> {
-        let src = mysql::source_table(&self.mysql, schema, table).await?;
+        let src = self.definition(schema, table).await?;
         if src.key.is_empty() {
             return Ok(Err(Skip::NoKey));
         }

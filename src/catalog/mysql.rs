@@ -4,44 +4,9 @@
 use anyhow::{bail, Context, Result};
 use mysql_async::prelude::Queryable;
 
-use crate::model::kind::Kind;
 use crate::model::rules::TableRules;
 
-/// A MySQL column as `information_schema` describes it.
-#[derive(Debug, Clone)]
-pub struct SourceColumn {
-    pub name: String,
-    pub data_type: String,
-    pub column_type: String,
-    pub charset: Option<String>,
-    pub nullable: bool,
-}
-
-/// A MySQL table as `information_schema` describes it, before it is matched with its target.
-#[derive(Debug, Clone)]
-pub struct SourceTable {
-    pub schema: String,
-    pub table: String,
-    pub columns: Vec<SourceColumn>,
-    /// Key column names; empty when the table has no usable key.
-    pub key: Vec<String>,
-}
-
-impl SourceTable {
-    pub fn kinds(&self) -> Result<Vec<Kind>> {
-        self.columns
-            .iter()
-            .map(|c| {
-                Kind::parse(&c.data_type, &c.column_type, c.charset.as_deref()).with_context(|| {
-                    format!(
-                        "MySQL table `{}`.`{}` column `{}`",
-                        self.schema, self.table, c.name
-                    )
-                })
-            })
-            .collect()
-    }
-}
+pub use crate::model::source_table::{SourceColumn, SourceTable};
 
 /// Every base table of the configured schemas that the `[[source]]` patterns select.
 pub async fn configured_tables(
@@ -66,6 +31,19 @@ pub async fn configured_tables(
         }
     }
     Ok(out)
+}
+
+/// The default character set of a MySQL schema.
+pub async fn schema_charset(mysql: &mysql_async::Pool, schema: &str) -> Result<Option<String>> {
+    let mut conn = mysql.get_conn().await?;
+    let cs: Option<String> = conn
+        .exec_first(
+            "SELECT DEFAULT_CHARACTER_SET_NAME FROM information_schema.SCHEMATA WHERE SCHEMA_NAME = ?",
+            (schema,),
+        )
+        .await
+        .with_context(|| format!("reading the character set of MySQL schema `{schema}`"))?;
+    Ok(cs)
 }
 
 /// Columns and key of a MySQL table, from `information_schema`.
@@ -133,11 +111,21 @@ pub async fn source_table(
         )
         .await
         .with_context(|| format!("reading the indexes of MySQL table `{schema}`.`{table}`"))?;
+    let charset: Option<String> = conn
+        .exec_first(
+            "SELECT c.CHARACTER_SET_NAME FROM information_schema.TABLES t \
+             JOIN information_schema.COLLATIONS c ON c.COLLATION_NAME = t.TABLE_COLLATION \
+             WHERE t.TABLE_SCHEMA = ? AND t.TABLE_NAME = ?",
+            (schema, table),
+        )
+        .await
+        .with_context(|| format!("reading the character set of MySQL table `{schema}`.`{table}`"))?;
     Ok(SourceTable {
         schema: schema.to_string(),
         table: table.to_string(),
         columns,
         key: choose_key(&idx).unwrap_or_default(),
+        charset,
     })
 }
 

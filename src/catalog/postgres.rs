@@ -27,16 +27,14 @@ pub fn create_table_sql(
         .iter()
         .zip(&kinds)
         .map(|(c, k)| {
-            let zero_is_null =
-                k.holds_zero_dates() && zero_date == ZeroDate::Null && !src.key.contains(&c.name);
             format!(
                 "    {} {}{}",
                 sql::quote_ident(&c.name),
                 k.pg_type(&c.column_type),
-                if c.nullable || zero_is_null {
-                    ""
-                } else {
+                if target_not_null(c, k, src.key.contains(&c.name), zero_date) {
                     " NOT NULL"
+                } else {
+                    ""
                 }
             )
         })
@@ -50,6 +48,12 @@ pub fn create_table_sql(
         sql::qualified(&target.schema, &target.table),
         lines.join(",\n")
     ))
+}
+
+/// Whether the target column the tool makes is `NOT NULL` (see [`create_table_sql`]).
+pub fn target_not_null(c: &SourceColumn, k: &Kind, in_key: bool, zero_date: ZeroDate) -> bool {
+    let zero_is_null = k.holds_zero_dates() && zero_date == ZeroDate::Null && !in_key;
+    !(c.nullable || zero_is_null)
 }
 
 pub async fn create_target(

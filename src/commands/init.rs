@@ -36,7 +36,10 @@ use crate::pipeline::copy::{copy_worker, report, Progress};
 use crate::pipeline::start::{gtids_at, load_tables};
 use crate::source::connect::check_mysql;
 use crate::source::snapshot::{open_snapshots, plan};
+use crate::model::mark::Mark;
+use crate::model::source_table::SourceTable;
 use crate::state::checkpoint::Checkpoints;
+use crate::state::schema_history::SchemaHistory;
 use crate::state::init_state::{self, InitState};
 use crate::state::master_info;
 use crate::target::connect::connect_pg;
@@ -224,9 +227,23 @@ async fn load(s: &Settings, truncate: bool, only: &[String]) -> Result<Position>
     }
     result?;
 
+    // The copied tables' schema history starts again at the copy's position.
+    let copied: HashMap<(String, String), SourceTable> = loader
+        .book()
+        .into_iter()
+        .filter(|(k, _)| todo.iter().any(|m| m.schema == k.0 && m.table == k.1))
+        .collect();
+    let at = Mark {
+        file: replay_from.file.clone(),
+        pos: replay_from.pos,
+        seq: 0,
+    };
     if let Some(kept) = kept_at {
         if let Some(cp) = Checkpoints::setup(cfg, &pg, greenplum).await {
             cp.forget_workers(&pg).await?;
+            SchemaHistory::new(&cp, &cfg.checkpoint_schema)
+                .reset(&pg, &at, &copied)
+                .await?;
         }
         let path = crate::state::reload::path(cfg);
         let mut reloads = crate::state::reload::Reloads::load(&path)?;
@@ -245,6 +262,9 @@ async fn load(s: &Settings, truncate: bool, only: &[String]) -> Result<Position>
     }
     if let Some(cp) = Checkpoints::setup(cfg, &pg, greenplum).await {
         cp.clear(&pg).await?;
+        let history = SchemaHistory::new(&cp, &cfg.checkpoint_schema);
+        history.clear(&pg).await?;
+        history.baseline(&pg, &at, &copied).await?;
     }
     // The GTID state of the replay position: read with it (MySQL), or asked for (MariaDB).
     let snapshot_gtid = state.lock().unwrap().0.gtid.clone();

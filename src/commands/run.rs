@@ -1,7 +1,6 @@
 //! `mysql-gp-sync run`: the sync itself, from start-up checks to the restart loop around the
 //! pipeline.
 
-use std::collections::HashMap;
 use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -19,7 +18,6 @@ use crate::ops::status;
 use crate::pipeline::run::Pipeline;
 use crate::pipeline::servers::{connect_first, pick_server};
 use crate::pipeline::standby::hold_lease;
-use crate::pipeline::start::load_tables;
 use crate::pipeline::start::{
     gtids_at, plan_resume, resume_where_postgres_is, settle, start_position,
 };
@@ -123,7 +121,6 @@ pub async fn run(s: Settings, config_path: &Path) -> Result<()> {
     let mut moved_from: Option<Position> = None;
     // The GTID state at a position, as the last run ended there.
     let mut gtids_known: Option<(Position, GtidState)> = None;
-    let metas = load_tables(&cfg, &loader).await?;
     let start = start_position(&cfg, &mysql).await?;
     tracing::info!(
         "mysql-gp-sync {} started: config {}, flavor {}, server {} at {}, {} workers, window {}, from {start}",
@@ -160,7 +157,6 @@ pub async fn run(s: Settings, config_path: &Path) -> Result<()> {
     }
 
     let mut backoff = Backoff::new(Duration::from_secs(1), Duration::from_secs(30));
-    let mut metas = metas;
     let mut first = true;
     loop {
         if *shutdown_rx.borrow() {
@@ -208,7 +204,6 @@ pub async fn run(s: Settings, config_path: &Path) -> Result<()> {
                     mysql = m.pool;
                     opts = m.opts;
                     loader = make_loader(&mysql);
-                    metas = HashMap::new();
                     moved_from = Some(pos.clone());
                 }
             }
@@ -282,7 +277,7 @@ pub async fn run(s: Settings, config_path: &Path) -> Result<()> {
             Err(e) => return Err(e),
         };
         let (acked, acked_gtids, result) = pipeline
-            .run(pos.clone(), gtids, by_gtid, metas.clone())
+            .run(pos.clone(), gtids, by_gtid)
             .await;
         // What this process knows of the GTID state at `acked` (files may lag behind it).
         gtids_known = acked_gtids.clone().map(|g| (acked.clone(), g));
@@ -330,8 +325,6 @@ pub async fn run(s: Settings, config_path: &Path) -> Result<()> {
                     _ = sd.changed() => return Ok(()),
                 }
                 pos = acked;
-                // Reload layouts: the table may have changed while we were away.
-                metas = HashMap::new();
             }
             Err(e) if is_transient(&e) => return Ok(()),
             Err(e) => {

@@ -49,6 +49,8 @@ pub struct Source {
     pub schema: String,
     /// Plain names, `"*"` for every table, or whole-name regular expressions.
     pub tables: Vec<String>,
+    /// What schema changes of these tables do (overrides the top-level `ddl`).
+    pub ddl: Option<DdlPolicy>,
 }
 
 /// `[[rule]]`: where the rows of matching source tables go in PostgreSQL.
@@ -59,6 +61,8 @@ pub struct Rule {
     pub table: String,
     pub pg_schema: Option<String>,
     pub pg_table: Option<String>,
+    /// What schema changes of the matching tables do (overrides `[[source]]` and top level).
+    pub ddl: Option<DdlPolicy>,
 }
 
 #[derive(Clone, Deserialize)]
@@ -137,6 +141,14 @@ pub struct Config {
     /// Create missing PostgreSQL target tables from the MySQL schema at start.
     #[serde(default)]
     pub create_missing_tables: bool,
+    /// What a schema change of a configured table does: `"apply"` (default), `"ignore"` or
+    /// `"stop"` (see [`DdlPolicy`]).
+    #[serde(default)]
+    pub ddl: DdlPolicy,
+    /// What `DROP COLUMN` / `DROP TABLE` do to the target when `ddl = "apply"`: `"apply"`
+    /// (default) or `"keep"` (the column is kept, made nullable; the table is kept).
+    #[serde(default)]
+    pub ddl_drop: DdlDrop,
 
     /// Holds `master.info`. Relative paths are taken from the working directory, as the Go tool does.
     #[serde(default = "default_data_dir")]
@@ -551,6 +563,42 @@ pub enum ResumeBy {
     Gtid,
     /// Always by file and offset, as the Go tool does.
     File,
+}
+
+/// What a schema change (`ALTER`, `CREATE`, `DROP`, `RENAME TABLE`) of a configured table does.
+/// In every mode the sync follows the change on the source side, so later rows are decoded
+/// with the columns they were written with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum DdlPolicy {
+    /// The target follows: the change runs in PostgreSQL in one transaction with the checkpoint.
+    #[default]
+    Apply,
+    /// The target is left alone (hand-made targets: partitioned tables, Greenplum
+    /// distribution); rows after the change stop with a clear error if the target cannot take them.
+    Ignore,
+    /// The sync stops before the change, naming it: the operator changes the target by hand.
+    Stop,
+}
+
+impl std::fmt::Display for DdlPolicy {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            DdlPolicy::Apply => "apply",
+            DdlPolicy::Ignore => "ignore",
+            DdlPolicy::Stop => "stop",
+        })
+    }
+}
+
+/// What destructive schema changes do to the target under `ddl = "apply"`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum DdlDrop {
+    #[default]
+    Apply,
+    /// Keep dropped columns (made nullable) and dropped tables in PostgreSQL.
+    Keep,
 }
 
 /// What a zero or partly-zero date (`0000-00-00`, `2020-00-15`) becomes: PostgreSQL has no such

@@ -7,6 +7,7 @@ use mysql_async::Value;
 
 use crate::model::mark::Mark;
 use crate::model::position::Position;
+use crate::model::source_table::SourceTable;
 use crate::model::table::TableMeta;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -119,6 +120,42 @@ pub enum Barrier {
     /// Empty the table's target. `at` is the end of the TRUNCATE's event: once applied, every
     /// worker's checkpoint is there, so a replay does not empty the table again.
     Truncate { table: Arc<TableMeta>, at: Position },
+    /// A schema change of configured tables (see [`SchemaStep`]).
+    Schema(SchemaStep),
+}
+
+/// One schema-change statement of the binlog, as the writer side applies it: the target
+/// statements of every table it changes, and each table's new definition for the schema
+/// history, in one transaction with every worker's checkpoint at `at`.
+#[derive(Debug, Clone)]
+pub struct SchemaStep {
+    /// The end of the statement's event.
+    pub at: Position,
+    /// The statement, for the log and the status.
+    pub statement: String,
+    pub tables: Vec<TableStep>,
+}
+
+/// What one statement does to one configured table.
+#[derive(Debug, Clone)]
+pub struct TableStep {
+    /// `schema.table` of the source before the statement (its name in the history).
+    pub source: (String, String),
+    /// The definition afterwards, under `renamed_to` when the statement renamed it;
+    /// `None` when the table is gone (dropped, or renamed to a name not replicated).
+    pub after: Option<SourceTable>,
+    pub renamed_to: Option<(String, String)>,
+    /// Run in order in PostgreSQL (none when the target is left alone).
+    pub target: Vec<TargetStep>,
+}
+
+/// A PostgreSQL statement of a schema change.
+#[derive(Debug, Clone, PartialEq)]
+pub enum TargetStep {
+    /// Run `sql`, with `$1` bound to `param` (a value: never spliced into the text).
+    Exec { sql: String, param: Option<String> },
+    /// `sql` says whether the table holds rows; if it does, the change cannot be followed (why).
+    RequireEmpty { sql: String, why: String },
 }
 
 /// A [`Barrier`] on its way to the writer side, with the channel its outcome comes back on.

@@ -8,4 +8,5 @@ pub mod kind;
 pub mod mark;
 pub mod position;
 pub mod rules;
+pub mod source_table;
 pub mod table;

@@ -5,7 +5,7 @@
 use anyhow::{Context, Result};
 use regex::Regex;
 
-use crate::config::Config;
+use crate::config::{Config, DdlPolicy};
 
 /// A table name pattern from the config.
 #[derive(Debug, Clone)]
@@ -56,12 +56,14 @@ struct RuleEntry {
     table: NameMatcher,
     pg_schema: Option<String>,
     pg_table: Option<String>,
+    ddl: Option<DdlPolicy>,
 }
 
 #[derive(Debug, Clone)]
 pub struct TableRules {
-    sources: Vec<(String, Vec<NameMatcher>)>,
+    sources: Vec<(String, Vec<NameMatcher>, Option<DdlPolicy>)>,
     rules: Vec<RuleEntry>,
+    ddl: DdlPolicy,
 }
 
 impl TableRules {
@@ -76,7 +78,7 @@ impl TableRules {
                     .map(|t| NameMatcher::new(t))
                     .collect::<Result<Vec<_>>>()
                     .with_context(|| format!("[[source]] schema = {:?}", s.schema))?;
-                Ok((s.schema.clone(), m))
+                Ok((s.schema.clone(), m, s.ddl))
             })
             .collect::<Result<Vec<_>>>()?;
         let rules = cfg
@@ -90,22 +92,43 @@ impl TableRules {
                     })?,
                     pg_schema: r.pg_schema.clone(),
                     pg_table: r.pg_table.clone(),
+                    ddl: r.ddl,
                 })
             })
             .collect::<Result<Vec<_>>>()?;
-        Ok(TableRules { sources, rules })
+        Ok(TableRules {
+            sources,
+            rules,
+            ddl: cfg.ddl,
+        })
     }
 
     /// The schemas named in `[[source]]`.
     pub fn schemas(&self) -> impl Iterator<Item = &str> {
-        self.sources.iter().map(|(s, _)| s.as_str())
+        self.sources.iter().map(|(s, _, _)| s.as_str())
     }
 
     /// Is `schema.table` one of the configured tables?
     pub fn is_configured(&self, schema: &str, table: &str) -> bool {
         self.sources
             .iter()
-            .any(|(s, m)| s == schema && m.iter().any(|m| m.matches(table)))
+            .any(|(s, m, _)| s == schema && m.iter().any(|m| m.matches(table)))
+    }
+
+    /// What a schema change of `schema.table` does: the first matching `[[rule]]` that says,
+    /// else the first matching `[[source]]` that says, else the top-level `ddl`.
+    pub fn ddl(&self, schema: &str, table: &str) -> DdlPolicy {
+        self.rules
+            .iter()
+            .filter(|r| r.schema == schema && r.table.matches(table))
+            .find_map(|r| r.ddl)
+            .or_else(|| {
+                self.sources
+                    .iter()
+                    .filter(|(s, m, _)| s == schema && m.iter().any(|m| m.matches(table)))
+                    .find_map(|(_, _, d)| *d)
+            })
+            .unwrap_or(self.ddl)
     }
 
     /// The PostgreSQL table for a configured source table: the first matching rule, else the same names.

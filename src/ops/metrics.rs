@@ -43,6 +43,8 @@ struct Shared {
     reconnects: AtomicU64,
     errors: AtomicU64,
     batches: AtomicU64,
+    schema_changes: AtomicU64,
+    last_schema_change: Mutex<String>,
 }
 
 #[derive(Clone)]
@@ -76,6 +78,11 @@ pub struct Snapshot {
     pub reconnects: u64,
     pub errors: u64,
     pub tables: BTreeMap<String, Counts>,
+    /// Schema changes applied since start, and the last one (position and statement).
+    #[serde(default)]
+    pub schema_changes: u64,
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub last_schema_change: String,
 }
 
 fn active() -> String {
@@ -185,6 +192,13 @@ impl Metrics {
         }
     }
 
+    /// A schema change was applied (or followed): `what` names its position and statement.
+    pub fn schema_change(&self, what: String) {
+        self.shared.schema_changes.fetch_add(1, Relaxed);
+        *self.shared.last_schema_change.lock().unwrap() = what;
+        let _ = self.client.count("schema_changes", 1);
+    }
+
     pub fn reconnect(&self) {
         self.shared.reconnects.fetch_add(1, Relaxed);
         let _ = self.client.count("reconnects", 1);
@@ -220,6 +234,8 @@ impl Metrics {
             reconnects: self.shared.reconnects.load(Relaxed),
             errors: self.shared.errors.load(Relaxed),
             tables: self.shared.tables.lock().unwrap().clone(),
+            schema_changes: self.shared.schema_changes.load(Relaxed),
+            last_schema_change: self.shared.last_schema_change.lock().unwrap().clone(),
         }
     }
 
@@ -296,6 +312,11 @@ impl Snapshot {
             self.reconnects,
         );
         counter("errors", "Errors met (retried or not).", self.errors);
+        counter(
+            "schema_changes",
+            "Schema changes of configured tables applied since start.",
+            self.schema_changes,
+        );
         let rows = Family::<RowLabels, Counter>::default();
         for (table, c) in &self.tables {
             for (op, v) in [
@@ -352,6 +373,8 @@ mod tests {
             in_flight: 0,
             reconnects: 0,
             errors: 0,
+            schema_changes: 0,
+            last_schema_change: String::new(),
             tables,
         };
         let text = s.prometheus();

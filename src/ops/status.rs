@@ -66,6 +66,9 @@ pub fn print(path: &Path) -> Result<()> {
     println!("in flight        {}", s.in_flight);
     println!("reconnects       {}", s.reconnects);
     println!("errors           {}", s.errors);
+    if s.schema_changes > 0 {
+        println!("schema changes   {} (last: {})", s.schema_changes, s.last_schema_change);
+    }
     println!();
     println!(
         "{:<40} {:>12} {:>12} {:>12}",

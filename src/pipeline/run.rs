@@ -17,14 +17,17 @@ use crate::catalog::SchemaLoader;
 use crate::config::Config;
 use crate::error::{is_transient, retryable, Transient};
 use crate::model::gtid::GtidState;
+use crate::model::mark::Mark;
 use crate::model::position::Position;
 use crate::model::table::TableMeta;
 use crate::ops::metrics::{Metrics, Snapshot};
 use crate::ops::status;
 use crate::source::connect::binary_logs;
+use crate::pipeline::start::load_tables;
 use crate::source::reader::{Outputs, Reader, Stop};
 use crate::state::checkpoint::{self, Checkpoints};
 use crate::state::master_info;
+use crate::state::schema_history::SchemaHistory;
 use crate::state::window::AckWindow;
 use crate::target::barrier::Barriers;
 use crate::target::writer::{Worker, WorkerContext};
@@ -53,6 +56,38 @@ pub struct Pipeline {
 }
 
 impl Pipeline {
+    /// The configured tables as of where this run starts: each definition from the schema
+    /// history as of the later of `start` and the workers' `floor` (rows before the floor are
+    /// not decoded), a baseline recorded for tables the history lacks, then matched with
+    /// their targets.
+    async fn tables(
+        &self,
+        history: Option<&SchemaHistory>,
+        start: &Position,
+        floor: Option<&Mark>,
+    ) -> Result<HashMap<(String, String), Option<Arc<TableMeta>>>> {
+        let mut at = Mark {
+            file: start.file.clone(),
+            pos: start.pos,
+            seq: 0,
+        };
+        if let Some(f) = floor.filter(|f| **f > at) {
+            at = f.clone();
+        }
+        if let Some(h) = history {
+            h.rewind(&self.pg, &self.loader, &at)
+                .await
+                .map_err(|e| retryable(e.context("reading the schema history")))?;
+        }
+        let metas = load_tables(&self.cfg, &self.loader).await?;
+        if let Some(h) = history {
+            h.baseline(&self.pg, &at, &self.loader.book())
+                .await
+                .map_err(|e| retryable(e.context("recording the schema history")))?;
+        }
+        Ok(metas)
+    }
+
     /// Runs until shutdown or failure; returns the acknowledged position (and the GTID state
     /// there, when known) either way. `gtids` is the GTID state at `start`, when known.
     pub async fn run(
@@ -60,7 +95,6 @@ impl Pipeline {
         start: Position,
         gtids: Option<GtidState>,
         by_gtid: bool,
-        metas: HashMap<(String, String), Option<Arc<TableMeta>>>,
     ) -> (Position, Option<GtidState>, Result<()>) {
         let resume = gtids.clone().filter(|_| by_gtid);
         let cfg = &self.cfg;
@@ -93,7 +127,15 @@ impl Pipeline {
                 }
             }
         }
-        let truncate_floor = checkpoint::floor(&marks);
+        let floor = checkpoint::floor(&marks);
+        let history = self
+            .checkpoints
+            .as_ref()
+            .map(|cp| SchemaHistory::new(cp, &cfg.checkpoint_schema));
+        let metas = match self.tables(history.as_ref(), &start, floor.as_ref()).await {
+            Ok(m) => m,
+            Err(e) => return (start, gtids, Err(e)),
+        };
         let window = Arc::new(AckWindow::new(cfg.concurrent_ack_win, start.clone(), gtids));
         let mut senders = Vec::with_capacity(cfg.concurrent_size);
         let mut workers = JoinSet::new();
@@ -131,7 +173,8 @@ impl Pipeline {
             self.pg.clone(),
             window.clone(),
             self.checkpoints.clone().zip(committed),
-            truncate_floor,
+            floor.clone(),
+            history,
         );
         let barriers = tokio::spawn(barriers.run(barrier_rx));
         let reader = Reader::new(
@@ -147,6 +190,7 @@ impl Pipeline {
                 barriers: barrier_tx,
                 shutdown: self.shutdown.clone(),
             },
+            floor,
         );
         let mut reader = tokio::spawn(reader.run(start, resume));
 

@@ -166,6 +166,7 @@ impl Checkpoints {
                      ALTER TABLE {table} ADD COLUMN gtid text;
                  END IF;
              END $add$;
+             {history};
              CREATE TABLE IF NOT EXISTS {lease_table} (
                  source text PRIMARY KEY,
                  epoch bigint NOT NULL,
@@ -184,6 +185,9 @@ impl Checkpoints {
                  END IF;
              END $fence$",
             schema = quote_ident(&cfg.checkpoint_schema),
+            history = crate::state::schema_history::ddl(&crate::state::schema_history::table_name(
+                &cfg.checkpoint_schema
+            )),
         );
         let created = async {
             let mut client = pg.get().await?;

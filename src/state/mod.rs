@@ -8,4 +8,5 @@ pub mod init_state;
 pub mod lease;
 pub mod master_info;
 pub mod reload;
+pub mod schema_history;
 pub mod window;

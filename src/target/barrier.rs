@@ -1,5 +1,5 @@
 //! The writer side of barriers ([`Barrier`]): changes to a whole target table that sit exactly
-//! between the row changes around them. Today a TRUNCATE; schema changes will be others.
+//! between the row changes around them: a TRUNCATE, a schema change.
 
 use std::sync::Arc;
 
@@ -7,11 +7,12 @@ use anyhow::{Context, Result};
 use tokio::sync::mpsc;
 
 use crate::error::Transient;
-use crate::model::change::{Barrier, BarrierRequest};
+use crate::model::change::{Barrier, BarrierRequest, SchemaStep, TargetStep};
 use crate::model::mark::Mark;
 use crate::model::position::Position;
 use crate::model::table::TableMeta;
 use crate::state::checkpoint::{Checkpoints, Committed};
+use crate::state::schema_history::SchemaHistory;
 use crate::state::window::AckWindow;
 
 /// Applies the barriers the reader sends, one at a time, and answers each on its channel.
@@ -27,6 +28,8 @@ pub struct Barriers {
     /// Everything at or before this mark was committed by every worker before this run began
     /// (the lowest checkpoint): a barrier there was applied already.
     floor: Option<Mark>,
+    /// Where schema changes record the tables' new definitions (with the checkpoint).
+    history: Option<SchemaHistory>,
 }
 
 impl Barriers {
@@ -35,12 +38,14 @@ impl Barriers {
         window: Arc<AckWindow>,
         checkpoints: Option<(Arc<Checkpoints>, Committed)>,
         floor: Option<Mark>,
+        history: Option<SchemaHistory>,
     ) -> Self {
         Barriers {
             pool,
             window,
             checkpoints,
             floor,
+            history,
         }
     }
 
@@ -49,6 +54,7 @@ impl Barriers {
         while let Some(req) = requests.recv().await {
             let outcome = match req.barrier {
                 Barrier::Truncate { table, at } => self.truncate(&table, &at).await,
+                Barrier::Schema(step) => self.schema(&step).await,
             };
             // The reader waits for the answer; if it is gone, so is the pipeline.
             let _ = req.applied.send(outcome);
@@ -108,6 +114,91 @@ impl Barriers {
                 .for_each(|m| *m = Some(mark.clone()));
         }
         tracing::info!("TRUNCATE {source} at {at}: emptied {}", table.target);
+        Ok(())
+    }
+
+    /// Applies a schema change once every change before it is committed: its target
+    /// statements, the tables' new definitions and every worker's checkpoint in one
+    /// transaction (PostgreSQL's DDL is transactional), so a crash leaves all or nothing.
+    async fn schema(&self, step: &SchemaStep) -> Result<()> {
+        let at = &step.at;
+        let mark = Mark {
+            file: at.file.clone(),
+            pos: at.pos,
+            seq: 0,
+        };
+        if self.floor.as_ref().is_some_and(|f| *f >= mark) {
+            tracing::info!("schema change at {at} was already applied (checkpoint): skipped");
+            return Ok(());
+        }
+        self.window.drain().await;
+        let mut client = self
+            .pool
+            .get()
+            .await
+            .context("connecting to PostgreSQL for a schema change")?;
+        if let Some((cp, committed)) = &self.checkpoints {
+            let mine = committed.lock().unwrap().clone();
+            if let Some(loss) = cp.lost(&self.pool, &mine, None).await? {
+                return Err(Transient(format!(
+                    "PostgreSQL lost commits it had confirmed ({})",
+                    loss.what
+                ))
+                .into());
+            }
+        }
+        let tx = client.transaction().await?;
+        tx.batch_execute("SET LOCAL synchronous_commit = on").await?;
+        for t in &step.tables {
+            let name = format!("{}.{}", t.source.0, t.source.1);
+            for s in &t.target {
+                match s {
+                    TargetStep::Exec { sql, param } => {
+                        let done = match param {
+                            Some(p) => tx.execute(sql.as_str(), &[p]).await.map(|_| ()),
+                            None => tx.batch_execute(sql).await,
+                        };
+                        done.with_context(|| {
+                            format!(
+                                "schema change of MySQL {name} at {at}: PostgreSQL refused `{sql}`;                                  change the target by hand and set ddl = \"ignore\" for the table, or run \
+                                 `mysql-gp-sync init --tables {name}` with the sync stopped"
+                            )
+                        })?;
+                    }
+                    TargetStep::RequireEmpty { sql, why } => {
+                        let rows: bool = tx.query_one(sql.as_str(), &[]).await?.get(0);
+                        if rows {
+                            anyhow::bail!(
+                                "schema change of MySQL {name} at {at}: {why}, and its target holds rows. \
+                                 With the sync stopped, run `mysql-gp-sync init --tables {name}` (reloads \
+                                 that table at a new position; the sync skips its changes before it, this \
+                                 statement included), or set ddl = \"ignore\" for it and fill the column by hand"
+                            );
+                        }
+                    }
+                }
+            }
+            if let Some(h) = &self.history {
+                h.record(&tx, &t.source, &mark, t.after.as_ref().filter(|_| t.renamed_to.is_none()), &step.statement)
+                    .await?;
+                if let Some(to) = &t.renamed_to {
+                    h.record(&tx, to, &mark, t.after.as_ref(), &step.statement).await?;
+                }
+            }
+        }
+        if let Some((cp, _)) = &self.checkpoints {
+            cp.record_all(&tx, &mark).await?;
+        }
+        tx.commit()
+            .await
+            .with_context(|| format!("committing the schema change at {at}"))?;
+        if let Some((_, committed)) = &self.checkpoints {
+            committed
+                .lock()
+                .unwrap()
+                .iter_mut()
+                .for_each(|m| *m = Some(mark.clone()));
+        }
         Ok(())
     }
 }

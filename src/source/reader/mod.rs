@@ -5,6 +5,7 @@
 //! Rows of tables that are not configured are never decoded (decoding is the reader's main
 //! cost); their transactions only move the resumable position.
 
+mod ddl;
 mod query;
 mod stream;
 
@@ -26,6 +27,7 @@ use crate::error::Transient;
 use crate::model::change::TxnId;
 use crate::model::change::{BarrierRequest, Change, Op, RowKind};
 use crate::model::gtid::{Gtid, GtidState};
+use crate::model::mark::Mark;
 use crate::model::position::Position;
 use crate::model::rules::TargetName;
 use crate::model::table::{Skip, TableMeta};
@@ -73,6 +75,10 @@ pub struct Reader {
     metrics: Metrics,
     /// Tables reloaded by `init --tables`: their changes before the copy are skipped.
     reloads: Reloads,
+    /// Every worker committed everything up to here before this run began: rows before it
+    /// are not decoded (the table definitions this run starts with may be newer than them),
+    /// and a schema change up to it is applied already.
+    floor: Option<Mark>,
 }
 
 /// Where the reader's output goes: the window every change is registered in, the workers'
@@ -95,6 +101,7 @@ impl Reader {
         reloads: Reloads,
         metrics: Metrics,
         out: Outputs,
+        floor: Option<Mark>,
     ) -> Self {
         let mut target_sources: HashMap<TargetName, HashSet<(String, String)>> = HashMap::new();
         for (k, m) in &metas {
@@ -114,7 +121,20 @@ impl Reader {
             target_sources,
             metrics,
             reloads,
+            floor,
         }
+    }
+
+    /// Whether an event at `at` lies before the floor (all of it committed by every worker).
+    fn before_floor(&self, at: &Position) -> bool {
+        self.floor.as_ref().is_some_and(|f| {
+            let m = Mark {
+                file: at.file.clone(),
+                pos: at.pos,
+                seq: 0,
+            };
+            m < *f && !(m.file == f.file && m.pos == f.pos)
+        })
     }
 
     /// Reads from `start` (a transaction boundary) until shutdown or failure; with `by_gtid`,
@@ -462,6 +482,9 @@ impl Reader {
                     let plan = plan.clone();
                     break Some(Arc::new(Layout { meta, map, plan }));
                 }
+                // Rows this run does not decode (before the floor) may be older than the
+                // definition it started with.
+                None if self.before_floor(&Position::new(st.file.clone(), log_pos)) => break None,
                 None if !reloaded => {
                     // The table may have changed since it was loaded: look again once.
                     self.metas.remove(&(schema.clone(), table.clone()));
@@ -496,6 +519,9 @@ impl Reader {
         let name = layout.meta.source_name();
         if self.reloads.in_copy(name, &at) {
             return Ok(first_seq); // in the table's reloaded copy already
+        }
+        if self.before_floor(&at) {
+            return Ok(first_seq); // committed by every worker before this run
         }
         if matches!(rows, RowsEventData::PartialUpdateRowsEvent(_)) {
             bail!(

@@ -41,17 +41,9 @@ impl Reader {
             Statement::Truncate(t) if self.loader.rules().is_configured(&t.schema, &t.table) => {
                 self.truncate(&t.schema, &t.table, &at).await?;
             }
-            Statement::Ddl(t) if self.loader.rules().is_configured(&t.schema, &t.table) => {
-                tracing::warn!(
-                    "DDL on configured table {}.{} at {at}: {:?}; schema changes are not replicated: \
-                     change the PostgreSQL table to match if columns changed",
-                    t.schema,
-                    t.table,
-                    query
-                );
-                // Reload the table's layout when it next appears.
-                self.metas.remove(&(t.schema.clone(), t.table.clone()));
-                st.tables.clear();
+            Statement::Ddl(t) => {
+                self.on_ddl(st, schema, query, &at, (&t.schema, &t.table))
+                    .await?;
             }
             Statement::Dml(t)
                 if self.loader.rules().is_configured(&t.schema, &t.table)
