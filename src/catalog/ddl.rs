@@ -14,8 +14,8 @@ use anyhow::{anyhow, bail, Result};
 use regex::Regex;
 use sqlparser::ast::{
     AlterTableOperation, ColumnDef, ColumnOption, CreateTableLikeKind, DataType, Expr,
-    ObjectName, ObjectNamePart, ObjectType, RenameTableNameKind, Statement, TableConstraint,
-    UnaryOperator, Value,
+    MySQLColumnPosition, ObjectName, ObjectNamePart, ObjectType, RenameTableNameKind, Statement,
+    TableConstraint, UnaryOperator, Value,
 };
 use sqlparser::dialect::MySqlDialect;
 use sqlparser::parser::Parser;
@@ -56,13 +56,21 @@ pub enum CreateDef {
     Like(Name),
 }
 
-/// One clause of an `ALTER TABLE`. Column positions (`FIRST`, `AFTER x`) are not kept:
-/// the sync writes columns by name, so their order in PostgreSQL does not matter.
+/// Where `FIRST` / `AFTER x` puts a column. It matters on the source side (row images list
+/// columns in table order); PostgreSQL columns are written by name, so there they go last.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Place {
+    First,
+    After(String),
+}
+
+/// One clause of an `ALTER TABLE`.
 #[derive(Debug, Clone, PartialEq)]
 pub enum AlterOp {
     Add {
         col: ColumnSpec,
         if_not_exists: bool,
+        place: Option<Place>,
     },
     Drop {
         name: String,
@@ -72,6 +80,7 @@ pub enum AlterOp {
     Change {
         old: String,
         col: ColumnSpec,
+        place: Option<Place>,
     },
     RenameColumn {
         old: String,
@@ -146,7 +155,8 @@ pub fn parse(default_schema: &str, sql: &str) -> Result<Vec<Ddl>> {
             }
             let table = object(default_schema, &ct.name)?;
             let def = match &ct.like {
-                Some(CreateTableLikeKind::Plain(l)) | Some(CreateTableLikeKind::Parenthesized(l)) => {
+                Some(CreateTableLikeKind::Plain(l))
+                | Some(CreateTableLikeKind::Parenthesized(l)) => {
                     CreateDef::Like(object(default_schema, &l.name)?)
                 }
                 None => {
@@ -237,9 +247,9 @@ fn alter_ops(default_schema: &str, table: &Name, rest: &str) -> Result<Vec<Alter
             .collect();
         match no_effect(&words) {
             Clause::NoEffect => continue,
-            Clause::LosesRows => bail!(
-                "`{clause}` changes the rows of {table} without row events in the binlog"
-            ),
+            Clause::LosesRows => {
+                bail!("`{clause}` changes the rows of {table} without row events in the binlog")
+            }
             Clause::Unsupported => bail!("`{clause}` is not one the sync can follow"),
             Clause::Charset(cs) => {
                 ops.push(AlterOp::DefaultCharset(cs));
@@ -249,17 +259,21 @@ fn alter_ops(default_schema: &str, table: &Name, rest: &str) -> Result<Vec<Alter
         }
         // MariaDB's `ADD COLUMN IF NOT EXISTS` / `DROP COLUMN IF EXISTS`: the parser lacks them.
         let (clause, if_not_exists, if_exists) = strip_if_exists(clause);
-        let parsed = parse_one(&format!("ALTER TABLE t {clause}")).map_err(|e| {
-            anyhow!("cannot read `{clause}`: {e}")
-        })?;
+        let parsed = parse_one(&format!("ALTER TABLE t {clause}"))
+            .map_err(|e| anyhow!("cannot read `{clause}`: {e}"))?;
         let Statement::AlterTable(at) = parsed else {
             bail!("cannot read `{clause}`");
         };
         for op in at.operations {
             let op = match op {
-                AlterTableOperation::AddColumn { column_def, .. } => AlterOp::Add {
+                AlterTableOperation::AddColumn {
+                    column_def,
+                    column_position,
+                    ..
+                } => AlterOp::Add {
                     col: column_def_spec(&column_def)?,
                     if_not_exists,
+                    place: place(column_position),
                 },
                 AlterTableOperation::DropColumn { column_names, .. } => {
                     let (last, before) = column_names
@@ -278,20 +292,22 @@ fn alter_ops(default_schema: &str, table: &Name, rest: &str) -> Result<Vec<Alter
                     col_name,
                     data_type,
                     options,
-                    ..
+                    column_position,
                 } => AlterOp::Change {
                     old: col_name.value.clone(),
                     col: column_spec(&col_name.value, &data_type, &options)?,
+                    place: place(column_position),
                 },
                 AlterTableOperation::ChangeColumn {
                     old_name,
                     new_name,
                     data_type,
                     options,
-                    ..
+                    column_position,
                 } => AlterOp::Change {
                     old: old_name.value.clone(),
                     col: column_spec(&new_name.value, &data_type, &options)?,
+                    place: place(column_position),
                 },
                 AlterTableOperation::RenameColumn {
                     old_column_name,
@@ -325,6 +341,13 @@ fn alter_ops(default_schema: &str, table: &Name, rest: &str) -> Result<Vec<Alter
     Ok(ops)
 }
 
+fn place(p: Option<MySQLColumnPosition>) -> Option<Place> {
+    p.map(|p| match p {
+        MySQLColumnPosition::First => Place::First,
+        MySQLColumnPosition::After(i) => Place::After(i.value),
+    })
+}
+
 enum Clause {
     NoEffect,
     /// Rows change without row events (`DROP PARTITION`, `TRUNCATE PARTITION`, …).
@@ -339,15 +362,46 @@ fn no_effect(w: &[String]) -> Clause {
     let w = |i: usize| w.get(i).map(String::as_str).unwrap_or("");
     let partition = |x: &str| x == "partition" || x == "partitions";
     match w(0) {
-        "comment" | "engine" | "auto_increment" | "row_format" | "key_block_size"
-        | "stats_persistent" | "stats_auto_recalc" | "stats_sample_pages" | "pack_keys"
-        | "checksum" | "page_checksum" | "min_rows" | "max_rows" | "avg_row_length"
-        | "delay_key_write" | "insert_method" | "tablespace" | "compression" | "encryption"
-        | "algorithm" | "lock" | "force" | "order" | "union" | "transactional"
-        | "secondary_engine" | "secondary_load" | "secondary_unload" | "with" | "without"
-        | "enable" | "disable" | "autoextend_size" | "engine_attribute"
-        | "secondary_engine_attribute" | "page_compressed" | "page_compression_level"
-        | "ietf_quotes" | "sequence" | "system" => Clause::NoEffect,
+        "comment"
+        | "engine"
+        | "auto_increment"
+        | "row_format"
+        | "key_block_size"
+        | "stats_persistent"
+        | "stats_auto_recalc"
+        | "stats_sample_pages"
+        | "pack_keys"
+        | "checksum"
+        | "page_checksum"
+        | "min_rows"
+        | "max_rows"
+        | "avg_row_length"
+        | "delay_key_write"
+        | "insert_method"
+        | "tablespace"
+        | "compression"
+        | "encryption"
+        | "algorithm"
+        | "lock"
+        | "force"
+        | "order"
+        | "union"
+        | "transactional"
+        | "secondary_engine"
+        | "secondary_load"
+        | "secondary_unload"
+        | "with"
+        | "without"
+        | "enable"
+        | "disable"
+        | "autoextend_size"
+        | "engine_attribute"
+        | "secondary_engine_attribute"
+        | "page_compressed"
+        | "page_compression_level"
+        | "ietf_quotes"
+        | "sequence"
+        | "system" => Clause::NoEffect,
         "coalesce" | "reorganize" | "rebuild" | "analyze" | "check" | "optimize" | "repair"
         | "remove"
             if partition(w(1)) || w(1) == "partitioning" =>
@@ -396,7 +450,9 @@ fn no_effect(w: &[String]) -> Clause {
                 .position(|x| matches!(*x, "set" | "charset" | "collate"))
                 .map(|i| i + 1);
             match at.and_then(|i| words.get(i)).filter(|x| !x.is_empty()) {
-                Some(name) if words.contains(&"collate") => Clause::Charset(charset_of_collation(name)),
+                Some(name) if words.contains(&"collate") => {
+                    Clause::Charset(charset_of_collation(name))
+                }
                 Some(name) => Clause::Charset(name.to_string()),
                 None => Clause::Unsupported,
             }
@@ -505,9 +561,7 @@ fn strip_comments(sql: &str) -> String {
                 i = end + 2;
                 continue;
             }
-            '-' if b.get(i + 1) == Some(&'-')
-                && b.get(i + 2).is_none_or(|c| c.is_whitespace()) =>
-            {
+            '-' if b.get(i + 1) == Some(&'-') && b.get(i + 2).is_none_or(|c| c.is_whitespace()) => {
                 while i < b.len() && b[i] != '\n' {
                     i += 1;
                 }
@@ -527,14 +581,13 @@ fn strip_comments(sql: &str) -> String {
 }
 
 fn object(default_schema: &str, n: &ObjectName) -> Result<Name> {
-    let parts: Vec<String> = n
-        .0
-        .iter()
-        .map(|p| match p {
-            ObjectNamePart::Identifier(i) => Ok(i.value.clone()),
-            other => bail!("unexpected name part {other}"),
-        })
-        .collect::<Result<_>>()?;
+    let parts: Vec<String> =
+        n.0.iter()
+            .map(|p| match p {
+                ObjectNamePart::Identifier(i) => Ok(i.value.clone()),
+                other => bail!("unexpected name part {other}"),
+            })
+            .collect::<Result<_>>()?;
     Ok(match parts.as_slice() {
         [t] => Name {
             schema: default_schema.to_string(),
@@ -589,7 +642,14 @@ fn index_columns(cols: &[sqlparser::ast::IndexColumn]) -> Result<Vec<String>> {
 }
 
 fn column_def_spec(c: &ColumnDef) -> Result<ColumnSpec> {
-    column_spec(&c.name.value, &c.data_type, &c.options.iter().map(|o| o.option.clone()).collect::<Vec<_>>())
+    column_spec(
+        &c.name.value,
+        &c.data_type,
+        &c.options
+            .iter()
+            .map(|o| o.option.clone())
+            .collect::<Vec<_>>(),
+    )
 }
 
 /// A column definition as `information_schema` would describe it.
@@ -674,7 +734,9 @@ fn default_of(e: &Expr) -> DefaultValue {
             op: UnaryOperator::Minus,
             expr,
         } => match default_of(expr) {
-            DefaultValue::Literal(n) if !n.starts_with('-') => DefaultValue::Literal(format!("-{n}")),
+            DefaultValue::Literal(n) if !n.starts_with('-') => {
+                DefaultValue::Literal(format!("-{n}"))
+            }
             _ => DefaultValue::Expr(e.to_string()),
         },
         Expr::UnaryOp {
@@ -754,16 +816,18 @@ fn mysql_types(dt: &DataType) -> Result<(String, String)> {
     let flags = format!(
         "{}{}",
         if unsigned { " unsigned" } else { "" },
-        if lower.contains("zerofill") { " zerofill" } else { "" }
+        if lower.contains("zerofill") {
+            " zerofill"
+        } else {
+            ""
+        }
     );
     let with = |base: &str, args: Option<String>| match args {
         Some(a) => format!("{base}({a}){flags}"),
         None => format!("{base}{flags}"),
     };
     Ok(match head {
-        "tinyint" | "smallint" | "mediumint" | "bigint" => {
-            (head.to_string(), with(head, args))
-        }
+        "tinyint" | "smallint" | "mediumint" | "bigint" => (head.to_string(), with(head, args)),
         "int" | "integer" | "int4" => ("int".into(), with("int", args)),
         "bool" | "boolean" => ("tinyint".into(), "tinyint(1)".into()),
         "decimal" | "dec" | "numeric" | "fixed" => {
@@ -779,24 +843,34 @@ fn mysql_types(dt: &DataType) -> Result<(String, String)> {
             Some(_) => ("float".into(), with("float", None)),
             None => ("float".into(), with("float", args)),
         },
-        "double" | "real" => ("double".into(), with("double", args.filter(|a| a.contains(',')))),
-        "bit" => ("bit".into(), format!("bit({})", args.unwrap_or_else(|| "1".into()))),
-        "char" | "character" | "nchar" if !lower.contains("varying") => {
-            ("char".into(), format!("char({})", args.unwrap_or_else(|| "1".into())))
-        }
+        "double" | "real" => (
+            "double".into(),
+            with("double", args.filter(|a| a.contains(','))),
+        ),
+        "bit" => (
+            "bit".into(),
+            format!("bit({})", args.unwrap_or_else(|| "1".into())),
+        ),
+        "char" | "character" | "nchar" if !lower.contains("varying") => (
+            "char".into(),
+            format!("char({})", args.unwrap_or_else(|| "1".into())),
+        ),
         "varchar" | "nvarchar" | "character" | "char" => match args {
             Some(a) => ("varchar".into(), format!("varchar({a})")),
             None => bail!("{shown} without a length"),
         },
-        "binary" => ("binary".into(), format!("binary({})", args.unwrap_or_else(|| "1".into()))),
+        "binary" => (
+            "binary".into(),
+            format!("binary({})", args.unwrap_or_else(|| "1".into())),
+        ),
         "varbinary" => match args {
             Some(a) => ("varbinary".into(), format!("varbinary({a})")),
             None => bail!("{shown} without a length"),
         },
         "tinytext" | "text" | "mediumtext" | "longtext" | "tinyblob" | "blob" | "mediumblob"
         | "longblob" | "date" | "year" | "json" | "geometry" | "point" | "linestring"
-        | "polygon" | "multipoint" | "multilinestring" | "multipolygon"
-        | "geometrycollection" | "geomcollection" => (head.to_string(), head.to_string()),
+        | "polygon" | "multipoint" | "multilinestring" | "multipolygon" | "geometrycollection"
+        | "geomcollection" => (head.to_string(), head.to_string()),
         "datetime" | "timestamp" | "time" => (head.to_string(), with(head, args)),
         // Members keep their case: they are data.
         "enum" | "set" => (head.to_string(), format!("{head}{}", &shown[head_end..])),
@@ -827,12 +901,24 @@ mod tests {
     #[test]
     fn add_column_with_default_after_and_first() {
         let ops = alter("ALTER TABLE t ADD COLUMN c INT NOT NULL DEFAULT -5 AFTER b, ADD d DECIMAL(12,4) UNSIGNED FIRST");
-        let AlterOp::Add { col, .. } = &ops[0] else { panic!() };
+        let AlterOp::Add { col, .. } = &ops[0] else {
+            panic!()
+        };
         assert_eq!(col.column.name, "c");
-        assert_eq!((col.column.data_type.as_str(), col.column.column_type.as_str()), ("int", "int"));
+        assert_eq!(
+            (
+                col.column.data_type.as_str(),
+                col.column.column_type.as_str()
+            ),
+            ("int", "int")
+        );
         assert!(!col.column.nullable);
         assert_eq!(col.default, DefaultValue::Literal("-5".into()));
-        let AlterOp::Add { col, .. } = &ops[1] else { panic!() };
+        assert!(matches!(&ops[0], AlterOp::Add { place: Some(Place::After(b)), .. } if b == "b"));
+        let AlterOp::Add { col, place, .. } = &ops[1] else {
+            panic!()
+        };
+        assert_eq!(place, &Some(Place::First));
         assert_eq!(col.column.column_type, "decimal(12,4) unsigned");
         assert_eq!(col.default, DefaultValue::Absent);
     }
@@ -844,15 +930,31 @@ mod tests {
              RENAME COLUMN x TO y, DROP COLUMN z, ALGORITHM=INPLACE, LOCK=NONE",
         );
         assert_eq!(ops.len(), 4);
-        let AlterOp::Change { old, col } = &ops[0] else { panic!() };
+        let AlterOp::Change { old, col, .. } = &ops[0] else {
+            panic!()
+        };
         assert_eq!(old, "v");
         assert_eq!(col.column.charset.as_deref(), Some("latin1"));
         assert_eq!(col.column.column_type, "varchar(200)");
-        let AlterOp::Change { old, col } = &ops[1] else { panic!() };
+        let AlterOp::Change { old, col, .. } = &ops[1] else {
+            panic!()
+        };
         assert_eq!((old.as_str(), col.column.name.as_str()), ("a", "b"));
         assert_eq!(col.column.column_type, "bigint unsigned");
-        assert_eq!(ops[2], AlterOp::RenameColumn { old: "x".into(), new: "y".into() });
-        assert_eq!(ops[3], AlterOp::Drop { name: "z".into(), if_exists: false });
+        assert_eq!(
+            ops[2],
+            AlterOp::RenameColumn {
+                old: "x".into(),
+                new: "y".into()
+            }
+        );
+        assert_eq!(
+            ops[3],
+            AlterOp::Drop {
+                name: "z".into(),
+                if_exists: false
+            }
+        );
     }
 
     #[test]
@@ -884,25 +986,48 @@ mod tests {
     #[test]
     fn mariadb_forms() {
         let ops = alter("ALTER ONLINE TABLE t WAIT 5 ADD COLUMN IF NOT EXISTS z INT(11), DROP COLUMN IF EXISTS w");
-        assert!(matches!(&ops[0], AlterOp::Add { if_not_exists: true, col, .. } if col.column.column_type == "int(11)"));
-        assert_eq!(ops[1], AlterOp::Drop { name: "w".into(), if_exists: true });
+        assert!(
+            matches!(&ops[0], AlterOp::Add { if_not_exists: true, col, .. } if col.column.column_type == "int(11)")
+        );
+        assert_eq!(
+            ops[1],
+            AlterOp::Drop {
+                name: "w".into(),
+                if_exists: true
+            }
+        );
     }
 
     #[test]
     fn keys_and_renames() {
         assert_eq!(
             alter("ALTER TABLE t DROP PRIMARY KEY, ADD PRIMARY KEY (a, b)"),
-            vec![AlterOp::DropPrimaryKey, AlterOp::AddPrimaryKey(vec!["a".into(), "b".into()])]
+            vec![
+                AlterOp::DropPrimaryKey,
+                AlterOp::AddPrimaryKey(vec!["a".into(), "b".into()])
+            ]
         );
-        assert_eq!(alter("ALTER TABLE t RENAME TO s.u"), vec![AlterOp::RenameTable(n("s", "u"))]);
+        assert_eq!(
+            alter("ALTER TABLE t RENAME TO s.u"),
+            vec![AlterOp::RenameTable(n("s", "u"))]
+        );
         assert_eq!(
             parse("d", "RENAME TABLE a TO b, x.c TO x.d").unwrap(),
             vec![
-                Ddl::Rename { from: n("d", "a"), to: n("d", "b") },
-                Ddl::Rename { from: n("x", "c"), to: n("x", "d") }
+                Ddl::Rename {
+                    from: n("d", "a"),
+                    to: n("d", "b")
+                },
+                Ddl::Rename {
+                    from: n("x", "c"),
+                    to: n("x", "d")
+                }
             ]
         );
-        assert_eq!(alter("ALTER TABLE t DEFAULT CHARSET=latin1"), vec![AlterOp::DefaultCharset("latin1".into())]);
+        assert_eq!(
+            alter("ALTER TABLE t DEFAULT CHARSET=latin1"),
+            vec![AlterOp::DefaultCharset("latin1".into())]
+        );
     }
 
     #[test]
@@ -912,7 +1037,17 @@ mod tests {
             "CREATE TABLE `t3` (\n  `id` int NOT NULL,\n  `v` varchar(10) DEFAULT NULL,\n  e enum('A','b') ,\n  PRIMARY KEY (`id`)\n) ENGINE=InnoDB DEFAULT CHARSET=latin1 START TRANSACTION",
         )
         .unwrap();
-        let [Ddl::Create { table, def: CreateDef::Columns { columns, key, charset, .. } }] = d.as_slice() else {
+        let [Ddl::Create {
+            table,
+            def:
+                CreateDef::Columns {
+                    columns,
+                    key,
+                    charset,
+                    ..
+                },
+        }] = d.as_slice()
+        else {
             panic!("{d:?}")
         };
         assert_eq!(table, &n("d", "t3"));
@@ -922,13 +1057,26 @@ mod tests {
         assert!(!columns[1].explicit_charset);
         assert_eq!(
             parse("d", "CREATE TABLE t2 LIKE s.t").unwrap(),
-            vec![Ddl::Create { table: n("d", "t2"), def: CreateDef::Like(n("s", "t")) }]
+            vec![Ddl::Create {
+                table: n("d", "t2"),
+                def: CreateDef::Like(n("s", "t"))
+            }]
         );
         assert_eq!(
-            parse("d", "DROP TABLE IF EXISTS `a`, s.b /* generated by server */").unwrap(),
+            parse(
+                "d",
+                "DROP TABLE IF EXISTS `a`, s.b /* generated by server */"
+            )
+            .unwrap(),
             vec![
-                Ddl::Drop { table: n("d", "a"), if_exists: true },
-                Ddl::Drop { table: n("s", "b"), if_exists: true }
+                Ddl::Drop {
+                    table: n("d", "a"),
+                    if_exists: true
+                },
+                Ddl::Drop {
+                    table: n("s", "b"),
+                    if_exists: true
+                }
             ]
         );
     }
@@ -937,7 +1085,9 @@ mod tests {
     fn type_spellings() {
         let t = |s: &str| {
             let ops = alter(&format!("ALTER TABLE t ADD c {s}"));
-            let AlterOp::Add { col, .. } = &ops[0] else { panic!() };
+            let AlterOp::Add { col, .. } = &ops[0] else {
+                panic!()
+            };
             (col.column.data_type.clone(), col.column.column_type.clone())
         };
         assert_eq!(t("DECIMAL"), ("decimal".into(), "decimal(10,0)".into()));
@@ -945,7 +1095,10 @@ mod tests {
         assert_eq!(t("FLOAT(30)"), ("double".into(), "double".into()));
         assert_eq!(t("DATETIME(6)"), ("datetime".into(), "datetime(6)".into()));
         assert_eq!(t("BOOLEAN"), ("tinyint".into(), "tinyint(1)".into()));
-        assert_eq!(t("VARBINARY(5)"), ("varbinary".into(), "varbinary(5)".into()));
+        assert_eq!(
+            t("VARBINARY(5)"),
+            ("varbinary".into(), "varbinary(5)".into())
+        );
         assert_eq!(t("CHAR"), ("char".into(), "char(1)".into()));
         assert_eq!(t("SET('x','Y')"), ("set".into(), "set('x', 'Y')".into()));
     }

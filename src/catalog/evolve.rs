@@ -5,7 +5,7 @@
 use anyhow::{anyhow, bail, Result};
 use mysql_async::Value;
 
-use crate::catalog::ddl::{AlterOp, ColumnSpec, DefaultValue};
+use crate::catalog::ddl::{AlterOp, ColumnSpec, DefaultValue, Place};
 use crate::catalog::postgres::{create_table_sql, target_not_null};
 use crate::config::ZeroDate;
 use crate::convert::to_pg_text;
@@ -38,8 +38,16 @@ pub fn alter(
     let mut renamed_key = src.key.clone();
     for op in ops {
         match op {
-            AlterOp::Add { col, if_not_exists } => {
-                if new.columns.iter().any(|c| c.name.eq_ignore_ascii_case(&col.column.name)) {
+            AlterOp::Add {
+                col,
+                if_not_exists,
+                place,
+            } => {
+                if new
+                    .columns
+                    .iter()
+                    .any(|c| c.name.eq_ignore_ascii_case(&col.column.name))
+                {
                     if *if_not_exists {
                         continue;
                     }
@@ -57,7 +65,8 @@ pub fn alter(
                     Fill::Nothing => {}
                     Fill::Value(v) => steps.push(TargetStep::Exec {
                         sql: format!(
-                            "UPDATE {t} SET {q} = $1::{}",
+                            // A text parameter, cast by PostgreSQL as a row's value would be.
+                            "UPDATE {t} SET {q} = ($1::text)::{}",
                             kind.pg_type(&column.column_type)
                         ),
                         param: Some(v),
@@ -71,9 +80,12 @@ pub fn alter(
                     }),
                 }
                 if target_not_null(&column, &kind, col.primary_key, follow.zero_date) {
-                    steps.push(exec(format!("ALTER TABLE {t} ALTER COLUMN {q} SET NOT NULL")));
+                    steps.push(exec(format!(
+                        "ALTER TABLE {t} ALTER COLUMN {q} SET NOT NULL"
+                    )));
                 }
-                new.columns.push(column);
+                let at = index_for(&new, place.as_ref(), new.columns.len())?;
+                new.columns.insert(at, column);
             }
             AlterOp::Drop { name, if_exists } => {
                 let Some(i) = find(&new, name) else {
@@ -92,7 +104,7 @@ pub fn alter(
                     format!("ALTER TABLE {t} DROP COLUMN IF EXISTS {q}")
                 }));
             }
-            AlterOp::Change { old, col } => {
+            AlterOp::Change { old, col, place } => {
                 let i = find(&new, old).ok_or_else(|| anyhow!("column `{old}` does not exist"))?;
                 let before = new.columns[i].clone();
                 // Without a character set, MODIFY / CHANGE give a text column the table's
@@ -135,6 +147,11 @@ pub fn alter(
                     )));
                 }
                 new.columns[i] = column;
+                if place.is_some() {
+                    let moved = new.columns.remove(i);
+                    let at = index_for(&new, place.as_ref(), i)?;
+                    new.columns.insert(at, moved);
+                }
             }
             AlterOp::RenameColumn { old, new: to } => {
                 let i = find(&new, old).ok_or_else(|| anyhow!("column `{old}` does not exist"))?;
@@ -154,7 +171,8 @@ pub fn alter(
             AlterOp::AddPrimaryKey(cols) => {
                 let mut key = Vec::new();
                 for c in cols {
-                    let i = find(&new, c).ok_or_else(|| anyhow!("key column `{c}` does not exist"))?;
+                    let i =
+                        find(&new, c).ok_or_else(|| anyhow!("key column `{c}` does not exist"))?;
                     new.columns[i].nullable = false;
                     key.push(new.columns[i].name.clone());
                 }
@@ -259,13 +277,26 @@ fn rekey(t: &str, key: &[String]) -> Vec<TargetStep> {
     ]
 }
 
+/// Where `FIRST` / `AFTER x` puts a column (`default` without either).
+fn index_for(t: &SourceTable, place: Option<&Place>, default: usize) -> Result<usize> {
+    Ok(match place {
+        None => default,
+        Some(Place::First) => 0,
+        Some(Place::After(x)) => {
+            find(t, x).ok_or_else(|| anyhow!("column `{x}` (of AFTER) does not exist"))? + 1
+        }
+    })
+}
+
 fn exec(sql: String) -> TargetStep {
     TargetStep::Exec { sql, param: None }
 }
 
 fn find(t: &SourceTable, name: &str) -> Option<usize> {
     // MySQL column names are case-insensitive.
-    t.columns.iter().position(|c| c.name.eq_ignore_ascii_case(name))
+    t.columns
+        .iter()
+        .position(|c| c.name.eq_ignore_ascii_case(name))
 }
 
 fn resolve_charset(spec: &ColumnSpec, table: &SourceTable) -> SourceColumn {
@@ -359,7 +390,11 @@ fn fill(spec: &ColumnSpec, c: &SourceColumn, kind: &Kind, zero_date: ZeroDate) -
         (Kind::Binary { .. }, None) => Value::Bytes(Vec::new()),
         (Kind::Binary { pad: None }, Some(l)) => Value::Bytes(l.as_bytes().to_vec()),
         (_, Some(l)) => return Ok(Fill::Unknown(format!("DEFAULT '{l}'"))),
-        (_, None) => return Ok(Fill::Unknown("no DEFAULT (its type's implicit default)".into())),
+        (_, None) => {
+            return Ok(Fill::Unknown(
+                "no DEFAULT (its type's implicit default)".into(),
+            ))
+        }
     };
     match to_pg_text(&col, &value) {
         Ok(Some(v)) => Ok(Fill::Value(v)),
@@ -447,7 +482,13 @@ mod tests {
         steps
             .iter()
             .map(|s| match s {
-                TargetStep::Exec { sql, param } => format!("{sql}{}", param.as_ref().map(|p| format!(" <- {p}")).unwrap_or_default()),
+                TargetStep::Exec { sql, param } => format!(
+                    "{sql}{}",
+                    param
+                        .as_ref()
+                        .map(|p| format!(" <- {p}"))
+                        .unwrap_or_default()
+                ),
                 TargetStep::RequireEmpty { why, .. } => format!("empty? {why}"),
             })
             .collect()
@@ -455,14 +496,23 @@ mod tests {
 
     #[test]
     fn add_with_default_fills_existing_rows_as_a_parameter() {
-        let (t, steps) = run("ALTER TABLE t ADD COLUMN n DECIMAL(5,2) NOT NULL DEFAULT '1.5', ADD s VARCHAR(3)").unwrap();
-        assert_eq!(t.columns.len(), 4);
-        assert_eq!(t.columns[3].charset.as_deref(), Some("latin1"), "the table's default");
+        let (t, steps) = run("ALTER TABLE t ADD COLUMN n DECIMAL(5,2) NOT NULL DEFAULT '1.5' FIRST, ADD s VARCHAR(3) AFTER id").unwrap();
+        let names: Vec<&str> = t.columns.iter().map(|c| c.name.as_str()).collect();
+        assert_eq!(
+            names,
+            ["n", "id", "s", "v"],
+            "source order follows FIRST / AFTER"
+        );
+        assert_eq!(
+            t.columns[2].charset.as_deref(),
+            Some("latin1"),
+            "the table's default"
+        );
         assert_eq!(
             sqls(&steps),
             vec![
                 r#"ALTER TABLE "p"."t" ADD COLUMN IF NOT EXISTS "n" numeric(5,2)"#.to_string(),
-                r#"UPDATE "p"."t" SET "n" = $1::numeric(5,2) <- 1.5"#.into(),
+                r#"UPDATE "p"."t" SET "n" = ($1::text)::numeric(5,2) <- 1.5"#.into(),
                 r#"ALTER TABLE "p"."t" ALTER COLUMN "n" SET NOT NULL"#.into(),
                 r#"ALTER TABLE "p"."t" ADD COLUMN IF NOT EXISTS "s" varchar(3)"#.into(),
             ]
@@ -475,19 +525,34 @@ mod tests {
         let s = sqls(&steps);
         assert!(s[1].ends_with("<- 0"), "{s:?}");
         assert!(s[4].ends_with("<- x"), "{s:?}");
-        assert!(s.last().unwrap().starts_with("empty? column `ts` was added with DEFAULT CURRENT_TIMESTAMP"), "{s:?}");
+        assert!(
+            s.last()
+                .unwrap()
+                .starts_with("empty? column `ts` was added with DEFAULT CURRENT_TIMESTAMP"),
+            "{s:?}"
+        );
     }
 
     #[test]
     fn widen_rename_and_rekey() {
         let (t, steps) = run("ALTER TABLE t MODIFY id BIGINT NOT NULL, CHANGE v w VARCHAR(200), DROP PRIMARY KEY, ADD PRIMARY KEY (id, w)").unwrap();
         assert_eq!(t.key, vec!["id".to_string(), "w".into()]);
-        assert_eq!(t.columns[1].charset.as_deref(), Some("latin1"), "MODIFY without a charset takes the table's");
+        assert_eq!(
+            t.columns[1].charset.as_deref(),
+            Some("latin1"),
+            "MODIFY without a charset takes the table's"
+        );
         let s = sqls(&steps);
-        assert!(s[0].contains(r#"ALTER COLUMN "id" TYPE bigint USING "id"::bigint"#), "{s:?}");
+        assert!(
+            s[0].contains(r#"ALTER COLUMN "id" TYPE bigint USING "id"::bigint"#),
+            "{s:?}"
+        );
         assert!(s[1].contains(r#"RENAME COLUMN "v" TO "w""#), "{s:?}");
         assert!(s[2].contains("TYPE varchar(200)"), "{s:?}");
-        assert!(s.last().unwrap().contains(r#"ADD PRIMARY KEY ("id", "w")"#), "{s:?}");
+        assert!(
+            s.last().unwrap().contains(r#"ADD PRIMARY KEY ("id", "w")"#),
+            "{s:?}"
+        );
         // Renaming a key column is no new key.
         let (t, steps) = run("ALTER TABLE t RENAME COLUMN id TO ident").unwrap();
         assert_eq!(t.key, vec!["ident".to_string()]);
@@ -497,7 +562,10 @@ mod tests {
     #[test]
     fn errors_name_what_is_wrong() {
         assert!(run("ALTER TABLE t DROP COLUMN nope").is_err());
-        assert!(run("ALTER TABLE t DROP COLUMN IF EXISTS nope").unwrap().1.is_empty());
+        assert!(run("ALTER TABLE t DROP COLUMN IF EXISTS nope")
+            .unwrap()
+            .1
+            .is_empty());
         assert!(run("ALTER TABLE t ADD COLUMN v INT").is_err());
         assert!(run("ALTER TABLE t DROP PRIMARY KEY").is_err());
     }

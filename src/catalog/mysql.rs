@@ -119,7 +119,9 @@ pub async fn source_table(
             (schema, table),
         )
         .await
-        .with_context(|| format!("reading the character set of MySQL table `{schema}`.`{table}`"))?;
+        .with_context(|| {
+            format!("reading the character set of MySQL table `{schema}`.`{table}`")
+        })?;
     Ok(SourceTable {
         schema: schema.to_string(),
         table: table.to_string(),

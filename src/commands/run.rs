@@ -276,9 +276,7 @@ pub async fn run(s: Settings, config_path: &Path) -> Result<()> {
             }
             Err(e) => return Err(e),
         };
-        let (acked, acked_gtids, result) = pipeline
-            .run(pos.clone(), gtids, by_gtid)
-            .await;
+        let (acked, acked_gtids, result) = pipeline.run(pos.clone(), gtids, by_gtid).await;
         // What this process knows of the GTID state at `acked` (files may lag behind it).
         gtids_known = acked_gtids.clone().map(|g| (acked.clone(), g));
         if moved_from.as_ref().is_some_and(|p| *p != acked) {

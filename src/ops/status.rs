@@ -67,7 +67,10 @@ pub fn print(path: &Path) -> Result<()> {
     println!("reconnects       {}", s.reconnects);
     println!("errors           {}", s.errors);
     if s.schema_changes > 0 {
-        println!("schema changes   {} (last: {})", s.schema_changes, s.last_schema_change);
+        println!(
+            "schema changes   {} (last: {})",
+            s.schema_changes, s.last_schema_change
+        );
     }
     println!();
     println!(

@@ -22,9 +22,9 @@ use crate::model::position::Position;
 use crate::model::table::TableMeta;
 use crate::ops::metrics::{Metrics, Snapshot};
 use crate::ops::status;
-use crate::source::connect::binary_logs;
 use crate::pipeline::start::load_tables;
-use crate::source::reader::{Outputs, Reader, Stop};
+use crate::source::connect::binary_logs;
+use crate::source::reader::{AlreadyApplied, Outputs, Reader, Stop};
 use crate::state::checkpoint::{self, Checkpoints};
 use crate::state::master_info;
 use crate::state::schema_history::SchemaHistory;
@@ -182,7 +182,10 @@ impl Pipeline {
             self.opts.clone(),
             self.loader.clone(),
             metas,
-            self.reloads.clone(),
+            AlreadyApplied {
+                reloads: self.reloads.clone(),
+                floor,
+            },
             self.metrics.clone(),
             Outputs {
                 window: window.clone(),
@@ -190,7 +193,6 @@ impl Pipeline {
                 barriers: barrier_tx,
                 shutdown: self.shutdown.clone(),
             },
-            floor,
         );
         let mut reader = tokio::spawn(reader.run(start, resume));
 

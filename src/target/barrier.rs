@@ -148,7 +148,8 @@ impl Barriers {
             }
         }
         let tx = client.transaction().await?;
-        tx.batch_execute("SET LOCAL synchronous_commit = on").await?;
+        tx.batch_execute("SET LOCAL synchronous_commit = on")
+            .await?;
         for t in &step.tables {
             let name = format!("{}.{}", t.source.0, t.source.1);
             for s in &t.target {
@@ -179,10 +180,17 @@ impl Barriers {
                 }
             }
             if let Some(h) = &self.history {
-                h.record(&tx, &t.source, &mark, t.after.as_ref().filter(|_| t.renamed_to.is_none()), &step.statement)
-                    .await?;
+                h.record(
+                    &tx,
+                    &t.source,
+                    &mark,
+                    t.after.as_ref().filter(|_| t.renamed_to.is_none()),
+                    &step.statement,
+                )
+                .await?;
                 if let Some(to) = &t.renamed_to {
-                    h.record(&tx, to, &mark, t.after.as_ref(), &step.statement).await?;
+                    h.record(&tx, to, &mark, t.after.as_ref(), &step.statement)
+                        .await?;
                 }
             }
         }

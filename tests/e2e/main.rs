@@ -17,6 +17,7 @@ mod hostile;
 mod init;
 mod observability;
 mod ops;
+mod schema_changes;
 mod standby;
 mod sync;
 mod tls;

@@ -234,7 +234,9 @@ impl Reader {
                             Vec::new()
                         } else {
                             vec![crate::model::change::TargetStep::Exec {
-                                sql: crate::catalog::postgres::create_table_sql(&src, &target, zero_date)?,
+                                sql: crate::catalog::postgres::create_table_sql(
+                                    &src, &target, zero_date,
+                                )?,
                                 param: None,
                             }]
                         };
@@ -250,8 +252,16 @@ impl Reader {
                             Some(c) => Some(c),
                             None => self.loader.schema_charset(&name.schema).await?,
                         };
-                        evolve::create(&name.schema, &name.table, &columns, &k, charset, &target, zero_date)
-                            .map_err(context)?
+                        evolve::create(
+                            &name.schema,
+                            &name.table,
+                            &columns,
+                            &k,
+                            charset,
+                            &target,
+                            zero_date,
+                        )
+                        .map_err(context)?
                     }
                 };
                 if src.key.is_empty() && !self.cfg.skip_no_pk_table {

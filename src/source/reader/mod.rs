@@ -81,6 +81,14 @@ pub struct Reader {
     floor: Option<Mark>,
 }
 
+/// What PostgreSQL holds already when a run begins: the reader does not decode it again.
+pub struct AlreadyApplied {
+    /// Tables reloaded by `init --tables` (their changes before the copy are in it).
+    pub reloads: Reloads,
+    /// The lowest worker checkpoint: everything before it is committed by every worker.
+    pub floor: Option<Mark>,
+}
+
 /// Where the reader's output goes: the window every change is registered in, the workers'
 /// queues (index = worker id), the writer side's barrier queue, and the stop signal it obeys.
 pub struct Outputs {
@@ -98,11 +106,11 @@ impl Reader {
         opts: mysql_async::Opts,
         loader: Arc<SchemaLoader>,
         metas: HashMap<(String, String), Option<Arc<TableMeta>>>,
-        reloads: Reloads,
+        done: AlreadyApplied,
         metrics: Metrics,
         out: Outputs,
-        floor: Option<Mark>,
     ) -> Self {
+        let AlreadyApplied { reloads, floor } = done;
         let mut target_sources: HashMap<TargetName, HashSet<(String, String)>> = HashMap::new();
         for (k, m) in &metas {
             if let Some(m) = m {
