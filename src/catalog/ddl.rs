@@ -185,7 +185,18 @@ pub fn parse(default_schema: &str, sql: &str) -> Result<Vec<Ddl>> {
                     }
                 }
             };
-            vec![Ddl::Create { table, def }]
+            // MariaDB's CREATE OR REPLACE drops the table first: its rows go with it.
+            if ct.or_replace {
+                vec![
+                    Ddl::Drop {
+                        table: table.clone(),
+                        if_exists: true,
+                    },
+                    Ddl::Create { table, def },
+                ]
+            } else {
+                vec![Ddl::Create { table, def }]
+            }
         }
         Statement::Drop {
             object_type: ObjectType::Table,

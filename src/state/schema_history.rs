@@ -74,6 +74,11 @@ impl SchemaHistory {
             )
             .await
             .with_context(|| format!("reading the schema history {}", self.table))?;
+        // Rows of one statement share its position and differ by `seq`: all count as at it.
+        let limit = Mark {
+            seq: u32::MAX,
+            ..at.clone()
+        };
         let mut best: HashMap<Key, (bool, Mark, Option<String>)> = HashMap::new();
         for r in rows {
             let key: Key = (r.get(0), r.get(1));
@@ -83,7 +88,7 @@ impl SchemaHistory {
                 seq: r.get::<_, i32>(4) as u32,
             };
             let def: Option<String> = r.get(5);
-            let before = mark <= *at;
+            let before = mark <= limit;
             let better = match best.get(&key) {
                 None => true,
                 // At or before `at`, the latest wins; otherwise the earliest.

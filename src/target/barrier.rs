@@ -150,8 +150,13 @@ impl Barriers {
         let tx = client.transaction().await?;
         tx.batch_execute("SET LOCAL synchronous_commit = on")
             .await?;
-        for t in &step.tables {
+        for (i, t) in step.tables.iter().enumerate() {
             let name = format!("{}.{}", t.source.0, t.source.1);
+            // The statement's tables in order (a DROP then a CREATE of one name).
+            let at_i = Mark {
+                seq: i as u32,
+                ..mark.clone()
+            };
             for s in &t.target {
                 match s {
                     TargetStep::Exec { sql, param } => {
@@ -183,13 +188,13 @@ impl Barriers {
                 h.record(
                     &tx,
                     &t.source,
-                    &mark,
+                    &at_i,
                     t.after.as_ref().filter(|_| t.renamed_to.is_none()),
                     &step.statement,
                 )
                 .await?;
                 if let Some(to) = &t.renamed_to {
-                    h.record(&tx, to, &mark, t.after.as_ref(), &step.statement)
+                    h.record(&tx, to, &at_i, t.after.as_ref(), &step.statement)
                         .await?;
                 }
             }

@@ -151,6 +151,20 @@ async fn every_statement_kind(tag: &str, greenplum: bool) {
     ] {
         my_q(&mut my, sql).await;
     }
+    if !env.is_mysql() {
+        // MariaDB's own forms.
+        for sql in [
+            "ALTER TABLE t ADD COLUMN IF NOT EXISTS m1 INT DEFAULT 5, ADD COLUMN IF NOT EXISTS v INT",
+            "ALTER TABLE t DROP COLUMN IF EXISTS nope, DROP COLUMN IF EXISTS m1",
+            "CREATE TABLE n4 (id INT PRIMARY KEY, s INT)",
+            "INSERT INTO n4 VALUES (1, 1), (2, 2)",
+            "CREATE OR REPLACE TABLE n4 (id INT PRIMARY KEY, z VARCHAR(3))",
+            "INSERT INTO n4 VALUES (3, 'new')",
+        ] {
+            my_q(&mut my, sql).await;
+        }
+        assert_same(&mut sync, &db, "n4", &["id"]).await;
+    }
     assert_same(&mut sync, &db, "t", &["id"]).await;
     assert_same(&mut sync, &db, "k", &["a", "b"]).await;
     assert_same(&mut sync, &db, "n1r", &["id"]).await;

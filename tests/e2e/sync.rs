@@ -1238,7 +1238,7 @@ async fn truncate_and_harmless_ddl() {
     sync.wait_tables_equal(&db.t("trunc_me"), &db.t("trunc_me"), &["id"], secs(60))
         .await;
 
-    // Harmless DDL: a warning in the log, the sync goes on.
+    // DDL that changes nothing replicated: named in the log, the sync goes on.
     my_q(&mut c, "ALTER TABLE trunc_me COMMENT = 'x'").await;
     my_q(&mut c, "CREATE INDEX idx_trunc_me_v ON trunc_me (v)").await;
     my_q(&mut c, "INSERT INTO trunc_me VALUES (21, 'after ddl')").await;
@@ -1265,14 +1265,14 @@ async fn truncate_and_harmless_ddl() {
         let log = sync.log();
         let warns: Vec<&str> = log
             .lines()
-            .filter(|l| l.to_lowercase().contains("warn") && l.contains("trunc_me"))
+            .filter(|l| l.contains("changes nothing replicated") && l.contains("trunc_me"))
             .collect();
         if warns.len() >= 2 {
             break;
         }
         if Instant::now() >= deadline {
             panic!(
-                "expected a warning in sync.log naming trunc_me for each of the two DDL statements (ALTER TABLE ... COMMENT, CREATE INDEX), found {}: {warns:#?}\n{}",
+                "expected a line in sync.log naming trunc_me for each of the two DDL statements (ALTER TABLE ... COMMENT, CREATE INDEX), found {}: {warns:#?}\n{}",
                 warns.len(),
                 sync.diag()
             );

@@ -58,6 +58,14 @@ impl Reader {
             }
         }
         if tables.is_empty() {
+            if self.concerns(first.0, first.1) {
+                tracing::info!(
+                    "schema statement on {}.{} at {at} changes nothing replicated: {}",
+                    first.0,
+                    first.1,
+                    one_line(query)
+                );
+            }
             return Ok(());
         }
         let step = SchemaStep {
