@@ -182,9 +182,36 @@ async fn every_statement_kind(tag: &str, greenplum: bool) {
             "{gone} should be gone from PostgreSQL"
         );
     }
+    // The compatibility check agrees with what the changes left on both sides.
+    let out = std::process::Command::new(BIN)
+        .arg("--config")
+        .arg(&sync.config_path)
+        .arg("check")
+        .current_dir(&sync.dir_path)
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout).to_string();
+    for table in ["t", "k", "n1r", "n2s"] {
+        assert!(
+            text.contains(&format!("[ OK ] {}.{table}", db.name)),
+            "check on {table}:\n{text}"
+        );
+    }
     // The status names the schema changes applied.
     let log = sync.log();
     assert!(log.contains("schema change applied at"), "{}", sync.diag());
+    let deadline = std::time::Instant::now() + secs(10);
+    loop {
+        let status = std::fs::read_to_string(sync.data_dir.join("status.json")).unwrap_or_default();
+        if status.contains("\"last_schema_change\"") {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "status.json names the last schema change: {status}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
     // A restart goes on with the definitions it left with.
     sync.sigterm_and_wait().await;
     sync.restart();
