@@ -183,6 +183,15 @@ impl Reader {
                 let def = self.loader.definition(&name.schema, &name.table).await?;
                 let (mut after, mut steps) =
                     evolve::alter(&def, &ops, &target, follow).map_err(context)?;
+                if def.key.is_empty() {
+                    // It was skipped (no key): its rows are not in PostgreSQL.
+                    steps.clear();
+                    if !after.key.is_empty() {
+                        tracing::warn!(
+                            "{name} has a key since {at}; it was skipped before, so its rows are not in                              PostgreSQL: with the sync stopped, run `mysql-gp-sync init --tables {name}`"
+                        );
+                    }
+                }
                 let renamed = ops.iter().rev().find_map(|o| match o {
                     ddl::AlterOp::RenameTable(n) => Some(n.clone()),
                     _ => None,
