@@ -38,10 +38,24 @@ impl std::fmt::Display for Name {
 /// What one statement does to one table.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Ddl {
-    Alter { table: Name, ops: Vec<AlterOp> },
-    Rename { from: Name, to: Name },
-    Create { table: Name, def: CreateDef },
-    Drop { table: Name, if_exists: bool },
+    Alter {
+        table: Name,
+        ops: Vec<AlterOp>,
+    },
+    Rename {
+        from: Name,
+        to: Name,
+    },
+    /// `if_not_exists`: a no-op when the table exists (MySQL logs it all the same).
+    Create {
+        table: Name,
+        def: CreateDef,
+        if_not_exists: bool,
+    },
+    Drop {
+        table: Name,
+        if_exists: bool,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -51,7 +65,6 @@ pub enum CreateDef {
         key: Vec<String>,
         /// `DEFAULT CHARSET` / `COLLATE` of the table, when the statement says.
         charset: Option<String>,
-        if_not_exists: bool,
     },
     Like(Name),
 }
@@ -105,6 +118,8 @@ pub struct ColumnSpec {
     pub primary_key: bool,
     /// A generated column: what existing rows hold is computed, not in the binlog.
     pub generated: bool,
+    /// `AUTO_INCREMENT`: MySQL numbers existing rows when the column is added.
+    pub auto_increment: bool,
 }
 
 /// The `DEFAULT` of a column definition.
@@ -181,7 +196,6 @@ pub fn parse(default_schema: &str, sql: &str) -> Result<Vec<Ddl>> {
                         columns,
                         key,
                         charset: table_charset(&text),
-                        if_not_exists: ct.if_not_exists,
                     }
                 }
             };
@@ -192,10 +206,18 @@ pub fn parse(default_schema: &str, sql: &str) -> Result<Vec<Ddl>> {
                         table: table.clone(),
                         if_exists: true,
                     },
-                    Ddl::Create { table, def },
+                    Ddl::Create {
+                        table,
+                        def,
+                        if_not_exists: false,
+                    },
                 ]
             } else {
-                vec![Ddl::Create { table, def }]
+                vec![Ddl::Create {
+                    table,
+                    def,
+                    if_not_exists: ct.if_not_exists,
+                }]
             }
         }
         Statement::Drop {
@@ -672,6 +694,7 @@ fn column_spec(name: &str, dt: &DataType, options: &[impl AsOption]) -> Result<C
     let mut default = DefaultValue::Absent;
     let mut primary_key = false;
     let mut generated = false;
+    let mut auto_increment = false;
     for o in options {
         match o.option() {
             ColumnOption::Null => nullable = true,
@@ -690,6 +713,13 @@ fn column_spec(name: &str, dt: &DataType, options: &[impl AsOption]) -> Result<C
                 explicit_charset = true;
             }
             ColumnOption::Generated { .. } => generated = true,
+            ColumnOption::DialectSpecific(tokens)
+                if tokens
+                    .iter()
+                    .any(|t| t.to_string().eq_ignore_ascii_case("AUTO_INCREMENT")) =>
+            {
+                auto_increment = true
+            }
             _ => {}
         }
     }
@@ -717,6 +747,7 @@ fn column_spec(name: &str, dt: &DataType, options: &[impl AsOption]) -> Result<C
         default,
         primary_key,
         generated,
+        auto_increment,
     })
 }
 
@@ -782,9 +813,16 @@ fn table_charset(text: &str) -> Option<String> {
         Regex::new(r"(?i)\b(charset|character\s+set|collate)\s*=?\s*`?'?(\w+)").unwrap()
     });
     // After the column list: the last closing parenthesis at depth 0 of the statement.
-    let (mut depth, mut end) = (0i32, None);
+    let (mut depth, mut end, mut quote) = (0i32, None, None::<char>);
     for (i, c) in text.char_indices() {
+        if let Some(q) = quote {
+            if c == q {
+                quote = None;
+            }
+            continue;
+        }
         match c {
+            '\'' | '"' | '`' => quote = Some(c),
             '(' => depth += 1,
             ')' => {
                 depth -= 1;
@@ -823,7 +861,8 @@ fn mysql_types(dt: &DataType) -> Result<(String, String)> {
         .strip_prefix('(')
         .and_then(|r| r.split_once(')'))
         .map(|(a, _)| a.replace(' ', ""));
-    let unsigned = lower.contains("unsigned");
+    // ZEROFILL makes a column UNSIGNED.
+    let unsigned = lower.contains("unsigned") || lower.contains("zerofill");
     let flags = format!(
         "{}{}",
         if unsigned { " unsigned" } else { "" },
@@ -1057,6 +1096,7 @@ mod tests {
                     charset,
                     ..
                 },
+            ..
         }] = d.as_slice()
         else {
             panic!("{d:?}")
@@ -1070,7 +1110,8 @@ mod tests {
             parse("d", "CREATE TABLE t2 LIKE s.t").unwrap(),
             vec![Ddl::Create {
                 table: n("d", "t2"),
-                def: CreateDef::Like(n("s", "t"))
+                def: CreateDef::Like(n("s", "t")),
+                if_not_exists: false,
             }]
         );
         assert_eq!(

@@ -36,6 +36,13 @@ pub fn alter(
     let mut steps = Vec::new();
     // The key as it would be after renames alone: a change beyond that is a new key.
     let mut renamed_key = src.key.clone();
+    // MySQL takes the statement's table options before it lays out columns: a column added
+    // in the same statement gets the new default character set.
+    for op in ops {
+        if let AlterOp::DefaultCharset(cs) = op {
+            new.charset = Some(cs.clone());
+        }
+    }
     for op in ops {
         match op {
             AlterOp::Add {
@@ -95,21 +102,27 @@ pub fn alter(
                     bail!("column `{name}` does not exist");
                 };
                 let gone = new.columns.remove(i);
+                // MySQL drops the column from the key; the target needs a new key then.
                 new.key.retain(|k| k != &gone.name);
-                renamed_key.retain(|k| k != &gone.name);
                 let q = quote_ident(&gone.name);
-                steps.push(exec(if follow.keep_drops {
-                    format!("ALTER TABLE {t} ALTER COLUMN {q} DROP NOT NULL")
-                } else {
-                    format!("ALTER TABLE {t} DROP COLUMN IF EXISTS {q}")
-                }));
+                steps.push(exec(
+                    if follow.keep_drops && !renamed_key.contains(&gone.name) {
+                        format!("ALTER TABLE {t} ALTER COLUMN {q} DROP NOT NULL")
+                    } else {
+                        format!("ALTER TABLE {t} DROP COLUMN IF EXISTS {q}")
+                    },
+                ));
             }
             AlterOp::Change { old, col, place } => {
                 let i = find(&new, old).ok_or_else(|| anyhow!("column `{old}` does not exist"))?;
                 let before = new.columns[i].clone();
                 // Without a character set, MODIFY / CHANGE give a text column the table's
                 // default (not the column's old one), as MySQL does.
-                let column = resolve_charset(col, &new);
+                let mut column = resolve_charset(col, &new);
+                // A key column stays NOT NULL whatever the statement says, as in MySQL.
+                if new.key.iter().any(|k| k.eq_ignore_ascii_case(&before.name)) {
+                    column.nullable = false;
+                }
                 let kind = kind_of(&column)?;
                 let old_kind = kind_of(&before)?;
                 if before.name != column.name {
@@ -130,6 +143,17 @@ pub fn alter(
                     kind.pg_type(&column.column_type),
                 );
                 if pg_old != pg_new {
+                    let bytes = |k: &Kind| matches!(k, Kind::Binary { .. } | Kind::Geometry);
+                    if bytes(&old_kind) != bytes(&kind) {
+                        // PostgreSQL's cast between bytea and text is not MySQL's conversion.
+                        steps.push(TargetStep::RequireEmpty {
+                            sql: format!("SELECT EXISTS (SELECT 1 FROM {t})"),
+                            why: format!(
+                                "column `{}` changed between binary and character data ({} to {})",
+                                column.name, before.column_type, column.column_type
+                            ),
+                        });
+                    }
                     steps.push(exec(format!(
                         "ALTER TABLE {t} ALTER COLUMN {q} TYPE {pg_new} USING {q}::{}",
                         crate::catalog::postgres::cast_type(pg_new.clone())
@@ -178,7 +202,7 @@ pub fn alter(
                 }
                 new.key = key;
             }
-            AlterOp::DefaultCharset(cs) => new.charset = Some(cs.clone()),
+            AlterOp::DefaultCharset(_) => {}
             // Handled by the caller: it changes the table's name, not its columns.
             AlterOp::RenameTable(_) => {}
         }
@@ -216,10 +240,14 @@ pub fn create(
         let column = resolve_charset(c, &src);
         src.columns.push(column);
     }
+    let mut spelled = Vec::new();
     for k in key {
         let i = find(&src, k).ok_or_else(|| anyhow!("key column `{k}` does not exist"))?;
         src.columns[i].nullable = false;
+        // The column's own spelling: MySQL names are case-insensitive, quoted PostgreSQL ones not.
+        spelled.push(src.columns[i].name.clone());
     }
+    src.key = spelled;
     let steps = if src.key.is_empty() {
         Vec::new()
     } else {
@@ -264,16 +292,14 @@ pub fn drop(target: &TargetName, follow: Follow) -> Vec<TargetStep> {
 /// Replaces the target's primary key (whatever its constraint is named).
 fn rekey(t: &str, key: &[String]) -> Vec<TargetStep> {
     let cols: Vec<String> = key.iter().map(|k| quote_ident(k)).collect();
-    // The constraint's name is the catalog's: look it up where it is dropped. `%I` quotes it.
-    let lit = t.replace('\'', "''");
     vec![
+        TargetStep::DropPrimaryKey {
+            table: t.to_string(),
+        },
         exec(format!(
-            "DO $rekey$ DECLARE c text; BEGIN \
-             SELECT conname INTO c FROM pg_constraint WHERE conrelid = '{lit}'::regclass AND contype = 'p'; \
-             IF c IS NOT NULL THEN EXECUTE format('ALTER TABLE %s DROP CONSTRAINT %I', '{lit}', c); END IF; \
-             END $rekey$"
+            "ALTER TABLE {t} ADD PRIMARY KEY ({})",
+            cols.join(", ")
         )),
-        exec(format!("ALTER TABLE {t} ADD PRIMARY KEY ({})", cols.join(", "))),
     ]
 }
 
@@ -325,6 +351,11 @@ enum Fill {
 fn fill(spec: &ColumnSpec, c: &SourceColumn, kind: &Kind, zero_date: ZeroDate) -> Result<Fill> {
     if spec.generated {
         return Ok(Fill::Unknown("a generated value".into()));
+    }
+    if spec.auto_increment {
+        return Ok(Fill::Unknown(
+            "AUTO_INCREMENT (MySQL numbers the existing rows)".into(),
+        ));
     }
     let literal = match &spec.default {
         DefaultValue::Null => return Ok(Fill::Nothing),
@@ -490,6 +521,7 @@ mod tests {
                         .unwrap_or_default()
                 ),
                 TargetStep::RequireEmpty { why, .. } => format!("empty? {why}"),
+                TargetStep::DropPrimaryKey { table } => format!("drop the primary key of {table}"),
             })
             .collect()
     }
@@ -568,5 +600,21 @@ mod tests {
             .is_empty());
         assert!(run("ALTER TABLE t ADD COLUMN v INT").is_err());
         assert!(run("ALTER TABLE t DROP PRIMARY KEY").is_err());
+        // Dropping the only key column leaves no key either.
+        assert!(run("ALTER TABLE t DROP COLUMN id").is_err());
+        // MODIFY of a key column without NOT NULL keeps it NOT NULL.
+        let (t, steps) = run("ALTER TABLE t MODIFY id BIGINT AUTO_INCREMENT").unwrap();
+        assert!(!t.columns[0].nullable);
+        assert_eq!(steps.len(), 1, "{:?}", sqls(&steps));
+        // Added in the same statement as a new default character set: gets it.
+        let (t, _) = run("ALTER TABLE t ADD c VARCHAR(3), DEFAULT CHARSET=utf8mb4").unwrap();
+        assert_eq!(t.columns[2].charset.as_deref(), Some("utf8mb4"));
+        // A numbering MySQL does for existing rows is not in the binlog.
+        let (_, steps) = run("ALTER TABLE t ADD seq INT NOT NULL AUTO_INCREMENT UNIQUE").unwrap();
+        assert!(
+            sqls(&steps).iter().any(|s| s.contains("AUTO_INCREMENT")),
+            "{:?}",
+            sqls(&steps)
+        );
     }
 }

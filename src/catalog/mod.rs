@@ -74,6 +74,15 @@ impl SchemaLoader {
         Ok(t)
     }
 
+    /// Like [`Self::definition`], without entering the table in the book.
+    pub async fn peek_definition(&self, schema: &str, table: &str) -> Result<SourceTable> {
+        let key = (schema.to_string(), table.to_string());
+        if let Some(t) = self.book.lock().unwrap().get(&key) {
+            return Ok(t.clone());
+        }
+        mysql::source_table(&self.mysql, schema, table).await
+    }
+
     /// Whether the book holds `schema.table` (known without asking the server).
     pub fn knows(&self, schema: &str, table: &str) -> bool {
         self.book

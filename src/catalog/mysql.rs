@@ -113,9 +113,10 @@ pub async fn source_table(
         .with_context(|| format!("reading the indexes of MySQL table `{schema}`.`{table}`"))?;
     let charset: Option<String> = conn
         .exec_first(
-            "SELECT c.CHARACTER_SET_NAME FROM information_schema.TABLES t \
-             JOIN information_schema.COLLATIONS c ON c.COLLATION_NAME = t.TABLE_COLLATION \
-             WHERE t.TABLE_SCHEMA = ? AND t.TABLE_NAME = ?",
+            // A collation's name starts with its character set's (MariaDB's uca1400 collations
+            // have no row of their own in information_schema.COLLATIONS).
+            "SELECT SUBSTRING_INDEX(TABLE_COLLATION, '_', 1) FROM information_schema.TABLES \
+             WHERE TABLE_SCHEMA = ? AND TABLE_NAME = ?",
             (schema, table),
         )
         .await

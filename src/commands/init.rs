@@ -35,7 +35,7 @@ use crate::model::rules::TargetName;
 use crate::model::source_table::SourceTable;
 use crate::model::table::TableMeta;
 use crate::pipeline::copy::{copy_worker, report, Progress};
-use crate::pipeline::start::{gtids_at, load_tables};
+use crate::pipeline::start::{gtids_at, load_tables, Load};
 use crate::source::connect::check_mysql;
 use crate::source::snapshot::{open_snapshots, plan};
 use crate::state::checkpoint::Checkpoints;
@@ -79,7 +79,7 @@ async fn load(s: &Settings, truncate: bool, only: &[String]) -> Result<Position>
             create_tables: true,
         },
     );
-    let mut metas: Vec<Arc<TableMeta>> = load_tables(cfg, &loader)
+    let mut metas: Vec<Arc<TableMeta>> = load_tables(cfg, &loader, |_, _| Load::Must(true))
         .await?
         .into_values()
         .flatten()

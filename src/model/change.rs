@@ -156,6 +156,8 @@ pub enum TargetStep {
     Exec { sql: String, param: Option<String> },
     /// `sql` says whether the table holds rows; if it does, the change cannot be followed (why).
     RequireEmpty { sql: String, why: String },
+    /// Drop the primary key constraint of `table` (qualified), found by name in the catalog.
+    DropPrimaryKey { table: String },
 }
 
 /// A [`Barrier`] on its way to the writer side, with the channel its outcome comes back on.

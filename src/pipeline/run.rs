@@ -22,7 +22,7 @@ use crate::model::position::Position;
 use crate::model::table::TableMeta;
 use crate::ops::metrics::{Metrics, Snapshot};
 use crate::ops::status;
-use crate::pipeline::start::load_tables;
+use crate::pipeline::start::{load_tables, Load};
 use crate::source::connect::binary_logs;
 use crate::source::reader::{AlreadyApplied, Outputs, Reader, Stop};
 use crate::state::checkpoint::{self, Checkpoints};
@@ -65,6 +65,7 @@ impl Pipeline {
         history: Option<&SchemaHistory>,
         start: &Position,
         floor: Option<&Mark>,
+        by_gtid: bool,
     ) -> Result<HashMap<(String, String), Option<Arc<TableMeta>>>> {
         let mut at = Mark {
             file: start.file.clone(),
@@ -74,12 +75,28 @@ impl Pipeline {
         if let Some(f) = floor.filter(|f| **f > at) {
             at = f.clone();
         }
-        if let Some(h) = history {
-            h.rewind(&self.pg, &self.loader, &at)
+        // Read by GTID, with no worker marks (another server's files, or forgotten):
+        // positions do not compare with the history's, and every event read is after the
+        // last applied change. The latest definitions are the ones.
+        let latest = by_gtid && floor.is_none();
+        let known = match history {
+            Some(h) => h
+                .rewind(&self.pg, &self.loader, (!latest).then_some(&at))
                 .await
-                .map_err(|e| retryable(e.context("reading the schema history")))?;
-        }
-        let metas = load_tables(&self.cfg, &self.loader).await?;
+                .map_err(|e| retryable(e.context("reading the schema history")))?,
+            None => HashMap::new(),
+        };
+        // Tables the history knows as gone there are not loaded (a CREATE or RENAME ahead
+        // brings them in); tables it does not know are tried, and left for later if their
+        // target is not there yet.
+        let metas = load_tables(&self.cfg, &self.loader, |s, t| {
+            match known.get(&(s.to_string(), t.to_string())) {
+                Some(exists) => Load::Must(*exists),
+                None if known.is_empty() => Load::Must(true),
+                None => Load::Try,
+            }
+        })
+        .await?;
         if let Some(h) = history {
             h.baseline(&self.pg, &at, &self.loader.book())
                 .await
@@ -132,7 +149,10 @@ impl Pipeline {
             .checkpoints
             .as_ref()
             .map(|cp| SchemaHistory::new(cp, &cfg.checkpoint_schema));
-        let metas = match self.tables(history.as_ref(), &start, floor.as_ref()).await {
+        let metas = match self
+            .tables(history.as_ref(), &start, floor.as_ref(), by_gtid)
+            .await
+        {
             Ok(m) => m,
             Err(e) => return (start, gtids, Err(e)),
         };

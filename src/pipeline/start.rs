@@ -358,15 +358,39 @@ async fn same_history(
     }
 }
 
-/// Loads every configured table; tables without a key stop the start unless skipping is on.
+/// Whether [`load_tables`] loads a configured table now.
+pub enum Load {
+    /// `true`: load it, a failure stops the start; `false`: not now.
+    Must(bool),
+    /// Load it if its target is ready; otherwise when it first appears in the binlog.
+    Try,
+}
+
+/// Loads the configured tables `which` selects; tables without a key stop the start unless
+/// skipping is on.
 pub async fn load_tables(
     cfg: &Config,
     loader: &SchemaLoader,
+    which: impl Fn(&str, &str) -> Load,
 ) -> Result<HashMap<(String, String), Option<Arc<TableMeta>>>> {
     let mut metas = HashMap::new();
     let mut no_key = Vec::new();
     for (schema, table) in loader.configured_tables().await? {
-        match loader.load(&schema, &table).await? {
+        let loaded = match which(&schema, &table) {
+            Load::Must(false) => continue,
+            Load::Must(true) => loader.load(&schema, &table).await?,
+            Load::Try => {
+                match loader.load(&schema, &table).await {
+                    Ok(l) => l,
+                    Err(e) => {
+                        tracing::info!("table {schema}.{table} is loaded when it appears in the binlog ({e:#})");
+                        loader.set_definition(&schema, &table, None);
+                        continue;
+                    }
+                }
+            }
+        };
+        match loaded {
             Ok(m) => {
                 tracing::info!(
                     "table {schema}.{table} → {} (key {})",

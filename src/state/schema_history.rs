@@ -56,11 +56,11 @@ impl SchemaHistory {
 
     /// Each table's definition as of `at`: the latest row at or before it; for a table whose
     /// rows are all after it (reloaded by `init --tables` since), the earliest. `None`: the
-    /// table did not exist there (dropped, renamed away).
+    /// table did not exist there (dropped, renamed away). `at = None`: the latest of all.
     pub async fn at(
         &self,
         pg: &deadpool_postgres::Pool,
-        at: &Mark,
+        at: Option<&Mark>,
     ) -> Result<HashMap<Key, Option<SourceTable>>> {
         let client = pg.get().await.context("connecting to PostgreSQL")?;
         let rows = client
@@ -75,10 +75,10 @@ impl SchemaHistory {
             .await
             .with_context(|| format!("reading the schema history {}", self.table))?;
         // Rows of one statement share its position and differ by `seq`: all count as at it.
-        let limit = Mark {
+        let limit = at.map(|at| Mark {
             seq: u32::MAX,
             ..at.clone()
-        };
+        });
         let mut best: HashMap<Key, (bool, Mark, Option<String>)> = HashMap::new();
         for r in rows {
             let key: Key = (r.get(0), r.get(1));
@@ -88,7 +88,7 @@ impl SchemaHistory {
                 seq: r.get::<_, i32>(4) as u32,
             };
             let def: Option<String> = r.get(5);
-            let before = mark <= limit;
+            let before = limit.as_ref().is_none_or(|l| mark <= *l);
             let better = match best.get(&key) {
                 None => true,
                 // At or before `at`, the latest wins; otherwise the earliest.
@@ -114,20 +114,21 @@ impl SchemaHistory {
             .collect()
     }
 
-    /// Puts each table's definition as of `at` in the loader's book. Returns how many tables
-    /// the history knows.
+    /// Puts each table's definition as of `at` in the loader's book. Returns the tables the
+    /// history knows, each with whether it exists there.
     pub async fn rewind(
         &self,
         pg: &deadpool_postgres::Pool,
         loader: &SchemaLoader,
-        at: &Mark,
-    ) -> Result<usize> {
+        at: Option<&Mark>,
+    ) -> Result<HashMap<Key, bool>> {
         let known = self.at(pg, at).await?;
-        let n = known.len();
+        let mut out = HashMap::new();
         for ((schema, table), def) in known {
+            out.insert((schema.clone(), table.clone()), def.is_some());
             loader.set_definition(&schema, &table, def);
         }
-        Ok(n)
+        Ok(out)
     }
 
     /// Records the definitions of tables the history has no row for, at `at` (a start).

@@ -166,10 +166,28 @@ impl Barriers {
                         };
                         done.with_context(|| {
                             format!(
-                                "schema change of MySQL {name} at {at}: PostgreSQL refused `{sql}`;                                  change the target by hand and set ddl = \"ignore\" for the table, or run \
+                                "schema change of MySQL {name} at {at}: PostgreSQL refused `{sql}`; \
+                                 change the target by hand and set ddl = \"ignore\" for the table, or run \
                                  `mysql-gp-sync init --tables {name}` with the sync stopped"
                             )
                         })?;
+                    }
+                    TargetStep::DropPrimaryKey { table } => {
+                        let name: Option<String> = tx
+                            .query_opt(
+                                "SELECT conname::text FROM pg_constraint \
+                                 WHERE conrelid = $1::text::regclass AND contype = 'p'",
+                                &[table],
+                            )
+                            .await?
+                            .map(|r| r.get(0));
+                        if let Some(n) = name {
+                            tx.batch_execute(&format!(
+                                "ALTER TABLE {table} DROP CONSTRAINT {}",
+                                crate::sql::quote_ident(&n)
+                            ))
+                            .await?;
+                        }
                     }
                     TargetStep::RequireEmpty { sql, why } => {
                         let rows: bool = tx.query_one(sql.as_str(), &[]).await?.get(0);

@@ -123,6 +123,11 @@ async fn every_statement_kind(tag: &str, greenplum: bool) {
         q("ALTER TABLE t CHANGE c c2 DATETIME(6)"),
         q("INSERT INTO t (id, b2, c2) VALUES (6, 'renamed', '2001-01-01 00:00:00.123456')"),
         q("ALTER TABLE t DROP COLUMN a"),
+        // A key column modified without NOT NULL stays NOT NULL (as in MySQL).
+        q("ALTER TABLE t MODIFY id BIGINT"),
+        q("INSERT INTO t (id, v) VALUES (4294967296, 'big key')"),
+        // Logged although the table exists: changes nothing.
+        q("CREATE TABLE IF NOT EXISTS t (id INT PRIMARY KEY)"),
         q("UPDATE t SET v = 'after drop' WHERE id = 4"),
         // Recognised, without effect.
         q("ALTER TABLE t ADD INDEX ix_n (n), COMMENT 'no effect'"),
@@ -309,7 +314,7 @@ async fn kill9_and_restarts_inside_a_backlog_of_alters() {
         "CREATE TABLE t (id integer PRIMARY KEY, v integer)",
     )
     .await;
-    let cfg = SyncConfig::new(&env, &db.name, &["t"]).concurrent(3);
+    let cfg = SyncConfig::new(&env, &db.name, &["t", "u", "u2"]).concurrent(3);
     let server_id = cfg.server_id;
     let mut sync = SyncProc::start(&env, &cfg).await;
     let mut my: Conn = db.my().await;
@@ -329,6 +334,19 @@ async fn kill9_and_restarts_inside_a_backlog_of_alters() {
             _ => format!("ALTER TABLE t ADD COLUMN s{g} VARCHAR(5) DEFAULT 'x'"),
         };
         my_q(&mut my, &alter).await;
+        // A table created, then renamed, inside the backlog.
+        if i == 9 {
+            my_q(&mut my, "CREATE TABLE u (id INT PRIMARY KEY, w INT)").await;
+        }
+        if i == 15 {
+            my_q(&mut my, "RENAME TABLE u TO u2").await;
+        }
+        if (9..15).contains(&i) {
+            my_q(&mut my, &format!("INSERT INTO u VALUES ({i}, {i})")).await;
+        }
+        if i >= 15 {
+            my_q(&mut my, &format!("INSERT INTO u2 VALUES ({i}, {i})")).await;
+        }
         let rows: Vec<String> = (0..20)
             .map(|j| format!("({}, {})", next_id + j, i * 100 + j))
             .collect();
@@ -366,8 +384,11 @@ async fn kill9_and_restarts_inside_a_backlog_of_alters() {
     }
     sync.restart();
     assert_same(&mut sync, &db, "t", &["id"]).await;
-    // Each ALTER applied once, whatever the kills interrupted.
-    assert_eq!(applied_changes(&env, server_id).await, 24);
+    assert_same(&mut sync, &db, "u2", &["id"]).await;
+    assert!(!pg_exists(&db, "u").await);
+    // Each change applied once, whatever the kills interrupted (24 ALTERs, a CREATE, a RENAME
+    // recorded under both names).
+    assert_eq!(applied_changes(&env, server_id).await, 24 + 1 + 2);
     sync.sigterm_and_wait().await;
     let _ = my.disconnect().await;
     db.cleanup().await;

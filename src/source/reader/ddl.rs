@@ -167,8 +167,12 @@ impl Reader {
             keep_drops: self.cfg.ddl_drop == DdlDrop::Keep,
         };
         let target = rules.target(&name.schema, &name.table);
-        // A target shared by several source tables is not changed for one of them.
-        let shared = self.target_sources.get(&target).map_or(0, |s| s.len()) > 1;
+        // A target shared by several source tables is not changed for one of them: judged by
+        // the rules over every table the sync knows, not only those seen in this run.
+        let shared = self.target_sources.get(&target).map_or(0, |s| s.len()) > 1
+            || self.loader.book().keys().any(|(s, t)| {
+                (s != &name.schema || t != &name.table) && rules.target(s, t) == target
+            });
         let key = (name.schema.clone(), name.table.clone());
         let context = |e: anyhow::Error| {
             anyhow!(
@@ -187,8 +191,10 @@ impl Reader {
                     // It was skipped (no key): its rows are not in PostgreSQL.
                     steps.clear();
                     if !after.key.is_empty() {
-                        tracing::warn!(
-                            "{name} has a key since {at}; it was skipped before, so its rows are not in                              PostgreSQL: with the sync stopped, run `mysql-gp-sync init --tables {name}`"
+                        bail!(
+                            "{name} has a key since {at} ({query:?}); it was skipped before for having none, \
+                             so its rows are not in PostgreSQL. With the sync stopped, run \
+                             `mysql-gp-sync init --tables {name}`: it loads that table at a new position"
                         );
                     }
                 }
@@ -238,8 +244,12 @@ impl Reader {
                     },
                 }
             }
-            Ddl::Create { def, .. } => {
-                if !rules.is_configured(&name.schema, &name.table) {
+            Ddl::Create {
+                def, if_not_exists, ..
+            } => {
+                if !rules.is_configured(&name.schema, &name.table)
+                    || (if_not_exists && self.loader.knows(&name.schema, &name.table))
+                {
                     return Ok(None);
                 }
                 let (src, steps) = match def {
@@ -310,7 +320,8 @@ impl Reader {
 
     /// The definition a `CREATE TABLE … LIKE` copies.
     async fn like(&self, like: &Name) -> Result<SourceTable> {
-        self.loader.definition(&like.schema, &like.table).await
+        // The template itself is not followed unless configured: not entered in the book.
+        self.loader.peek_definition(&like.schema, &like.table).await
     }
 }
 

@@ -528,7 +528,8 @@ impl Reader {
         if self.reloads.in_copy(name, &at) {
             return Ok(first_seq); // in the table's reloaded copy already
         }
-        if self.before_floor(&at) {
+        // XA rows are stamped at their outcome, later: the workers decide for those.
+        if st.xa.is_none() && self.before_floor(&at) {
             return Ok(first_seq); // committed by every worker before this run
         }
         if matches!(rows, RowsEventData::PartialUpdateRowsEvent(_)) {

@@ -44,6 +44,15 @@ impl Reader {
             Statement::Ddl(t) => {
                 self.on_ddl(st, schema, query, &at, (&t.schema, &t.table))
                     .await?;
+                // MySQL logs CREATE TABLE … SELECT as `CREATE TABLE … START TRANSACTION`, its
+                // rows and an XID, one transaction: its GTID counts at the XID.
+                if query
+                    .trim_end()
+                    .to_ascii_uppercase()
+                    .ends_with("START TRANSACTION")
+                {
+                    st.in_begin = true;
+                }
             }
             Statement::Dml(t)
                 if self.loader.rules().is_configured(&t.schema, &t.table)
