@@ -36,7 +36,8 @@
 #   MGS_BENCH_CHANGES=ROWS       single-row transactions of backlog B
 #   MGS_BENCH_RUNS=3             repetitions of every measurement
 #   MGS_BENCH_CONFIGS="pg:1 pg:4 pg:8 gp:4"   pg:N = pg_target postgres, concurrent_size N;
-#                                              gp:N = pg_target greenplum, concurrent_size N
+#                                              gp:N = pg_target greenplum, concurrent_size N;
+#                                              pg:txn / gp:txn = consistency "transaction"
 #   MGS_BENCH_PHASES="copy init insert mixed steady"   which parts to run
 #   MGS_BENCH_INIT_CONFIGS="repl:1 admin:2 admin:4"   USER:N = init_parallel N as that MariaDB user:
 #                                repl has no RELOAD (lock-free snapshot, one reader), admin has it

@@ -15,24 +15,38 @@ pub enum Target {
     Greenplum,
 }
 
-/// One sync configuration of the replays and the steady load (`pg:4`, `gp:4`).
+/// One sync configuration of the replays and the steady load (`pg:4`, `gp:4`, `pg:txn`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SyncCfg {
     pub target: Target,
     /// The sync's `concurrent_size`.
     pub concurrent: u32,
+    /// `consistency = "transaction"` (`pg:txn`): whole source transactions, one applier.
+    pub transactions: bool,
 }
 
 impl SyncCfg {
     fn parse(s: &str) -> Result<Self> {
         let parsed = match s.split_once(':') {
-            Some(("pg", n)) => n.parse().ok().map(|n| (Target::Postgres, n)),
-            Some(("gp", n)) => n.parse().ok().map(|n| (Target::Greenplum, n)),
+            Some(("pg", n)) => Some((Target::Postgres, n)),
+            Some(("gp", n)) => Some((Target::Greenplum, n)),
             _ => None,
         };
         match parsed {
-            Some((target, concurrent)) if concurrent > 0 => Ok(SyncCfg { target, concurrent }),
-            _ => bail!("MGS_BENCH_CONFIGS: '{s}' is not pg:N or gp:N"),
+            Some((target, "txn")) => Ok(SyncCfg {
+                target,
+                concurrent: 1,
+                transactions: true,
+            }),
+            Some((target, n)) => match n.parse() {
+                Ok(concurrent) if concurrent > 0 => Ok(SyncCfg {
+                    target,
+                    concurrent,
+                    transactions: false,
+                }),
+                _ => bail!("MGS_BENCH_CONFIGS: '{s}' is not pg:N, gp:N, pg:txn or gp:txn"),
+            },
+            None => bail!("MGS_BENCH_CONFIGS: '{s}' is not pg:N, gp:N, pg:txn or gp:txn"),
         }
     }
 
@@ -45,6 +59,9 @@ impl SyncCfg {
 
     /// The row label of the table: `postgres c=4`.
     pub fn label(&self) -> String {
+        if self.transactions {
+            return format!("{} transaction", self.pg_target());
+        }
         format!("{} c={}", self.pg_target(), self.concurrent)
     }
 
@@ -55,6 +72,9 @@ impl SyncCfg {
         } else {
             "pg"
         };
+        if self.transactions {
+            return format!("{t}txn");
+        }
         format!("{t}{}", self.concurrent)
     }
 }

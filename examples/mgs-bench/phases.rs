@@ -58,7 +58,11 @@ fn spec(cfg: &SyncCfg) -> Result<ConfigSpec<'_>> {
         pg_target: cfg.pg_target(),
         concurrent: cfg.concurrent,
         tables: &["sbtest1", "probe"],
-        extra: String::new(),
+        extra: if cfg.transactions {
+            "consistency = \"transaction\"\n".into()
+        } else {
+            String::new()
+        },
     })
 }
 

@@ -145,6 +145,11 @@ pub struct Config {
     /// `"stop"` (see [`DdlPolicy`]).
     #[serde(default)]
     pub ddl: DdlPolicy,
+    /// What readers of PostgreSQL may see: `"key"` (default: each key's changes in order,
+    /// applied in parallel) or `"transaction"` (only whole source transactions, in commit order;
+    /// see [`Consistency`]).
+    #[serde(default)]
+    pub consistency: Consistency,
     /// What `DROP COLUMN` / `DROP TABLE` do to the target when `ddl = "apply"`: `"apply"`
     /// (default) or `"keep"` (the column is kept, made nullable; the table is kept).
     #[serde(default)]
@@ -279,6 +284,10 @@ impl Config {
         let mut cfg = Self::parse(&text, path)?;
         cfg.resolve_passwords()
             .with_context(|| format!("config file {}", path.display()))?;
+        // Whole transactions in commit order: one applier (see `Consistency`).
+        if cfg.consistency == Consistency::Transaction {
+            cfg.concurrent_size = 1;
+        }
         Ok(cfg)
     }
 
@@ -358,6 +367,17 @@ impl Config {
         }
         if self.batch_size == 0 {
             bail!("`batch_size` must be at least 1");
+        }
+        // The applier holds a group of up to about batch_size changes unacknowledged while it
+        // streams a large transaction: the window must have room beyond that.
+        if self.consistency == Consistency::Transaction
+            && self.batch_size.saturating_mul(2) > self.concurrent_ack_win
+        {
+            bail!(
+                "consistency = \"transaction\" needs concurrent_ack_win ({}) at least twice batch_size ({})",
+                self.concurrent_ack_win,
+                self.batch_size
+            );
         }
         if self.server_id == 0 {
             bail!("`server_id` must not be 0 (a replica needs an id of its own, unique among the server's replicas)");
@@ -589,6 +609,20 @@ impl std::fmt::Display for DdlPolicy {
             DdlPolicy::Stop => "stop",
         })
     }
+}
+
+/// What readers of PostgreSQL may see while the sync applies.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum Consistency {
+    /// Each key's changes in source order; a source transaction's rows may become visible
+    /// in parts (workers commit on their own). The fastest: `concurrent_size` workers.
+    #[default]
+    Key,
+    /// PostgreSQL only ever shows the source's state after some source transaction: whole
+    /// transactions, in source commit order, several grouped into one PostgreSQL transaction.
+    /// One applier (`concurrent_size` is taken as 1).
+    Transaction,
 }
 
 /// What destructive schema changes do to the target under `ddl = "apply"`.

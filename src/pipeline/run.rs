@@ -166,6 +166,7 @@ impl Pipeline {
             metrics: self.metrics.clone(),
             checkpoints: self.checkpoints.clone(),
             committed: self.checkpoints.as_ref().map(|_| self.committed.clone()),
+            grouped: cfg.consistency == crate::config::Consistency::Transaction,
         };
         for (id, applied) in marks.into_iter().enumerate() {
             let (tx, rx) = mpsc::channel(cfg.batch_size.max(64) * 2);

@@ -176,6 +176,17 @@ impl AckWindow {
         self.seal_step(id, end, Some(GtidStep::Set(state)));
     }
 
+    /// Whether `txn`'s commit event was read (so all its changes were sent). A transaction
+    /// the window no longer holds was acknowledged whole, so it is sealed too.
+    pub fn is_sealed(&self, txn: TxnId) -> bool {
+        let t = self.tracker.lock().unwrap();
+        let idx = t.entries.partition_point(|e| e.id < txn);
+        t.entries
+            .get(idx)
+            .filter(|e| e.id == txn)
+            .is_none_or(|e| e.end.is_some())
+    }
+
     /// Workers report committed changes, as (transaction, count) pairs.
     pub fn ack(&self, done: &[(TxnId, usize)]) {
         let mut total = 0;

@@ -30,6 +30,8 @@ use crate::ops::metrics::Metrics;
 use crate::state::checkpoint::Checkpoints;
 use crate::state::window::AckWindow;
 
+mod grouped;
+
 type Text = Option<String>;
 
 /// What every worker of a pipeline shares.
@@ -42,6 +44,8 @@ pub struct WorkerContext {
     pub checkpoints: Option<Arc<Checkpoints>>,
     /// Where workers record their last committed batch for the loss check.
     pub committed: Option<crate::state::checkpoint::Committed>,
+    /// `consistency = "transaction"`: whole source transactions (see `grouped`).
+    pub grouped: bool,
 }
 
 /// One apply worker: the changes of the keys routed to it, applied in arrival order.
@@ -68,6 +72,7 @@ pub struct Worker {
     /// Batches left to write without COPY after one failed.
     copy_rest: u32,
     committed: Option<crate::state::checkpoint::Committed>,
+    grouped: bool,
 }
 
 /// How many batches go without COPY after a COPY failed (a replay, or a value refused).
@@ -123,49 +128,22 @@ impl Worker {
             skipped: 0,
             copy_rest: 0,
             committed: cx.committed,
+            grouped: cx.grouped,
         }
     }
 
     pub async fn run(mut self) -> Result<()> {
+        if self.grouped {
+            return self.run_grouped().await;
+        }
         let mut batch: Vec<Change> = Vec::with_capacity(self.batch_size);
         let mut client: Option<deadpool_postgres::Object> = None;
         loop {
             if self.rx.recv_many(&mut batch, self.batch_size).await == 0 {
                 return Ok(());
             }
-            if let Some(applied) = &self.applied {
-                // A replay after a crash: what this worker already committed is acknowledged
-                // without being written again, so no row moves back to an older value.
-                if let Some(c) = batch.iter().find(|c| !c.mark().same_sequence(applied)) {
-                    // Their order means nothing: skipping by it could drop changes never applied.
-                    anyhow::bail!(
-                        "worker {}: a change of {} at {} is in another binlog sequence than this worker's \
-                         checkpoint {applied}; the sync cannot tell whether it was applied, so it stops \
-                         (nothing was skipped); delete this sync's checkpoint rows to replay without them",
-                        self.id,
-                        c.table.source_name(),
-                        c.pos
-                    );
-                }
-                let skip = batch.partition_point(|c| c.mark() <= *applied);
-                if skip > 0 {
-                    self.window.ack(&txn_counts(&batch[..skip]));
-                    self.skipped += skip as u64;
-                    batch.drain(..skip);
-                }
-                if !batch.is_empty() {
-                    if self.skipped > 0 {
-                        tracing::info!(
-                            worker = self.id,
-                            "skipped {} change(s) already committed before the restart (checkpoint {applied})",
-                            self.skipped
-                        );
-                    }
-                    self.applied = None;
-                }
-                if batch.is_empty() {
-                    continue;
-                }
+            if !self.skip_applied(&mut batch)? {
+                continue;
             }
             let groups = collapse(&batch)?;
             let started = Instant::now();
@@ -187,6 +165,43 @@ impl Worker {
                 .applied(&rows, newest as u64, started.elapsed());
             batch.clear();
         }
+    }
+
+    /// A replay after a crash: what this worker already committed is acknowledged without
+    /// being written again, so no row moves back to an older value. `false` when nothing of
+    /// the batch is left to write.
+    fn skip_applied(&mut self, batch: &mut Vec<Change>) -> Result<bool> {
+        let Some(applied) = &self.applied else {
+            return Ok(true);
+        };
+        // Their order means nothing: skipping by it could drop changes never applied.
+        if let Some(c) = batch.iter().find(|c| !c.mark().same_sequence(applied)) {
+            anyhow::bail!(
+                "worker {}: a change of {} at {} is in another binlog sequence than this worker's \
+                 checkpoint {applied}; the sync cannot tell whether it was applied, so it stops \
+                 (nothing was skipped); delete this sync's checkpoint rows to replay without them",
+                self.id,
+                c.table.source_name(),
+                c.pos
+            );
+        }
+        let skip = batch.partition_point(|c| c.mark() <= *applied);
+        if skip > 0 {
+            self.window.ack(&txn_counts(&batch[..skip]));
+            self.skipped += skip as u64;
+            batch.drain(..skip);
+        }
+        if !batch.is_empty() {
+            if self.skipped > 0 {
+                tracing::info!(
+                    worker = self.id,
+                    "skipped {} change(s) already committed before the restart (checkpoint {applied})",
+                    self.skipped
+                );
+            }
+            self.applied = None;
+        }
+        Ok(!batch.is_empty())
     }
 
     /// Connection trouble is retried with backoff (the batch is idempotent); a value or

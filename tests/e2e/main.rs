@@ -8,6 +8,7 @@ mod support;
 
 mod charsets;
 mod checkpoint;
+mod consistency;
 mod errors;
 mod failover;
 mod faults;
