@@ -90,6 +90,8 @@ pub struct AckWindow {
     size: usize,
     tracker: Mutex<Tracker>,
     acked_tx: watch::Sender<Position>,
+    /// Signalled at every seal: the applier of whole transactions waits for one.
+    sealed: tokio::sync::Notify,
 }
 
 impl AckWindow {
@@ -105,7 +107,13 @@ impl AckWindow {
                 gtids,
             }),
             acked_tx,
+            sealed: tokio::sync::Notify::new(),
         }
+    }
+
+    /// Returns at the next seal (or at once if one happened since the last call): one waiter.
+    pub async fn next_seal(&self) {
+        self.sealed.notified().await
     }
 
     /// Opens a transaction; changes are then added with [`AckWindow::add`].
@@ -152,14 +160,17 @@ impl AckWindow {
     }
 
     fn seal_step(&self, txn: TxnId, end: Position, step: Option<GtidStep>) {
-        let mut t = self.tracker.lock().unwrap();
-        if let Some(e) = t.entries.iter_mut().rev().find(|e| e.id == txn) {
-            e.end = Some(end);
-            e.gtid = step;
+        {
+            let mut t = self.tracker.lock().unwrap();
+            if let Some(e) = t.entries.iter_mut().rev().find(|e| e.id == txn) {
+                e.end = Some(end);
+                e.gtid = step;
+            }
+            if t.advance() {
+                self.acked_tx.send_replace(t.acked.clone());
+            }
         }
-        if t.advance() {
-            self.acked_tx.send_replace(t.acked.clone());
-        }
+        self.sealed.notify_one();
     }
 
     /// A boundary with no configured change before it (another table's transaction, a rotate):

@@ -114,7 +114,11 @@ async fn transfers(my: &mut Conn, from: u64, n: u64) {
         .await;
         if k % 10 == 0 {
             let lines = k % 7 + 2;
-            my_q(my, &format!("INSERT INTO orders VALUES ({k}, {lines})")).await;
+            my_q(
+                my,
+                &format!("INSERT INTO orders (id, n_lines) VALUES ({k}, {lines})"),
+            )
+            .await;
             let values: Vec<String> = (1..=lines).map(|l| format!("({k}, {l}, {x})")).collect();
             my_q(
                 my,
@@ -237,6 +241,56 @@ async fn the_default_mode_shows_the_reader_broken_sums() {
         broken > 0,
         "the default mode should let the reader see a transfer half applied"
     );
+    sync.sigterm_and_wait().await;
+    let _ = my.disconnect().await;
+    db.cleanup().await;
+}
+
+/// The barriers keep working in transaction mode: an XA transaction, a TRUNCATE and a schema
+/// change between whole transactions.
+#[tokio::test]
+async fn xa_truncate_and_schema_changes_in_transaction_mode() {
+    let _servers = Servers::shared();
+    let env = Env::get();
+    let db = setup("consistbar").await;
+    let cfg = SyncConfig::new(&env, &db.name, &["accounts", "orders", "order_lines"])
+        .set("consistency", "\"transaction\"");
+    let mut sync = SyncProc::start(&env, &cfg).await;
+    let mut my = db.my().await;
+    seed(&db, &mut my).await;
+    // Running (it loaded the tables as they are before the ALTER below).
+    sync.wait_tables_equal(&db.t("accounts"), &db.t("accounts"), &["id"], secs(60))
+        .await;
+    transfers(&mut my, 1, 50).await;
+    for sql in [
+        "XA START 'cx1'",
+        "INSERT INTO orders (id, n_lines) VALUES (7000001, 1)",
+        "INSERT INTO order_lines VALUES (7000001, 1, 5)",
+        "XA END 'cx1'",
+        "XA PREPARE 'cx1'",
+    ] {
+        my_q(&mut my, sql).await;
+    }
+    my_q(&mut my, "XA COMMIT 'cx1'").await;
+    transfers(&mut my, 51, 50).await;
+    my_q(&mut my, "TRUNCATE TABLE order_lines").await;
+    my_q(
+        &mut my,
+        "ALTER TABLE orders ADD COLUMN note VARCHAR(10) DEFAULT 'n'",
+    )
+    .await;
+    transfers(&mut my, 101, 50).await;
+    for t in ["accounts", "orders"] {
+        sync.wait_tables_equal(&db.t(t), &db.t(t), &["id"], secs(60))
+            .await;
+    }
+    sync.wait_tables_equal(
+        &db.t("order_lines"),
+        &db.t("order_lines"),
+        &["order_id", "line_no"],
+        secs(60),
+    )
+    .await;
     sync.sigterm_and_wait().await;
     let _ = my.disconnect().await;
     db.cleanup().await;

@@ -14,8 +14,8 @@ use crate::model::mark::Mark;
 use crate::state::checkpoint::Row;
 
 /// How long the applier waits for more of an open transaction before it looks again whether
-/// the transaction's commit was read.
-const WAIT: Duration = Duration::from_millis(5);
+/// the transaction's commit was read (a seal wakes it sooner).
+const WAIT: Duration = Duration::from_millis(50);
 
 impl Worker {
     /// Contract: a PostgreSQL transaction commits only at the end of a source transaction
@@ -116,10 +116,15 @@ impl Worker {
                         *n = 1;
                     }
                 }
-                let more =
-                    tokio::time::timeout(WAIT, self.rx.recv_many(&mut batch, self.batch_size));
-                if let Ok(0) = more.await {
-                    return Ok(()); // the run ends: nothing of this is committed
+                // More of it, or its commit event (a seal sends nothing down the queue).
+                tokio::select! {
+                    n = self.rx.recv_many(&mut batch, self.batch_size) => {
+                        if n == 0 {
+                            return Ok(()); // the run ends: nothing of this is committed
+                        }
+                    }
+                    _ = self.window.next_seal() => {}
+                    _ = tokio::time::sleep(WAIT) => {}
                 }
             }
             let mark = last_mark.expect("something was written");
