@@ -48,36 +48,21 @@ impl Worker {
             self.check_not_lost(&client).await?;
             let started = Instant::now();
             let tx = client.transaction().await.map_err(|e| self.failed(e))?;
-            // Written in this PostgreSQL transaction and not acknowledged yet.
+            // Taken into this PostgreSQL transaction and not acknowledged yet.
             let mut pending: Vec<(TxnId, usize)> = Vec::new();
-            let mut written = 0usize;
+            let mut taken = 0usize;
             let mut last_mark: Option<Mark> = None;
-            let mut newest = 0u32;
+            // Taken, not written yet: written when a batch's worth is there, or at the commit,
+            // so a group of small transactions costs one statement per table, not one per read.
+            let mut unwritten: Vec<crate::model::change::Change> = Vec::new();
             loop {
                 // Enough for one PostgreSQL transaction: end it at the next transaction
                 // boundary (a change of the next transaction means the one before it was
                 // sealed: the reader seals at the commit event, before it reads on).
-                let cut = cut_at(
-                    &batch,
-                    pending.last().map(|p| p.0),
-                    written,
-                    self.batch_size,
-                );
+                let cut = cut_at(&batch, pending.last().map(|p| p.0), taken, self.batch_size);
                 let carry = cut.map(|i| batch.split_off(i));
                 if !batch.is_empty() {
-                    let groups = collapse(&batch)?;
-                    super::write_groups(&tx, &groups, false)
-                        .await
-                        .map_err(|e| self.failed(e))?;
-                    drop(groups);
-                    let rows: Vec<(&str, crate::model::change::RowKind)> = batch
-                        .iter()
-                        .map(|c| (c.table.name.as_str(), c.kind))
-                        .collect();
-                    newest = newest.max(batch.iter().map(|c| c.ts).max().unwrap_or(0));
-                    self.metrics
-                        .applied(&rows, newest as u64, started.elapsed());
-                    written += batch.len();
+                    taken += batch.len();
                     last_mark = batch.last().map(|c| c.mark());
                     for (t, n) in txn_counts(&batch) {
                         match pending.last_mut() {
@@ -85,13 +70,16 @@ impl Worker {
                             _ => pending.push((t, n)),
                         }
                     }
-                    batch.clear();
+                    unwritten.append(&mut batch);
+                    if unwritten.len() >= self.batch_size {
+                        self.write_part(&tx, &mut unwritten, started).await?;
+                    }
                 }
                 if let Some(rest) = carry {
                     batch = rest;
                     break;
                 }
-                let open = pending.last().map(|p| p.0).expect("something was written");
+                let open = pending.last().map(|p| p.0).expect("something was taken");
                 // Sealed first, then the queue: everything of a sealed transaction was sent
                 // before its seal, so an empty queue after it means nothing of it is left.
                 let sealed = self.window.is_sealed(open);
@@ -127,7 +115,8 @@ impl Worker {
                     _ = tokio::time::sleep(WAIT) => {}
                 }
             }
-            let mark = last_mark.expect("something was written");
+            self.write_part(&tx, &mut unwritten, started).await?;
+            let mark = last_mark.expect("something was taken");
             if let Some(cp) = &self.checkpoints {
                 cp.record(&tx, Row::Worker(self.id), &mark)
                     .await
@@ -139,6 +128,32 @@ impl Worker {
             }
             self.window.ack(&pending);
         }
+    }
+
+    /// Writes `part` (collapsed per row) inside `tx` and empties it.
+    async fn write_part(
+        &self,
+        tx: &deadpool_postgres::Transaction<'_>,
+        part: &mut Vec<crate::model::change::Change>,
+        started: Instant,
+    ) -> Result<()> {
+        if part.is_empty() {
+            return Ok(());
+        }
+        let groups = collapse(part)?;
+        super::write_groups(tx, &groups, false)
+            .await
+            .map_err(|e| self.failed(e))?;
+        drop(groups);
+        let rows: Vec<(&str, crate::model::change::RowKind)> = part
+            .iter()
+            .map(|c| (c.table.name.as_str(), c.kind))
+            .collect();
+        let newest = part.iter().map(|c| c.ts).max().unwrap_or(0);
+        self.metrics
+            .applied(&rows, newest as u64, started.elapsed());
+        part.clear();
+        Ok(())
     }
 
     /// A PostgreSQL error of the grouped applier: fenced and refused errors end the sync with
