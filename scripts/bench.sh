@@ -3,7 +3,7 @@
 #
 #   scripts/bench.sh
 #
-# Starts its OWN MariaDB + PostgreSQL (scripts/test-env.sh on ports 33406 / 55532 in
+# Starts its OWN MariaDB + PostgreSQL (scripts/test-env.sh on ports 13406 / 15532 in
 # /tmp/mgs-bench-env, so the test suite's servers on the default ports are left alone), builds
 # the sync and examples/mgs-bench/, and runs `mgs-bench run`, which measures:
 #   copy:   COPY ceiling: one tokio-postgres COPY (text) of ROWS sysbench-shaped rows
@@ -64,8 +64,8 @@ BUILD="${MGS_BENCH_BUILD:-1}"
 KEEP_ENV="${MGS_KEEP_ENV:-0}"
 # Our own servers: never the test suite's (MGS_TEST_DIR etc. from a caller's env are ignored).
 export MGS_TEST_DIR="${MGS_BENCH_ENV_DIR:-/tmp/mgs-bench-env}"
-export MGS_MYSQL_PORT="${MGS_BENCH_MYSQL_PORT:-33406}"
-export MGS_PG_PORT="${MGS_BENCH_PG_PORT:-55532}"
+export MGS_MYSQL_PORT="${MGS_BENCH_MYSQL_PORT:-13406}"
+export MGS_PG_PORT="${MGS_BENCH_PG_PORT:-15532}"
 # Only the MariaDB 10.11 source: the MySQL 9.7 / MariaDB 11.8 chroots are for the tests.
 export MGS_SOURCES="${MGS_SOURCES:-mariadb}"
 

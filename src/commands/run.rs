@@ -307,7 +307,12 @@ pub async fn run(s: Settings, config_path: &Path) -> Result<()> {
             }
             Err(e) if is_transient(&e) && !*shutdown_rx.borrow() => {
                 if is_fenced_chain(&e) {
-                    // Another sync took over while this one's session looked alive.
+                    // Another sync took over while this one's session looked alive (the
+                    // fenced batch came before the session watcher saw it end).
+                    tracing::warn!(
+                        "lost the lease: another sync holds it now (a batch was refused by the fence); \
+                         no batch commits from now on, and this sync waits to hold the lease again"
+                    );
                     if let Some(lease) = &mut lease {
                         lease.give_up();
                     }

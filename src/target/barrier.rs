@@ -61,25 +61,18 @@ impl Barriers {
         }
     }
 
-    /// Empties `table`'s target once every change before `at` is committed.
-    async fn truncate(&self, table: &TableMeta, at: &Position) -> Result<()> {
-        let source = table.source_name();
-        // Marked at the end of its event, before any change that follows it.
-        let mark = Mark {
-            file: at.file.clone(),
-            pos: at.pos,
-            seq: 0,
-        };
-        if self.floor.as_ref().is_some_and(|f| *f >= mark) {
-            tracing::info!("TRUNCATE {source} at {at} was already applied (checkpoint): skipped");
-            return Ok(());
+    /// Waits until every change before the barrier at `mark` is committed and returns a
+    /// connection to apply it on; `None` when it was applied before this run (the checkpoint).
+    async fn ready(&self, mark: &Mark, what: &str) -> Result<Option<deadpool_postgres::Object>> {
+        if self.floor.as_ref().is_some_and(|f| f >= mark) {
+            return Ok(None);
         }
         self.window.drain().await;
-        let mut client = self
+        let client = self
             .pool
             .get()
             .await
-            .context("connecting to PostgreSQL for TRUNCATE")?;
+            .with_context(|| format!("connecting to PostgreSQL for {what}"))?;
         if let Some((cp, committed)) = &self.checkpoints {
             // Writing every worker's checkpoint would erase the evidence of a loss.
             let mine = committed.lock().unwrap().clone();
@@ -91,6 +84,17 @@ impl Barriers {
                 .into());
             }
         }
+        Ok(Some(client))
+    }
+
+    /// Empties `table`'s target once every change before `at` is committed.
+    async fn truncate(&self, table: &TableMeta, at: &Position) -> Result<()> {
+        let source = table.source_name();
+        let mark = mark_at(at);
+        let Some(mut client) = self.ready(&mark, "TRUNCATE").await? else {
+            tracing::info!("TRUNCATE {source} at {at} was already applied (checkpoint): skipped");
+            return Ok(());
+        };
         let done: Result<(), tokio_postgres::Error> = async {
             let tx = client.transaction().await?;
             // Durable: a target that loses commits must not lose this one unnoticed.
@@ -122,31 +126,11 @@ impl Barriers {
     /// transaction (PostgreSQL's DDL is transactional), so a crash leaves all or nothing.
     async fn schema(&self, step: &SchemaStep) -> Result<()> {
         let at = &step.at;
-        let mark = Mark {
-            file: at.file.clone(),
-            pos: at.pos,
-            seq: 0,
-        };
-        if self.floor.as_ref().is_some_and(|f| *f >= mark) {
+        let mark = mark_at(at);
+        let Some(mut client) = self.ready(&mark, "a schema change").await? else {
             tracing::info!("schema change at {at} was already applied (checkpoint): skipped");
             return Ok(());
-        }
-        self.window.drain().await;
-        let mut client = self
-            .pool
-            .get()
-            .await
-            .context("connecting to PostgreSQL for a schema change")?;
-        if let Some((cp, committed)) = &self.checkpoints {
-            let mine = committed.lock().unwrap().clone();
-            if let Some(loss) = cp.lost(&self.pool, &mine, None).await? {
-                return Err(Transient(format!(
-                    "PostgreSQL lost commits it had confirmed ({})",
-                    loss.what
-                ))
-                .into());
-            }
-        }
+        };
         let tx = client.transaction().await?;
         tx.batch_execute("SET LOCAL synchronous_commit = on")
             .await?;
@@ -231,5 +215,14 @@ impl Barriers {
                 .for_each(|m| *m = Some(mark.clone()));
         }
         Ok(())
+    }
+}
+
+/// A barrier's place: the end of its event, before any change that follows it.
+fn mark_at(at: &Position) -> Mark {
+    Mark {
+        file: at.file.clone(),
+        pos: at.pos,
+        seq: 0,
     }
 }
