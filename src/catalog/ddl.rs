@@ -253,12 +253,15 @@ fn parse_one(text: &str) -> Result<Statement> {
     Ok(stmts.remove(0))
 }
 
+/// A table name in a statement, as a regex group: `t`, `` `t` ``, `s.t`, `` `s`.`t` ``.
+pub const NAME: &str = r"((?:`(?:[^`]|``)+`|[\w$]+)(?:\s*\.\s*(?:`(?:[^`]|``)+`|[\w$]+))?)";
+
 /// `ALTER [ONLINE|IGNORE] TABLE name [WAIT n|NOWAIT]`, up to its clauses.
 fn alter_head() -> &'static Regex {
     static R: OnceLock<Regex> = OnceLock::new();
     R.get_or_init(|| {
         Regex::new(
-            r"(?is)^alter\s+(?:online\s+)?(?:ignore\s+)?table\s+(?:if\s+exists\s+)?((?:`(?:[^`]|``)+`|[\w$]+)(?:\s*\.\s*(?:`(?:[^`]|``)+`|[\w$]+))?)\s*(?:wait\s+\d+\s*|nowait\s*)?",
+            &format!(r"(?is)^alter\s+(?:online\s+)?(?:ignore\s+)?table\s+(?:if\s+exists\s+)?{NAME}\s*(?:wait\s+\d+\s*|nowait\s*)?"),
         )
         .unwrap()
     })
@@ -634,8 +637,9 @@ fn object(default_schema: &str, n: &ObjectName) -> Result<Name> {
     })
 }
 
-/// A table name as the ALTER head wrote it (backquoted or not, with or without schema).
-fn name_of(default_schema: &str, text: &str) -> Name {
+/// A table name as a statement writes it (backquoted or not, with or without schema; a
+/// dot inside backquotes belongs to the name).
+pub fn name_of(default_schema: &str, text: &str) -> Name {
     let mut in_q = false;
     let mut split = None;
     for (i, ch) in text.char_indices() {

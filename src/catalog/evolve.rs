@@ -78,13 +78,13 @@ pub fn alter(
                         ),
                         param: Some(v),
                     }),
-                    Fill::Unknown(why) => steps.push(TargetStep::RequireEmpty {
-                        sql: format!("SELECT EXISTS (SELECT 1 FROM {t})"),
-                        why: format!(
+                    Fill::Unknown(why) => steps.push(require_empty(
+                        &t,
+                        format!(
                             "column `{}` was added with {why}: the values MySQL gave the existing rows are not in the binlog",
                             column.name
                         ),
-                    }),
+                    )),
                 }
                 if target_not_null(&column, &kind, col.primary_key, follow.zero_date) {
                     steps.push(exec(format!(
@@ -146,13 +146,13 @@ pub fn alter(
                     let bytes = |k: &Kind| matches!(k, Kind::Binary { .. } | Kind::Geometry);
                     if bytes(&old_kind) != bytes(&kind) {
                         // PostgreSQL's cast between bytea and text is not MySQL's conversion.
-                        steps.push(TargetStep::RequireEmpty {
-                            sql: format!("SELECT EXISTS (SELECT 1 FROM {t})"),
-                            why: format!(
+                        steps.push(require_empty(
+                            &t,
+                            format!(
                                 "column `{}` changed between binary and character data ({} to {})",
                                 column.name, before.column_type, column.column_type
                             ),
-                        });
+                        ));
                     }
                     steps.push(exec(format!(
                         "ALTER TABLE {t} ALTER COLUMN {q} TYPE {pg_new} USING {q}::{}",
@@ -312,6 +312,14 @@ fn index_for(t: &SourceTable, place: Option<&Place>, default: usize) -> Result<u
             find(t, x).ok_or_else(|| anyhow!("column `{x}` (of AFTER) does not exist"))? + 1
         }
     })
+}
+
+/// A change the target can take only while it holds no rows (why).
+fn require_empty(t: &str, why: String) -> TargetStep {
+    TargetStep::RequireEmpty {
+        sql: format!("SELECT EXISTS (SELECT 1 FROM {t})"),
+        why,
+    }
 }
 
 fn exec(sql: String) -> TargetStep {

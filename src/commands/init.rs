@@ -233,11 +233,7 @@ async fn load(s: &Settings, truncate: bool, only: &[String]) -> Result<Position>
         .into_iter()
         .filter(|(k, _)| todo.iter().any(|m| m.schema == k.0 && m.table == k.1))
         .collect();
-    let at = Mark {
-        file: replay_from.file.clone(),
-        pos: replay_from.pos,
-        seq: 0,
-    };
+    let at = Mark::at(&replay_from);
     if let Some(kept) = kept_at {
         if let Some(cp) = Checkpoints::setup(cfg, &pg, greenplum).await {
             cp.forget_workers(&pg).await?;

@@ -67,11 +67,7 @@ impl Pipeline {
         floor: Option<&Mark>,
         by_gtid: bool,
     ) -> Result<HashMap<(String, String), Option<Arc<TableMeta>>>> {
-        let mut at = Mark {
-            file: start.file.clone(),
-            pos: start.pos,
-            seq: 0,
-        };
+        let mut at = Mark::at(start);
         if let Some(f) = floor.filter(|f| **f > at) {
             at = f.clone();
         }

@@ -6,6 +6,10 @@ use std::sync::OnceLock;
 
 use regex::Regex;
 
+/// A table a statement names (schema defaulted to the session's).
+pub use crate::catalog::ddl::Name as TableRef;
+use crate::catalog::ddl::NAME;
+
 #[derive(Debug, PartialEq, Eq)]
 pub enum Statement {
     Begin,
@@ -25,14 +29,6 @@ pub enum Statement {
     XaRollback(String),
     Other,
 }
-
-#[derive(Debug, PartialEq, Eq)]
-pub struct TableRef {
-    pub schema: String,
-    pub table: String,
-}
-
-const NAME: &str = r"((?:`(?:[^`]|``)+`|[\w$]+)(?:\s*\.\s*(?:`(?:[^`]|``)+`|[\w$]+))?)";
 
 fn patterns() -> &'static [(Kind, Regex)] {
     static P: OnceLock<Vec<(Kind, Regex)>> = OnceLock::new();
@@ -154,35 +150,8 @@ pub fn same_xid(a: &str, b: &str) -> bool {
     a.trim().eq_ignore_ascii_case(b.trim())
 }
 
-fn unquote(s: &str) -> String {
-    let s = s.trim();
-    match s.strip_prefix('`').and_then(|s| s.strip_suffix('`')) {
-        Some(inner) => inner.replace("``", "`"),
-        None => s.to_string(),
-    }
-}
-
 fn table_ref(default_schema: &str, name: &str) -> TableRef {
-    // Split on the dot outside backquotes.
-    let mut in_q = false;
-    let mut split = None;
-    for (i, ch) in name.char_indices() {
-        match ch {
-            '`' => in_q = !in_q,
-            '.' if !in_q => split = Some(i),
-            _ => {}
-        }
-    }
-    match split {
-        Some(i) => TableRef {
-            schema: unquote(&name[..i]),
-            table: unquote(&name[i + 1..]),
-        },
-        None => TableRef {
-            schema: default_schema.to_string(),
-            table: unquote(name),
-        },
-    }
+    crate::catalog::ddl::name_of(default_schema, name)
 }
 
 #[cfg(test)]

@@ -90,7 +90,8 @@ impl Barriers {
     /// Empties `table`'s target once every change before `at` is committed.
     async fn truncate(&self, table: &TableMeta, at: &Position) -> Result<()> {
         let source = table.source_name();
-        let mark = mark_at(at);
+        // The end of its event, before any change that follows it.
+        let mark = Mark::at(at);
         let Some(mut client) = self.ready(&mark, "TRUNCATE").await? else {
             tracing::info!("TRUNCATE {source} at {at} was already applied (checkpoint): skipped");
             return Ok(());
@@ -109,14 +110,7 @@ impl Barriers {
         }
         .await;
         done.with_context(|| format!("TRUNCATE of {} (MySQL {source} at {at})", table.target))?;
-        if let Some((_, committed)) = &self.checkpoints {
-            // Counts as every worker's commit (see `Checkpoints::lost`).
-            committed
-                .lock()
-                .unwrap()
-                .iter_mut()
-                .for_each(|m| *m = Some(mark.clone()));
-        }
+        self.committed_all(&mark);
         tracing::info!("TRUNCATE {source} at {at}: emptied {}", table.target);
         Ok(())
     }
@@ -126,7 +120,7 @@ impl Barriers {
     /// transaction (PostgreSQL's DDL is transactional), so a crash leaves all or nothing.
     async fn schema(&self, step: &SchemaStep) -> Result<()> {
         let at = &step.at;
-        let mark = mark_at(at);
+        let mark = Mark::at(at);
         let Some(mut client) = self.ready(&mark, "a schema change").await? else {
             tracing::info!("schema change at {at} was already applied (checkpoint): skipped");
             return Ok(());
@@ -207,6 +201,13 @@ impl Barriers {
         tx.commit()
             .await
             .with_context(|| format!("committing the schema change at {at}"))?;
+        self.committed_all(&mark);
+        Ok(())
+    }
+
+    /// A barrier committed every worker's checkpoint at `mark`: it counts as every worker's
+    /// commit (see `Checkpoints::lost`).
+    fn committed_all(&self, mark: &Mark) {
         if let Some((_, committed)) = &self.checkpoints {
             committed
                 .lock()
@@ -214,15 +215,5 @@ impl Barriers {
                 .iter_mut()
                 .for_each(|m| *m = Some(mark.clone()));
         }
-        Ok(())
-    }
-}
-
-/// A barrier's place: the end of its event, before any change that follows it.
-fn mark_at(at: &Position) -> Mark {
-    Mark {
-        file: at.file.clone(),
-        pos: at.pos,
-        seq: 0,
     }
 }

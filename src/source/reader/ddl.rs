@@ -25,11 +25,7 @@ impl Reader {
         at: &Position,
         first: (&str, &str),
     ) -> Result<()> {
-        let mark = Mark {
-            file: at.file.clone(),
-            pos: at.pos,
-            seq: 0,
-        };
+        let mark = Mark::at(at);
         // Applied before this run began: the definitions it starts with include it.
         if self.floor.as_ref().is_some_and(|f| mark <= *f) {
             return Ok(());

@@ -136,11 +136,7 @@ impl Reader {
     /// Whether an event at `at` lies before the floor (all of it committed by every worker).
     fn before_floor(&self, at: &Position) -> bool {
         self.floor.as_ref().is_some_and(|f| {
-            let m = Mark {
-                file: at.file.clone(),
-                pos: at.pos,
-                seq: 0,
-            };
+            let m = Mark::at(at);
             m < *f && !(m.file == f.file && m.pos == f.pos)
         })
     }
