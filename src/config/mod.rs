@@ -433,7 +433,7 @@ impl Config {
         self.data_dir.join("master.info")
     }
 
-    /// Rewritten each second by the running sync; read by `mysql-gp-sync status`.
+    /// Rewritten ten times a second by the running sync; read by `mysql-gp-sync status`.
     pub fn status_path(&self) -> PathBuf {
         self.data_dir.join("status.json")
     }

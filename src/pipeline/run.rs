@@ -289,7 +289,9 @@ fn flatten<T>(r: Result<Result<T>, tokio::task::JoinError>) -> Result<T> {
 }
 
 /// Saves the acknowledged position about once a second, writes the status file for
-/// `mysql-gp-sync status`, and logs a progress line every ten seconds.
+/// `mysql-gp-sync status` ten times a second (what is committed in PostgreSQL, so a caller
+/// waiting for a position sees it within 100 ms, while `master.info` and PostgreSQL's note
+/// of it are written once a second), and logs a progress line every ten seconds.
 /// What the saver needs to note positions in PostgreSQL: the checkpoints, the pool, the last
 /// position noted, and each worker's last committed batch (to check for a loss first).
 type SaverCheckpoints = (
@@ -309,15 +311,16 @@ async fn save_positions(
     let path = cfg.master_info_path();
     let status_path = cfg.status_path();
     let mut saved = window.acked();
-    let mut tick = tokio::time::interval(Duration::from_secs(1));
+    let mut tick = tokio::time::interval(Duration::from_millis(100));
     let mut n: u64 = 0;
     let (mut last_rows, mut last_at) = (metrics.rows_total(), Instant::now());
     let mut progress_rows = last_rows;
+    let mut rate = 0.0;
     loop {
         tick.tick().await;
         n += 1;
         let (acked, gtids) = window.acked_with_gtids();
-        if acked != saved {
+        if acked != saved && n.is_multiple_of(10) {
             // PostgreSQL first, then the file: master.info is never ahead of what PostgreSQL
             // notes, so one ahead of it at start means PostgreSQL lost commits.
             let noted = match &checkpoints {
@@ -362,15 +365,17 @@ async fn save_positions(
         let in_flight = window.in_flight();
         metrics.position(&acked, in_flight);
         let rows = metrics.rows_total();
-        let rate = (rows - last_rows) as f64 / last_at.elapsed().as_secs_f64().max(0.001);
-        (last_rows, last_at) = (rows, Instant::now());
+        if n.is_multiple_of(10) {
+            rate = (rows - last_rows) as f64 / last_at.elapsed().as_secs_f64().max(0.001);
+            (last_rows, last_at) = (rows, Instant::now());
+        }
         let mut snap = metrics.snapshot(&acked, in_flight, rate);
         snap.gtid = gtids.map(|g| g.to_string()).unwrap_or_default();
         if let Err(e) = status::write(&status_path, &snap) {
             tracing::debug!("cannot write {}: {e:#}", status_path.display());
         }
         *snapshot.lock().unwrap() = Some(snap);
-        if n.is_multiple_of(10) {
+        if n.is_multiple_of(100) {
             tracing::info!(
                 "progress: applied up to {acked}, {:.0} rows/s over 10 s, {in_flight} changes in flight, lag {} ms",
                 (rows - progress_rows) as f64 / 10.0,

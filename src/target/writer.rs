@@ -17,10 +17,10 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::{anyhow, Result};
+use mysql_async::Value;
 use tokio::sync::mpsc;
 use tokio_postgres::types::ToSql;
 
-use crate::convert::to_pg_text_replacing;
 use crate::error::{is_fenced, pg_retries, Backoff, Transient};
 use crate::model::change::TxnId;
 use crate::model::change::{Change, Op, RowKind};
@@ -78,34 +78,106 @@ pub struct Worker {
 /// How many batches go without COPY after a COPY failed (a replay, or a value refused).
 const COPY_REST: u32 = 100;
 
-/// One statement's worth of rows: column-major text arrays.
+/// One statement's worth of rows: the changes behind them, and their values as PostgreSQL
+/// will read them ([`Group::encode`]).
 struct Group<'a> {
     meta: &'a Arc<TableMeta>,
     op: Op,
-    columns: Vec<Vec<Text>>,
-    /// The changes behind the rows, to name them if PostgreSQL refuses one.
+    /// One change per target row (the last of the batch for it), in binlog order.
     changes: Vec<&'a Change>,
     /// Every row's key was first and last written by a source INSERT in this batch: the rows
     /// are new to the table, unless this is a replay.
     fresh: bool,
+    /// Text arrays, one `text[]` parameter per column: every column of an upsert, the key
+    /// columns of a delete, and only the key columns when the rows go by COPY (Greenplum mode
+    /// deletes those keys first; empty otherwise).
+    columns: Vec<Vec<Text>>,
+    /// The rows as COPY text (tab-separated fields, one line per row) when they go by COPY.
+    copy: Option<bytes::Bytes>,
 }
 
 impl Group<'_> {
-    /// The rows as COPY text: tab-separated fields, one line per row.
-    fn copy_data(&self) -> bytes::Bytes {
-        let rows = self.columns.first().map_or(0, Vec::len);
-        let mut out = Vec::with_capacity(rows * self.columns.len() * 8);
-        for r in 0..rows {
-            for (i, col) in self.columns.iter().enumerate() {
-                if i > 0 {
-                    out.push(b'\t');
+    /// Converts the rows for the statements that write them: COPY text when `copy` allows it
+    /// for this group (see [`uses_copy`]), else column arrays. A value that cannot be
+    /// converted stops the sync, naming the table, the key and the binlog position.
+    fn encode(&mut self, copy: bool) -> Result<()> {
+        let mut text = String::new();
+        self.copy = None;
+        let cols: Vec<usize> = if uses_copy(self, copy) {
+            let mut out = Vec::with_capacity(self.changes.len() * self.meta.columns.len() * 16);
+            for ch in &self.changes {
+                for c in 0..ch.row.len() {
+                    if c > 0 {
+                        out.push(b'\t');
+                    }
+                    let some = field_text(ch, c, &mut text)?;
+                    crate::sql::copy_field(&mut out, some.then_some(text.as_str()));
                 }
-                crate::sql::copy_field(&mut out, col[r].as_deref());
+                out.push(b'\n');
             }
-            out.push(b'\n');
+            self.copy = Some(out.into());
+            if self.meta.greenplum {
+                self.meta.key.clone()
+            } else {
+                Vec::new()
+            }
+        } else if self.op == Op::Upsert {
+            (0..self.meta.columns.len()).collect()
+        } else {
+            self.meta.key.clone()
+        };
+        self.columns = vec![Vec::with_capacity(self.changes.len()); cols.len()];
+        for ch in &self.changes {
+            for (out, &c) in self.columns.iter_mut().zip(&cols) {
+                out.push(field_text(ch, c, &mut text)?.then(|| text.clone()));
+            }
         }
-        out.into()
+        Ok(())
     }
+
+    /// The key arrays (after [`Group::encode`]).
+    fn keys(&self) -> Vec<&(dyn ToSql + Sync)> {
+        let all = self.columns.iter().map(|c| c as &(dyn ToSql + Sync));
+        if self.copy.is_some() || self.op == Op::Delete {
+            all.collect()
+        } else {
+            let all: Vec<_> = all.collect();
+            self.meta.key.iter().map(|&k| all[k]).collect()
+        }
+    }
+}
+
+/// Column `c` of `ch` as PostgreSQL text, into `out`; `false` for NULL.
+fn field_text(ch: &Change, c: usize, out: &mut String) -> Result<bool> {
+    let col = &ch.table.columns[c];
+    let in_key = ch.table.key.contains(&c);
+    crate::convert::write_pg_text_replacing(
+        col,
+        &ch.row[c],
+        in_key,
+        |e, n| {
+            tracing::warn!(
+                "MySQL table {} (key {}, binlog position {}): {e}{}",
+                ch.table.source_name(),
+                ch.describe_key(),
+                ch.pos,
+                if n == 10 {
+                    "; further ones in this column are not logged"
+                } else {
+                    ""
+                }
+            )
+        },
+        out,
+    )
+    .map_err(|e| {
+        anyhow!(
+            "cannot convert a row of MySQL table {} (key {}, binlog position {}): {e}",
+            ch.table.source_name(),
+            ch.describe_key(),
+            ch.pos
+        )
+    })
 }
 
 impl Worker {
@@ -145,10 +217,10 @@ impl Worker {
             if !self.skip_applied(&mut batch)? {
                 continue;
             }
-            let groups = collapse(&batch)?;
+            let mut groups = collapse(&batch)?;
             let started = Instant::now();
             let last_mark = batch.last().expect("a batch is never empty").mark();
-            self.write_with_retry(&mut client, &groups, &last_mark)
+            self.write_with_retry(&mut client, &mut groups, &last_mark)
                 .await?;
             if let Some(c) = &self.committed {
                 c.lock().unwrap()[self.id] = Some(last_mark);
@@ -236,11 +308,13 @@ impl Worker {
     async fn write_with_retry(
         &mut self,
         client: &mut Option<deadpool_postgres::Object>,
-        groups: &[Group<'_>],
+        groups: &mut [Group<'_>],
         last_mark: &Mark,
     ) -> Result<()> {
         let mut backoff = Backoff::new(Duration::from_millis(200), Duration::from_secs(10));
         let mut refused = 0;
+        // How the groups are encoded now: with COPY or without (None: not yet).
+        let mut encoded: Option<bool> = None;
         loop {
             let c = match client {
                 Some(c) if !c.is_closed() => c,
@@ -264,7 +338,11 @@ impl Worker {
                 .as_ref()
                 .map(|cp| (cp.as_ref(), self.id, last_mark));
             let copy = self.copy_rest == 0 && groups.iter().any(|g| uses_copy(g, true));
-            match write_batch(c, groups, mark.as_ref(), copy).await {
+            if encoded != Some(copy) {
+                encode(groups, copy)?;
+                encoded = Some(copy);
+            }
+            match write_batch(c, groups, mark.as_ref()).await {
                 Ok(()) => return Ok(()),
                 // Another sync holds the lease now: this one must not commit anything more.
                 Err(e) if is_fenced(&e) => {
@@ -328,48 +406,28 @@ impl Worker {
 /// How often a batch PostgreSQL refuses is tried before the sync stops on it.
 const REFUSED_ATTEMPTS: u32 = 3;
 
-/// Converts each change to text and keeps the last change per target row, grouped by statement.
+/// Keeps the last change per target row, grouped by statement (not yet encoded: see
+/// [`Group::encode`]). Rows are told apart by their key as PostgreSQL text, so two source
+/// values PostgreSQL holds as one key are one row here too.
 fn collapse(batch: &[Change]) -> Result<Vec<Group<'_>>> {
     // Per target row: the kind of its first change in the batch, and the index of its last.
-    let mut last: HashMap<(&crate::model::rules::TargetName, Vec<Text>), (RowKind, usize)> =
-        HashMap::with_capacity(batch.len());
-    let mut rows: Vec<Vec<Text>> = Vec::with_capacity(batch.len());
+    let mut last: HashMap<(&crate::model::rules::TargetName, RowKey), (RowKind, usize), _> =
+        HashMap::with_capacity_and_hasher(batch.len(), foldhash::fast::RandomState::default());
+    let mut text = String::new();
     for (i, ch) in batch.iter().enumerate() {
-        let texts = ch
-            .table
-            .columns
-            .iter()
-            .zip(&ch.row)
-            .enumerate()
-            .map(|(c, (col, v))| {
-                to_pg_text_replacing(col, v, ch.table.key.contains(&c), |e, n| {
-                    tracing::warn!(
-                        "MySQL table {} (key {}, binlog position {}): {e}{}",
-                        ch.table.source_name(),
-                        ch.describe_key(),
-                        ch.pos,
-                        if n == 10 {
-                            "; further ones in this column are not logged"
-                        } else {
-                            ""
-                        }
-                    )
-                })
-            })
-            .collect::<Result<Vec<_>, _>>()
-            .map_err(|e| {
-                anyhow!(
-                    "cannot convert a row of MySQL table {} (key {}, binlog position {}): {e}",
-                    ch.table.source_name(),
-                    ch.describe_key(),
-                    ch.pos
-                )
-            })?;
-        let key: Vec<Text> = ch.table.key.iter().map(|&k| texts[k].clone()).collect();
+        let key = match int_key(ch) {
+            Some(n) => RowKey::Int(n),
+            None => RowKey::Text(
+                ch.table
+                    .key
+                    .iter()
+                    .map(|&k| Ok(field_text(ch, k, &mut text)?.then(|| text.clone())))
+                    .collect::<Result<Vec<Text>>>()?,
+            ),
+        };
         last.entry((&ch.table.target, key))
             .and_modify(|e| e.1 = i)
             .or_insert((ch.kind, i));
-        rows.push(texts);
     }
     let mut keep: Vec<(usize, bool)> = last
         .into_values()
@@ -389,33 +447,17 @@ fn collapse(batch: &[Change]) -> Result<Vec<Group<'_>>> {
         let gi = *index
             .entry((Arc::as_ptr(&ch.table), ch.op))
             .or_insert_with(|| {
-                let width = match ch.op {
-                    Op::Upsert => ch.table.columns.len(),
-                    Op::Delete => ch.table.key.len(),
-                };
                 groups.push(Group {
                     meta: &ch.table,
                     op: ch.op,
-                    columns: vec![Vec::new(); width],
                     changes: Vec::new(),
                     fresh: true,
+                    columns: Vec::new(),
+                    copy: None,
                 });
                 groups.len() - 1
             });
         let g = &mut groups[gi];
-        let mut row = std::mem::take(&mut rows[i]);
-        match ch.op {
-            Op::Upsert => {
-                for (col, v) in g.columns.iter_mut().zip(row) {
-                    col.push(v);
-                }
-            }
-            Op::Delete => {
-                for (col, &k) in g.columns.iter_mut().zip(&ch.table.key) {
-                    col.push(row[k].take());
-                }
-            }
-        }
         g.changes.push(ch);
         g.fresh &= fresh;
     }
@@ -423,6 +465,36 @@ fn collapse(batch: &[Change]) -> Result<Vec<Group<'_>>> {
     // other unique constraints, where freeing a value before reusing it is the safe order.
     groups.sort_by_key(|g| g.op == Op::Upsert);
     Ok(groups)
+}
+
+/// A target row's key as PostgreSQL will compare it: its text, or for a key of one integer
+/// column the number itself (the text of an integer is its decimal digits, so the two tell
+/// rows apart alike, and the number needs no allocation).
+#[derive(PartialEq, Eq, Hash)]
+enum RowKey {
+    Int(i128),
+    Text(Vec<Text>),
+}
+
+/// The key of `ch` as a number, when it is one integer column.
+fn int_key(ch: &Change) -> Option<i128> {
+    let [k] = ch.table.key[..] else {
+        return None;
+    };
+    let crate::model::kind::Kind::Int { bits, unsigned } = ch.table.columns[k].kind else {
+        return None;
+    };
+    match ch.row[k] {
+        Value::Int(i) if unsigned && i < 0 => Some(crate::convert::unsigned_of(i, bits) as i128),
+        Value::Int(i) => Some(i as i128),
+        Value::UInt(u) => Some(u as i128),
+        _ => None,
+    }
+}
+
+/// Encodes every group for a write with or without COPY.
+fn encode(groups: &mut [Group<'_>], copy: bool) -> Result<()> {
+    groups.iter_mut().try_for_each(|g| g.encode(copy))
 }
 
 /// Whether a group is written by COPY (when COPY is on): new rows, or any upsert in Greenplum
@@ -436,10 +508,9 @@ async fn write_batch(
     client: &mut deadpool_postgres::Object,
     groups: &[Group<'_>],
     checkpoint: Option<&(&Checkpoints, usize, &Mark)>,
-    copy: bool,
 ) -> Result<(), tokio_postgres::Error> {
     let tx = client.transaction().await?;
-    write_groups(&tx, groups, copy).await?;
+    write_groups(&tx, groups).await?;
     if let Some((cp, worker, mark)) = checkpoint {
         cp.record(&tx, crate::state::checkpoint::Row::Worker(*worker), mark)
             .await?;
@@ -447,25 +518,23 @@ async fn write_batch(
     tx.commit().await
 }
 
-/// The statements of `groups` inside `tx`.
+/// The statements of `groups` (encoded) inside `tx`.
 async fn write_groups(
     tx: &deadpool_postgres::Transaction<'_>,
     groups: &[Group<'_>],
-    copy: bool,
 ) -> Result<(), tokio_postgres::Error> {
     for g in groups {
-        let all: Vec<&(dyn ToSql + Sync)> =
-            g.columns.iter().map(|c| c as &(dyn ToSql + Sync)).collect();
         if g.op == Op::Upsert && g.meta.greenplum {
             // Same transaction, so readers never see the rows missing.
-            let keys: Vec<&(dyn ToSql + Sync)> = g.meta.key.iter().map(|&k| all[k]).collect();
-            execute(tx, &g.meta.delete_sql, &keys).await?;
+            execute(tx, &g.meta.delete_sql, &g.keys()).await?;
         }
-        match g.op {
-            Op::Delete => execute(tx, &g.meta.delete_sql, &all).await?,
-            Op::Upsert if uses_copy(g, copy) => copy_in(tx, &g.meta.copy_sql, g).await?,
-            Op::Upsert if g.meta.greenplum => execute(tx, &g.meta.insert_sql, &all).await?,
-            Op::Upsert => execute(tx, &g.meta.upsert_sql, &all).await?,
+        let all: Vec<&(dyn ToSql + Sync)> =
+            g.columns.iter().map(|c| c as &(dyn ToSql + Sync)).collect();
+        match (g.op, &g.copy) {
+            (Op::Delete, _) => execute(tx, &g.meta.delete_sql, &all).await?,
+            (Op::Upsert, Some(data)) => copy_in(tx, &g.meta.copy_sql, data.clone()).await?,
+            (Op::Upsert, None) if g.meta.greenplum => execute(tx, &g.meta.insert_sql, &all).await?,
+            (Op::Upsert, None) => execute(tx, &g.meta.upsert_sql, &all).await?,
         }
     }
     Ok(())
@@ -484,12 +553,12 @@ async fn execute(
 async fn copy_in(
     tx: &deadpool_postgres::Transaction<'_>,
     sql: &str,
-    g: &Group<'_>,
+    data: bytes::Bytes,
 ) -> Result<(), tokio_postgres::Error> {
     use futures_util::SinkExt;
     let sink = tx.copy_in(sql).await?;
     futures_util::pin_mut!(sink);
-    sink.send(g.copy_data()).await?;
+    sink.send(data).await?;
     sink.finish().await?;
     Ok(())
 }
@@ -513,17 +582,21 @@ async fn pinpoint(
         }
     };
     for g in groups {
-        for (row, ch) in g.changes.iter().enumerate() {
-            let one = Group {
+        for ch in &g.changes {
+            let mut one = Group {
                 meta: g.meta,
                 op: g.op,
-                columns: g.columns.iter().map(|c| vec![c[row].clone()]).collect(),
                 changes: vec![*ch],
                 fresh: false,
+                columns: Vec::new(),
+                copy: None,
             };
+            if let Err(e) = one.encode(false) {
+                return e;
+            }
             let tried = async {
                 let sp = tx.savepoint("mgs_row").await?;
-                write_groups(&sp, std::slice::from_ref(&one), false).await?;
+                write_groups(&sp, std::slice::from_ref(&one)).await?;
                 sp.commit().await
             }
             .await;
@@ -631,8 +704,11 @@ mod tests {
     fn shape(batch: &[Change]) -> Vec<(Op, bool, Vec<Option<String>>)> {
         collapse(batch)
             .unwrap()
-            .iter()
-            .map(|g| (g.op, g.fresh, g.columns[0].clone()))
+            .into_iter()
+            .map(|mut g| {
+                g.encode(false).unwrap();
+                (g.op, g.fresh, g.columns[0].clone())
+            })
             .collect()
     }
 

@@ -364,9 +364,12 @@ impl Reader {
     async fn dispatch(&self, txn: TxnId, changes: Vec<Change>) -> Result<()> {
         let n = self.out.workers.len();
         let mut changes = changes.into_iter().peekable();
+        // Room is asked for an eighth of the window at a time: asking for the whole window
+        // would wait until every worker is idle (an empty window) before each chunk of a large
+        // event, and the workers would then stand still while the next one is sent.
+        let step = (self.out.window.size() / 8).max(1);
         while changes.peek().is_some() {
-            // Room for the event's rows at once, at most a window's worth at a time.
-            let chunk: Vec<Change> = changes.by_ref().take(self.out.window.size()).collect();
+            let chunk: Vec<Change> = changes.by_ref().take(step).collect();
             self.out.window.add(txn, chunk.len()).await;
             for c in chunk {
                 let w = c.worker(n);

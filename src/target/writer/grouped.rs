@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 use anyhow::{anyhow, Result};
 use futures_util::FutureExt;
 
-use super::{collapse, db_message, txn_counts, Worker};
+use super::{collapse, db_message, encode, txn_counts, Worker};
 use crate::error::{is_fenced, pg_retries, Transient};
 use crate::model::change::TxnId;
 use crate::model::mark::Mark;
@@ -140,8 +140,9 @@ impl Worker {
         if part.is_empty() {
             return Ok(());
         }
-        let groups = collapse(part)?;
-        super::write_groups(tx, &groups, false)
+        let mut groups = collapse(part)?;
+        encode(&mut groups, false)?;
+        super::write_groups(tx, &groups)
             .await
             .map_err(|e| self.failed(e))?;
         drop(groups);
