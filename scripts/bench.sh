@@ -59,7 +59,7 @@ set -euo pipefail
 
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
-export MGS_BENCH_PHASES="${MGS_BENCH_PHASES:-copy init insert mixed steady}"
+export MGS_BENCH_PHASES="${MGS_BENCH_PHASES:-copy init insert txn mixed peer steady}"
 BUILD="${MGS_BENCH_BUILD:-1}"
 KEEP_ENV="${MGS_KEEP_ENV:-0}"
 # Our own servers: never the test suite's (MGS_TEST_DIR etc. from a caller's env are ignored).
@@ -101,6 +101,11 @@ fi
 [[ -x $BIN && -x $TOOL ]] || die "$BIN or $TOOL missing (MGS_BENCH_BUILD=0 needs a previous build)"
 "$TOOL" check || exit 2
 
+if has_phase peer; then
+  log "pg_chameleon for the peer phase (a venv, installed once)"
+  scripts/peer-chameleon.sh install >/dev/null ||
+    die "pg_chameleon could not be installed (scripts/peer-chameleon.sh install)"
+fi
 if has_phase steady && ! command -v sysbench >/dev/null; then
   apt_install sysbench "the steady load"
 fi

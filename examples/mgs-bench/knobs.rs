@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use anyhow::{bail, Context, Result};
 
 /// The phases, in the order they run.
-pub const PHASES: [&str; 5] = ["copy", "init", "insert", "mixed", "steady"];
+pub const PHASES: [&str; 7] = ["copy", "init", "insert", "txn", "mixed", "peer", "steady"];
 
 /// Where the sync writes: PostgreSQL proper or Greenplum mode (`pg_target`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -139,6 +139,8 @@ pub struct Knobs {
     pub ack_win: u64,
     /// A sync whose position does not move for this long has stalled.
     pub stall_secs: u64,
+    /// The sync's `pg_sslmode`: `disable` by default, as the ceilings' connections are.
+    pub pg_sslmode: String,
     /// Extra lines for the sync's config.
     pub sync_extra: String,
     /// The private work directory `scripts/bench.sh` made; the sync binary is copied into it.
@@ -195,6 +197,7 @@ impl Knobs {
             batch_size: count("MGS_BENCH_BATCH_SIZE", "1000")?,
             ack_win: count("MGS_BENCH_ACK_WIN", "8192")?,
             stall_secs: count("MGS_BENCH_STALL_SECS", "180")?,
+            pg_sslmode: var("MGS_BENCH_PG_SSLMODE", "disable"),
             sync_extra: var("MGS_BENCH_SYNC_EXTRA", ""),
             work: PathBuf::from(var("MGS_BENCH_WORK", "/tmp/mgs-bench-work")),
             commit: var("MGS_BENCH_COMMIT", "?"),
@@ -207,7 +210,9 @@ impl Knobs {
 
     /// Whether any phase replays a backlog (they all need backlog A's table).
     pub fn replays(&self) -> bool {
-        self.has("insert") || self.has("mixed") || self.has("steady")
+        ["insert", "txn", "mixed", "peer", "steady"]
+            .iter()
+            .any(|p| self.has(p))
     }
 
     /// The sync binary: the private copy in the work directory.

@@ -123,7 +123,15 @@ pub async fn copy_file(client: &tokio_postgres::Client, table: &str, file: &Path
 /// 1..=`existing` exist, spread over `conns` connections: 25 % INSERT, 25 % UPDATE of k
 /// (indexed), 25 % UPDATE of c, 25 % DELETE. Every statement changes exactly one row
 /// (checked), so the binlog holds exactly `changes` row changes. Returns the seconds taken.
-pub async fn gen_mixed(table: &str, existing: u64, changes: u64, conns: u64) -> Result<f64> {
+/// Returns the seconds it took and what was done, as `(op, id)` with op 0 insert, 1–2 update,
+/// 3 delete: each connection's operations in order, the connections interleaved one by one
+/// (they own disjoint ids, so this is an order MariaDB could have committed them in).
+pub async fn gen_mixed(
+    table: &str,
+    existing: u64,
+    changes: u64,
+    conns: u64,
+) -> Result<(f64, Vec<(u8, u64)>)> {
     let opts = mysql_opts(None)?;
     let started = Instant::now();
     let mut tasks = Vec::new();
@@ -135,14 +143,20 @@ pub async fn gen_mixed(table: &str, existing: u64, changes: u64, conns: u64) -> 
             mixed_worker(opts, &table, existing, conns, j, todo).await
         }));
     }
-    let mut total = 0;
+    let mut per_conn = Vec::new();
     for t in tasks {
-        total += t.await??;
+        per_conn.push(t.await??);
     }
-    if total != changes {
-        bail!("wrote {total} changes instead of {changes}");
+    let secs = started.elapsed().as_secs_f64();
+    let mut ops = Vec::with_capacity(changes as usize);
+    let longest = per_conn.iter().map(Vec::len).max().unwrap_or(0);
+    for i in 0..longest {
+        ops.extend(per_conn.iter().filter_map(|c| c.get(i).copied()));
     }
-    Ok(started.elapsed().as_secs_f64())
+    if ops.len() as u64 != changes {
+        bail!("wrote {} changes instead of {changes}", ops.len());
+    }
+    Ok((secs, ops))
 }
 
 /// One connection owns the ids ≡ j (mod conns), so it knows which exist without asking and
@@ -154,7 +168,7 @@ async fn mixed_worker(
     conns: u64,
     j: u64,
     todo: u64,
-) -> Result<u64> {
+) -> Result<Vec<(u8, u64)>> {
     let mut conn = mysql_async::Conn::new(opts).await?;
     conn.query_drop("SET autocommit = 1").await?;
     let ins = conn
@@ -176,6 +190,7 @@ async fn mixed_worker(
     let mut dead: Vec<u64> = Vec::new();
     let mut next_new = existing + 1 + ((conns - (existing + 1) % conns) + j) % conns;
     let mut rng = Rng::new(0xb00c + j);
+    let mut done = Vec::with_capacity(todo as usize);
     for _ in 0..todo {
         let mut op = rng.below(4);
         if live.is_empty() {
@@ -193,6 +208,7 @@ async fn mixed_worker(
                 let k = 1 + rng.below(existing.max(1));
                 conn.exec_drop(&ins, (id, k, rng.c(), rng.pad())).await?;
                 live.push(id);
+                done.push((0, id));
             }
             1 | 2 => {
                 let id = live[rng.below(live.len() as u64) as usize];
@@ -201,12 +217,14 @@ async fn mixed_worker(
                 } else {
                     conn.exec_drop(&upd_c, (rng.c(), id)).await?;
                 }
+                done.push((op as u8, id));
             }
             _ => {
                 let i = rng.below(live.len() as u64) as usize;
                 let id = live.swap_remove(i);
                 conn.exec_drop(&del, (id,)).await?;
                 dead.push(id);
+                done.push((3, id));
             }
         }
         if conn.affected_rows() != 1 {
@@ -217,7 +235,66 @@ async fn mixed_worker(
         }
     }
     conn.disconnect().await?;
-    Ok(todo)
+    Ok(done)
+}
+
+/// PostgreSQL's own ceiling for backlog B's work: one connection applies `ops` as the sync's
+/// workers would, collapsed per `batch` operations to the last per row, in one transaction
+/// per batch of one `DELETE … = ANY` and one `INSERT … SELECT unnest … ON CONFLICT DO UPDATE`
+/// (the sync's own statements, from `mysql_gp_sync::sql`), rows of the same shape and size.
+/// `table` holds B's starting rows. Returns rows/s over `ops`.
+pub async fn mixed_ceiling(table: &str, ops: &[(u8, u64)], batch: usize) -> Result<f64> {
+    use std::collections::HashMap;
+    let mut client = pg_connect().await?;
+    let typed = [
+        ("id", "integer"),
+        ("k", "integer"),
+        ("c", "character(120)"),
+        ("pad", "character(60)"),
+    ];
+    let upsert = client
+        .prepare(&mysql_gp_sync::sql::upsert(table, &typed, &[0]))
+        .await?;
+    let delete = client
+        .prepare(&mysql_gp_sync::sql::delete(table, &typed[..1]))
+        .await?;
+    // The values first: the client's work must not count against PostgreSQL.
+    let mut rng = Rng::new(0xce11);
+    type Arrays = (Vec<String>, [Vec<String>; 4]);
+    let mut batches: Vec<Arrays> = Vec::new();
+    for chunk in ops.chunks(batch.max(1)) {
+        let mut last: HashMap<u64, u8> = HashMap::with_capacity(chunk.len());
+        for &(op, id) in chunk {
+            last.insert(id, op);
+        }
+        let mut rows: Vec<(u64, u8)> = last.into_iter().collect();
+        rows.sort_unstable();
+        let (mut dels, mut ups) = (Vec::new(), [vec![], vec![], vec![], vec![]]);
+        for (id, op) in rows {
+            if op == 3 {
+                dels.push(id.to_string());
+            } else {
+                ups[0].push(id.to_string());
+                ups[1].push((1 + rng.below(1_000_000)).to_string());
+                ups[2].push(rng.c());
+                ups[3].push(rng.pad());
+            }
+        }
+        batches.push((dels, ups));
+    }
+    let started = Instant::now();
+    for (dels, ups) in &batches {
+        let tx = client.transaction().await?;
+        if !dels.is_empty() {
+            tx.execute(&delete, &[dels]).await?;
+        }
+        if !ups[0].is_empty() {
+            tx.execute(&upsert, &[&ups[0], &ups[1], &ups[2], &ups[3]])
+                .await?;
+        }
+        tx.commit().await?;
+    }
+    Ok(ops.len() as f64 / started.elapsed().as_secs_f64())
 }
 
 fn epoch_secs() -> f64 {

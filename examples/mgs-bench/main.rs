@@ -7,13 +7,14 @@
 //!                     (tables differ, the sync died or stalled)
 //!
 //! Every sync run is timed from its start until the position in its status file (the one
-//! `mysql-gp-sync status` prints, rewritten each second) reaches the end of the backlog, and
+//! `mysql-gp-sync status` prints, rewritten ten times a second) reaches the end of the backlog, and
 //! ends with a whole-table count + checksum comparison with MariaDB.
 
 mod db;
 mod init;
 mod knobs;
 mod load;
+mod peer;
 mod phases;
 mod procstat;
 mod report;
@@ -28,7 +29,7 @@ use anyhow::Result;
 use db::{Db, DB};
 use knobs::Knobs;
 use procstat::Servers;
-use report::{print_table, Results, COPY};
+use report::{print_table, Results, B_CEILING, COPY};
 
 /// `[bench HH:MM:SS] message` on stderr (UTC).
 pub fn log(msg: &str) {
@@ -88,9 +89,20 @@ async fn run(k: Knobs) -> Result<bool> {
             phases::replay(&mut b, &a).await?;
         }
     }
-    if b.k.has("mixed") {
+    if b.k.has("txn") {
+        // Leaves ROWS rows again (ids 1..ROWS), which B and the steady load work on.
+        let t = phases::write_txn(&mut b).await?;
+        phases::replay(&mut b, &t).await?;
+    }
+    if b.k.has("mixed") || b.k.has("peer") {
         let bl = phases::write_mixed(&mut b).await?;
-        phases::replay(&mut b, &bl).await?;
+        if b.k.has("mixed") {
+            phases::mixed_ceiling(&mut b, &bl).await?;
+            phases::replay(&mut b, &bl).await?;
+        }
+        if b.k.has("peer") {
+            peer::chameleon(&mut b, &bl).await?;
+        }
     }
     if b.k.has("steady") {
         phases::steady(&mut b).await?;
@@ -123,13 +135,25 @@ async fn header(b: &mut Bench, load_start: &str) -> Result<()> {
         k.commit
     );
     if k.replays() {
-        println!("A = {} inserts in INSERT ... SELECT of {} rows; B = {} single-row txns (25 % ins / 50 % upd / 25 % del) on {} rows;", k.rows, k.chunk, k.changes, k.rows);
-        println!("steady = sysbench oltp_write_only, {} threads, {}s, lag probe every 50 ms. batch_size {}, concurrent_ack_win {}.", k.steady_threads, k.steady_secs, k.batch_size, k.ack_win);
+        println!("A = {} inserts in INSERT ... SELECT of {} rows, autocommit; T = the same in ONE transaction; B = {} single-row", k.rows, k.chunk, k.changes);
+        println!("txns (25 % ins / 50 % upd / 25 % del) on {} rows; steady = sysbench oltp_write_only, {} threads, {}s, lag probe every 50 ms.", k.rows, k.steady_threads, k.steady_secs);
+        println!("Sync: batch_size {}, concurrent_ack_win {}, pg_sslmode {} (the ceilings' connections are plain TCP too).", k.batch_size, k.ack_win, k.pg_sslmode);
     }
-    println!("Each figure: median (min–max) of {} run(s). xCOPY = median rows/s / median COPY rows/s (COPY of {} generated rows", k.runs, k.rows);
-    println!("of the same shape, one tokio-postgres connection). CPU = cores used by sync/PostgreSQL/MariaDB (medians).");
+    println!("Each figure: median (min–max) of {} run(s). Ceilings, same table shape and rows, one tokio-postgres connection:", k.runs);
+    println!(
+        "  COPY = one COPY of {} generated rows into an empty table (for A and T);",
+        k.rows
+    );
+    println!("  B client = B's operations collapsed per batch_size to the last per row, one transaction per batch of one");
+    println!("  DELETE = ANY and one INSERT ... SELECT unnest ... ON CONFLICT DO UPDATE (the sync's statements), values generated first.");
+    println!("x ceiling = median rows/s / the ceiling's median. CPU s = CPU seconds of sync (or peer) / PostgreSQL / MariaDB (medians).");
     if k.replays() {
-        println!("Backlog times run from the sync's start until its status file (rewritten about once a second) names the end position.");
+        println!("Backlog times run from the sync's start until its status file (rewritten ten times a second) names the end");
+        println!("position; every run then compares the whole table (count + checksum) with MariaDB's (! = different).");
+    }
+    if k.has("peer") {
+        println!("Peer: {} replaying B (scripts/peer-chameleon.sh), timed from its start until its own catalog", peer::LABEL);
+        println!("(t_replica_batch) says every change up to B's end is replayed into its table; CPU/RSS: its 3 processes.");
     }
     if k.has("init") {
         println!("init = `mysql-gp-sync init --no-follow --truncate` of {DB}.sbinit ({} rows) into a dropped PostgreSQL table that init", k.rows);
@@ -161,43 +185,118 @@ fn copy_row(r: &Results, rest: &[&str]) -> Vec<String> {
     row
 }
 
-/// The replays' and the steady load's table: one row per config.
+/// The replays', ceilings', peer's and steady load's table: one row per backlog and config.
 fn sync_table(b: &Bench) {
     let r = &b.results;
     let mut rows = vec![cells(&[
+        "backlog",
         "config",
-        "A rows/s",
-        "xCOPY",
-        "A peak RSS MiB",
-        "A CPU s/pg/my",
-        "B rows/s",
-        "xCOPY",
-        "B peak RSS MiB",
-        "B CPU s/pg/my",
-        "steady lag p50 ms",
-        "steady lag p99 ms",
-        "sysbench tps",
+        "rows/s",
+        "x ceiling",
+        "peak RSS MiB",
+        "CPU s sync/pg/my",
+        "note",
     ])];
-    if r.has_copy() {
-        rows.push(copy_row(r, &["-"; 9]));
+    let configs: Vec<String> = b.k.configs.iter().map(|c| c.label()).collect();
+    // Greenplum mode beside PostgreSQL mode with the same workers.
+    let gp_note = |fig: &'static str, l: &str| -> String {
+        match l.strip_prefix("greenplum") {
+            Some(rest) if configs.iter().any(|c| *c == format!("postgres{rest}")) => format!(
+                "x postgres{rest}: {}",
+                r.ratio_to(fig, l, fig, &format!("postgres{rest}"))
+            ),
+            _ => String::new(),
+        }
+    };
+    let backlogs: [(
+        &str,
+        &str,
+        &'static str,
+        &'static str,
+        &'static str,
+        &'static str,
+    ); 3] = [
+        ("insert", "A inserts", "A_rps", "A_rss", "A_cpu", COPY),
+        ("txn", "T 1 txn", "T_rps", "T_rss", "T_cpu", COPY),
+        (
+            "mixed",
+            "B 1-row txns",
+            "B_rps",
+            "B_rss",
+            "B_cpu",
+            B_CEILING,
+        ),
+    ];
+    for (phase, name, rps, rss, cpu, ceiling) in backlogs {
+        if !b.k.has(phase) {
+            continue;
+        }
+        if r.median(ceiling, "-").is_some() {
+            let what = if ceiling == COPY {
+                "COPY ceiling"
+            } else {
+                "B client ceiling"
+            };
+            rows.push(cells(&[
+                name,
+                what,
+                &r.cell(ceiling, "-", 0),
+                "1.00",
+                "-",
+                "-",
+                "",
+            ]));
+        }
+        let bl = &name[..1];
+        for l in &configs {
+            let m = r.mark(bl, l);
+            rows.push(vec![
+                name.to_string(),
+                l.clone(),
+                r.cell(rps, l, 0) + m,
+                r.ratio_to(rps, l, ceiling, "-") + m,
+                r.cell(rss, l, 1),
+                r.cpu_cell(cpu, l),
+                gp_note(rps, l),
+            ]);
+        }
     }
-    for cfg in b.k.configs.iter().filter(|_| b.k.replays()) {
-        let l = cfg.label();
-        let (a, bb, s) = (r.mark("A", &l), r.mark("B", &l), r.mark("steady", &l));
+    if b.k.has("peer") {
+        let (l, m) = (peer::LABEL, r.mark("peer", peer::LABEL));
+        let vs = configs
+            .iter()
+            .find(|c| *c == "postgres c=4")
+            .or(configs.first())
+            .map(|c| format!("x {c}: {}", r.ratio_to("peer_B_rps", l, "B_rps", c)))
+            .unwrap_or_default();
         rows.push(vec![
-            l.clone(),
-            r.cell("A_rps", &l, 0) + a,
-            r.ratio("A_rps", &l) + a,
-            r.cell("A_rss", &l, 1),
-            r.cpu_cell("A_cpu", &l),
-            r.cell("B_rps", &l, 0) + bb,
-            r.ratio("B_rps", &l) + bb,
-            r.cell("B_rss", &l, 1),
-            r.cpu_cell("B_cpu", &l),
-            r.cell("lag50", &l, 1) + s,
-            r.cell("lag99", &l, 1) + s,
-            r.cell("tps", &l, 0),
+            "B 1-row txns".to_string(),
+            format!("{l} (peer)"),
+            r.cell("peer_B_rps", l, 0) + m,
+            r.ratio_to("peer_B_rps", l, B_CEILING, "-") + m,
+            r.cell("peer_B_rss", l, 1),
+            r.cpu_cell("peer_B_cpu", l),
+            vs,
         ]);
+    }
+    if b.k.has("steady") {
+        for l in &configs {
+            let s = r.mark("steady", l);
+            rows.push(vec![
+                "steady".to_string(),
+                l.clone(),
+                "-".to_string(),
+                "-".to_string(),
+                "-".to_string(),
+                "-".to_string(),
+                format!(
+                    "lag p50 {} ms, p99 {} ms{s}; sysbench {} tps",
+                    r.cell("lag50", l, 1),
+                    r.cell("lag99", l, 1),
+                    r.cell("tps", l, 0)
+                ),
+            ]);
+        }
     }
     print_table(&rows);
 }

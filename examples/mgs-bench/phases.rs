@@ -13,7 +13,7 @@ use crate::db::{env, Sum, DB, TABLE};
 use crate::knobs::SyncCfg;
 use crate::load::{self, Lags};
 use crate::procstat::Cpu;
-use crate::report::COPY;
+use crate::report::{B_CEILING, COPY};
 use crate::sync::{ConfigSpec, Sync, Usage};
 use crate::{log, Bench};
 
@@ -48,6 +48,8 @@ pub struct Backlog {
     pub changes: u64,
     /// PostgreSQL's table at the start: empty (None) or this dump.
     pub reset_from: Option<PathBuf>,
+    /// B's operations as written, for its ceiling (`load::gen_mixed`); empty for A and T.
+    pub ops: Vec<(u8, u64)>,
 }
 
 /// The sync's config for a replay or steady run.
@@ -91,6 +93,7 @@ pub async fn write_inserts(b: &mut Bench) -> Result<Backlog> {
         want,
         changes: rows,
         reset_from: None,
+        ops: Vec::new(),
     })
 }
 
@@ -102,7 +105,7 @@ pub async fn write_mixed(b: &mut Bench) -> Result<Backlog> {
     b.db.dump_table(&dump).await?;
     let (changes, conns) = (b.k.changes, b.k.gen_conns);
     log(&format!("backlog B: {changes} single-row transactions (25 % insert, 50 % update, 25 % delete) over {conns} connections, from {start}"));
-    let secs = load::gen_mixed(TABLE, b.k.rows, changes, conns).await?;
+    let (secs, ops) = load::gen_mixed(TABLE, b.k.rows, changes, conns).await?;
     let end = b.db.master_pos().await?;
     let want = b.db.my_sum(TABLE).await?;
     let cps = changes as f64 / secs;
@@ -117,6 +120,71 @@ pub async fn write_mixed(b: &mut Bench) -> Result<Backlog> {
         want,
         changes,
         reset_from: Some(dump),
+        ops,
+    })
+}
+
+/// PostgreSQL's own ceiling for backlog B, RUNS times: its collapsed upserts and deletes sent
+/// by one tight client (`load::mixed_ceiling`) into a copy of B's starting table.
+pub async fn mixed_ceiling(b: &mut Bench, bl: &Backlog) -> Result<()> {
+    let table = format!("{DB}.mixed_ceiling");
+    let Some(dump) = &bl.reset_from else {
+        return Ok(());
+    };
+    for r in 1..=b.k.runs {
+        b.db.pg
+            .batch_execute(&format!(
+                "SET client_min_messages = warning; DROP TABLE IF EXISTS {table};
+                 CREATE TABLE {table} (id int PRIMARY KEY, k int, c char(120), pad char(60))"
+            ))
+            .await?;
+        load::copy_file(&b.db.pg, &table, dump).await?;
+        b.db.pg
+            .batch_execute(&format!("VACUUM ANALYZE {table}"))
+            .await?;
+        b.db.pg.batch_execute("CHECKPOINT").await?;
+        let rps = load::mixed_ceiling(&table, &bl.ops, b.k.batch_size as usize).await?;
+        log(&format!(
+            "backlog B ceiling run {r}: {} changes by one client = {rps:.0} rows/s",
+            bl.changes
+        ));
+        b.results.add(B_CEILING, "-", rps);
+    }
+    b.db.pg
+        .batch_execute(&format!("DROP TABLE {table}"))
+        .await?;
+    Ok(())
+}
+
+/// Backlog T: ROWS inserts in ONE transaction (INSERT ... SELECT statements of CHUNK rows
+/// between BEGIN and COMMIT), on an emptied table: the memory a transaction larger than the
+/// window takes.
+pub async fn write_txn(b: &mut Bench) -> Result<Backlog> {
+    b.db.my_exec(&format!("TRUNCATE TABLE {TABLE}")).await?;
+    let start = b.db.master_pos().await?;
+    let (rows, chunk) = (b.k.rows, b.k.chunk);
+    log(&format!(
+        "backlog T: one transaction of {rows} inserts (statements of {chunk} rows), from {start}"
+    ));
+    let t0 = Instant::now();
+    b.db.my_exec("BEGIN").await?;
+    b.db.insert_rows(TABLE, rows, chunk, true).await?;
+    b.db.my_exec("COMMIT").await?;
+    let end = b.db.master_pos().await?;
+    let want = b.db.my_sum(TABLE).await?;
+    let secs = t0.elapsed().as_secs_f64();
+    log(&format!(
+        "backlog T written in {:.0} ms, up to {end}; MariaDB count+checksum {want}",
+        secs * 1000.0
+    ));
+    Ok(Backlog {
+        name: "T",
+        start,
+        end,
+        want,
+        changes: rows,
+        reset_from: None,
+        ops: Vec::new(),
     })
 }
 
@@ -125,6 +193,7 @@ impl Backlog {
     fn figures(&self) -> (&'static str, &'static str, &'static str) {
         match self.name {
             "A" => ("A_rps", "A_rss", "A_cpu"),
+            "T" => ("T_rps", "T_rss", "T_cpu"),
             _ => ("B_rps", "B_rss", "B_cpu"),
         }
     }
@@ -173,7 +242,8 @@ async fn replay_run(b: &mut Bench, bl: &Backlog, cfg: &SyncCfg, r: u32, what: &s
     let (rps_key, rss_key, cpu_key) = bl.figures();
     b.results.add(rps_key, &label, per_sec);
     b.results.add(rss_key, &label, rss_mib);
-    b.results.add_cpu(cpu_key, &label, cpu);
+    b.results
+        .add_cpu(cpu_key, &label, cpu.seconds(took.as_secs_f64()));
     Ok(())
 }
 

@@ -118,6 +118,17 @@ pub struct Cpu {
     pub my: f64,
 }
 
+impl Cpu {
+    /// Cores over `wall` seconds as CPU seconds.
+    pub fn seconds(self, wall: f64) -> Cpu {
+        Cpu {
+            sync: self.sync * wall,
+            pg: self.pg * wall,
+            my: self.my * wall,
+        }
+    }
+}
+
 /// The servers' CPU counters at a run's start, and the start time.
 pub struct Meter {
     started: Instant,

@@ -89,10 +89,26 @@ impl Results {
 
     /// The median of a throughput over the median COPY ceiling.
     pub fn ratio(&self, figure: &'static str, cfg: &str) -> String {
-        match (self.stats(figure, cfg), self.stats(COPY, "-")) {
+        self.ratio_to(figure, cfg, COPY, "-")
+    }
+
+    /// The median of `figure` of `cfg` over the median of `base` of `base_cfg`.
+    pub fn ratio_to(
+        &self,
+        figure: &'static str,
+        cfg: &str,
+        base: &'static str,
+        base_cfg: &str,
+    ) -> String {
+        match (self.stats(figure, cfg), self.stats(base, base_cfg)) {
             (Some(a), Some(b)) => format!("{:.2}", a.median / b.median),
             _ => "-".to_string(),
         }
+    }
+
+    /// The median of a figure, if measured.
+    pub fn median(&self, figure: &'static str, cfg: &str) -> Option<f64> {
+        self.stats(figure, cfg).map(|s| s.median)
     }
 
     /// The medians of the three CPU figures: `sync/pg/my`.
@@ -128,6 +144,8 @@ impl Results {
 
 /// The COPY ceiling's figure (config `-`).
 pub const COPY: &str = "copy";
+/// Backlog B's ceiling: its work sent by one tight client (config `-`).
+pub const B_CEILING: &str = "b_ceiling";
 
 /// Rows of cells as aligned columns joined by ` | ` (what `column -t -o ' | '` printed).
 pub fn print_table(rows: &[Vec<String>]) {

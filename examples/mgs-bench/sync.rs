@@ -1,5 +1,5 @@
 //! One run of the sync: its config, a start position, the process, and the end of the run
-//! read from the status file the sync rewrites each second (what `mysql-gp-sync status`
+//! read from the status file the sync rewrites ten times a second (what `mysql-gp-sync status`
 //! prints), never from its log.
 
 use std::path::{Path, PathBuf};
@@ -54,6 +54,7 @@ impl ConfigSpec<'_> {
             ("pg_pass", s(&env("MGS_PG_PASS")?)),
             ("pg_dbname", s(&env("MGS_PG_DB")?)),
             ("pg_target", s(self.pg_target)),
+            ("pg_sslmode", s(&k.pg_sslmode)),
             ("data_dir", s(&dir_str)),
             ("concurrent_size", i(self.concurrent.into())),
             ("concurrent_ack_win", i(k.ack_win)),
@@ -163,7 +164,7 @@ impl Sync {
         })
     }
 
-    /// The position in the sync's status file (rewritten each second, after `master.info`):
+    /// The position in the sync's status file (rewritten ten times a second):
     /// what it has applied and acknowledged. None before the first write.
     fn position(&self) -> Option<Position> {
         let text = std::fs::read_to_string(self.cfg.status_path()).ok()?;
