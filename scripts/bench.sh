@@ -125,6 +125,9 @@ fi
 # shellcheck disable=SC2317  # reached through the trap
 on_exit() {
   local rc=$?
+  # A sync the measuring tool started outlives it when the tool is killed: it would go on
+  # reading as the same replica (server_id) and disturb the next run.
+  pkill -f "^$MGS_BENCH_WORK/mysql-gp-sync" 2>/dev/null || true
   if [[ $KEEP_ENV == 1 ]]; then
     log "servers left up (MGS_KEEP_ENV=1); work dir $MGS_BENCH_WORK"
   else

@@ -133,6 +133,29 @@ impl Db {
         Ok(Position::new(file, pos))
     }
 
+    /// The end of a backlog written up to `end` as the sync can report it: the end of the last
+    /// event at or before `end` after which it may resume (a commit, a statement, a file's
+    /// GTID list). MariaDB may append a BINLOG_CHECKPOINT after the last commit, which no
+    /// replica position ever names.
+    pub async fn settled_end(&mut self, end: &Position) -> Result<Position> {
+        let rows: Vec<mysql_async::Row> = self
+            .my
+            .query(format!("SHOW BINLOG EVENTS IN '{}'", end.file))
+            .await?;
+        let mut settled = None;
+        for row in rows {
+            let ty: String = row.get(2).context("SHOW BINLOG EVENTS: no Event_type")?;
+            let at: u64 = row.get(4).context("SHOW BINLOG EVENTS: no End_log_pos")?;
+            let info: String = row.get(5).unwrap_or_default();
+            let resumable = matches!(ty.as_str(), "Xid" | "Gtid_list")
+                || (ty == "Query" && info.trim() != "BEGIN");
+            if resumable && at <= end.pos {
+                settled = Some(at);
+            }
+        }
+        Ok(settled.map_or_else(|| end.clone(), |p| Position::new(end.file.clone(), p)))
+    }
+
     pub async fn my_sum(&mut self, table: &str) -> Result<Sum> {
         let row: Option<(i64, i64)> = self.my.query_first(format!("{MY_SUM}{table}")).await?;
         let (count, checksum) = row.context("no checksum row from MariaDB")?;

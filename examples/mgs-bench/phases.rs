@@ -78,6 +78,7 @@ pub async fn write_inserts(b: &mut Bench) -> Result<Backlog> {
     let t0 = Instant::now();
     b.db.insert_rows(TABLE, rows, chunk, true).await?;
     let end = b.db.master_pos().await?;
+    let end = b.db.settled_end(&end).await?;
     let want = b.db.my_sum(TABLE).await?;
     let secs = t0.elapsed().as_secs_f64();
     log(&format!(
@@ -107,6 +108,7 @@ pub async fn write_mixed(b: &mut Bench) -> Result<Backlog> {
     log(&format!("backlog B: {changes} single-row transactions (25 % insert, 50 % update, 25 % delete) over {conns} connections, from {start}"));
     let (secs, ops) = load::gen_mixed(TABLE, b.k.rows, changes, conns).await?;
     let end = b.db.master_pos().await?;
+    let end = b.db.settled_end(&end).await?;
     let want = b.db.my_sum(TABLE).await?;
     let cps = changes as f64 / secs;
     log(&format!("backlog B written: {changes} changes in {secs:.1}s ({cps:.0}/s), up to {end}; MariaDB count+checksum {want}"));
@@ -171,6 +173,7 @@ pub async fn write_txn(b: &mut Bench) -> Result<Backlog> {
     b.db.insert_rows(TABLE, rows, chunk, true).await?;
     b.db.my_exec("COMMIT").await?;
     let end = b.db.master_pos().await?;
+    let end = b.db.settled_end(&end).await?;
     let want = b.db.my_sum(TABLE).await?;
     let secs = t0.elapsed().as_secs_f64();
     log(&format!(
@@ -286,6 +289,7 @@ async fn steady_run(b: &mut Bench, cfg: &SyncCfg, r: u32, what: &str) -> Result<
     );
     let (lags, tps) = (lags.context("the probe failed")?, tps?);
     let end = b.db.master_pos().await?;
+    let end = b.db.settled_end(&end).await?;
     sync.wait_for(&end, b.stall())
         .await
         .with_context(|| format!("did not catch up to {end}"))?;
