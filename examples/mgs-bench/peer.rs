@@ -96,6 +96,18 @@ pub async fn chameleon(b: &mut Bench, bl: &Backlog) -> Result<()> {
     }
     for r in 1..=b.k.runs {
         let what = format!("backlog {}, {LABEL}, run {r}", bl.name);
+        // A fresh catalog for every run: one reset to the backlog's start once met a row of
+        // the run before it in chameleon's log tables (a duplicate key in its replay).
+        if r > 1 {
+            let fresh = async {
+                run_script(b, &["cleanup"], &work(b).join("cleanup.err"), &[]).await?;
+                run_script(b, &["prepare"], &work(b).join("prepare.err"), &[]).await
+            };
+            if let Err(e) = fresh.await {
+                b.results.fail(format!("{what}: setting chameleon up again: {e:#}"));
+                continue;
+            }
+        }
         if let Err(e) = run(b, bl, r, &what).await {
             // Whatever the failed run left running goes.
             let _ = run_script(b, &["stop"], &work(b).join("stop.err"), &[]).await;
