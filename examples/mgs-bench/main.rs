@@ -84,14 +84,13 @@ async fn run(k: Knobs) -> Result<bool> {
         init::phase(&mut b).await?;
     }
     if b.k.replays() {
-        let a = phases::write_inserts(&mut b).await?;
+        let a = phases::write_inserts(&mut b, false).await?;
         if b.k.has("insert") {
             phases::replay(&mut b, &a).await?;
         }
     }
     if b.k.has("txn") {
-        // Leaves ROWS rows again (ids 1..ROWS), which B and the steady load work on.
-        let t = phases::write_txn(&mut b).await?;
+        let t = phases::write_inserts(&mut b, true).await?;
         phases::replay(&mut b, &t).await?;
     }
     if b.k.has("mixed") || b.k.has("peer") {

@@ -104,7 +104,8 @@ pub async fn chameleon(b: &mut Bench, bl: &Backlog) -> Result<()> {
                 run_script(b, &["prepare"], &work(b).join("prepare.err"), &[]).await
             };
             if let Err(e) = fresh.await {
-                b.results.fail(format!("{what}: setting chameleon up again: {e:#}"));
+                b.results
+                    .fail(format!("{what}: setting chameleon up again: {e:#}"));
                 continue;
             }
         }

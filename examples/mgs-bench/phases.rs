@@ -68,27 +68,46 @@ fn spec(cfg: &SyncCfg) -> Result<ConfigSpec<'_>> {
     })
 }
 
-/// Backlog A: ROWS inserts in `INSERT ... SELECT` statements of CHUNK rows.
-pub async fn write_inserts(b: &mut Bench) -> Result<Backlog> {
+/// Backlog A (`one_txn` false): ROWS inserts in `INSERT ... SELECT` statements of CHUNK rows,
+/// each its own transaction. Backlog T (`one_txn`): the same between one BEGIN and COMMIT, on
+/// an emptied table: the memory a transaction larger than the window takes. Either leaves
+/// ROWS rows (ids 1..ROWS), which B and the steady load work on.
+pub async fn write_inserts(b: &mut Bench, one_txn: bool) -> Result<Backlog> {
+    let name = if one_txn { "T" } else { "A" };
+    if one_txn {
+        b.db.my_exec(&format!("TRUNCATE TABLE {TABLE}")).await?;
+    }
     let start = b.db.master_pos().await?;
     let (rows, chunk) = (b.k.rows, b.k.chunk);
+    let how = if one_txn {
+        "in ONE transaction"
+    } else {
+        "each its own transaction"
+    };
     log(&format!(
-        "backlog A: {rows} rows in INSERT ... SELECT statements of {chunk} rows, from {start}"
+        "backlog {name}: {rows} rows in INSERT ... SELECT statements of {chunk} rows, {how}, from {start}"
     ));
     let t0 = Instant::now();
+    if one_txn {
+        b.db.my_exec("BEGIN").await?;
+    }
     b.db.insert_rows(TABLE, rows, chunk, true).await?;
+    if one_txn {
+        b.db.my_exec("COMMIT").await?;
+    }
     let end = b.db.master_pos().await?;
     let end = b.db.settled_end(&end).await?;
     let want = b.db.my_sum(TABLE).await?;
     let secs = t0.elapsed().as_secs_f64();
     log(&format!(
-        "backlog A written in {:.0} ms, up to {end}; MariaDB count+checksum {want}",
+        "backlog {name} written in {:.0} ms, up to {end}; MariaDB count+checksum {want}",
         secs * 1000.0
     ));
-    b.notes
-        .push(format!("MariaDB wrote A ({start}-{end}) in {secs:.1} s"));
+    b.notes.push(format!(
+        "MariaDB wrote {name} ({start}-{end}) in {secs:.1} s"
+    ));
     Ok(Backlog {
-        name: "A",
+        name,
         start,
         end,
         want,
@@ -156,39 +175,6 @@ pub async fn mixed_ceiling(b: &mut Bench, bl: &Backlog) -> Result<()> {
         .batch_execute(&format!("DROP TABLE {table}"))
         .await?;
     Ok(())
-}
-
-/// Backlog T: ROWS inserts in ONE transaction (INSERT ... SELECT statements of CHUNK rows
-/// between BEGIN and COMMIT), on an emptied table: the memory a transaction larger than the
-/// window takes.
-pub async fn write_txn(b: &mut Bench) -> Result<Backlog> {
-    b.db.my_exec(&format!("TRUNCATE TABLE {TABLE}")).await?;
-    let start = b.db.master_pos().await?;
-    let (rows, chunk) = (b.k.rows, b.k.chunk);
-    log(&format!(
-        "backlog T: one transaction of {rows} inserts (statements of {chunk} rows), from {start}"
-    ));
-    let t0 = Instant::now();
-    b.db.my_exec("BEGIN").await?;
-    b.db.insert_rows(TABLE, rows, chunk, true).await?;
-    b.db.my_exec("COMMIT").await?;
-    let end = b.db.master_pos().await?;
-    let end = b.db.settled_end(&end).await?;
-    let want = b.db.my_sum(TABLE).await?;
-    let secs = t0.elapsed().as_secs_f64();
-    log(&format!(
-        "backlog T written in {:.0} ms, up to {end}; MariaDB count+checksum {want}",
-        secs * 1000.0
-    ));
-    Ok(Backlog {
-        name: "T",
-        start,
-        end,
-        want,
-        changes: rows,
-        reset_from: None,
-        ops: Vec::new(),
-    })
 }
 
 impl Backlog {
