@@ -190,12 +190,9 @@ async fn run(b: &mut Bench, bl: &Backlog, r: u32, what: &str) -> Result<()> {
         cpu.pg,
         cpu.my
     ));
-    let (rps, rss, cpu_key) = match bl.name {
-        "A" => ("peer_A_rps", "peer_A_rss", "peer_A_cpu"),
-        _ => ("peer_B_rps", "peer_B_rss", "peer_B_cpu"),
-    };
-    b.results.add(rps, LABEL, per_sec);
-    b.results.add(rss, LABEL, rss_mib);
-    b.results.add_cpu(cpu_key, LABEL, cpu);
+    // The peer replays backlog B only (phase `peer`).
+    b.results.add("peer_B_rps", LABEL, per_sec);
+    b.results.add("peer_B_rss", LABEL, rss_mib);
+    b.results.add_cpu("peer_B_cpu", LABEL, cpu);
     Ok(())
 }

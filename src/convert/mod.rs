@@ -44,17 +44,30 @@ pub enum ConvertError {
     },
 }
 
-/// [`to_pg_text`] with the invalid-text policy of `crate::model::charset`: a value whose
-/// bytes are not all characters of its column's set is written with U+FFFD in their place, and
-/// `report` gets the error (the caller knows the table, key and binlog position to log). The
-/// first ten such values of a column are reported. In a key column (`in_key`) it is an error.
+/// [`to_pg_text`] with the invalid-text policy of `crate::model::charset` (see
+/// [`write_pg_text_replacing`]).
 pub fn to_pg_text_replacing(
     col: &Column,
     v: &Value,
     in_key: bool,
     report: impl FnOnce(&ConvertError, u64),
 ) -> Result<Option<String>, ConvertError> {
-    match to_pg_text(col, v) {
+    let mut out = String::new();
+    Ok(write_pg_text_replacing(col, v, in_key, report, &mut out)?.then_some(out))
+}
+
+/// [`write_pg_text`] with the invalid-text policy of `crate::model::charset`: a value whose
+/// bytes are not all characters of its column's set is written with U+FFFD in their place, and
+/// `report` gets the error (the caller knows the table, key and binlog position to log). The
+/// first ten such values of a column are reported. In a key column (`in_key`) it is an error.
+pub fn write_pg_text_replacing(
+    col: &Column,
+    v: &Value,
+    in_key: bool,
+    report: impl FnOnce(&ConvertError, u64),
+    out: &mut String,
+) -> Result<bool, ConvertError> {
+    match write_pg_text(col, v, out) {
         Err(ConvertError::BadText {
             column,
             charset,
@@ -76,7 +89,9 @@ pub fn to_pg_text_replacing(
             let ConvertError::BadText { text, .. } = e else {
                 unreachable!()
             };
-            Ok(Some(text))
+            out.clear();
+            out.push_str(&text);
+            Ok(true)
         }
         other => other,
     }
@@ -84,63 +99,32 @@ pub fn to_pg_text_replacing(
 
 /// `None` is SQL NULL.
 pub fn to_pg_text(col: &Column, v: &Value) -> Result<Option<String>, ConvertError> {
-    let s = match (&col.kind, v) {
-        (_, Value::NULL) => return Ok(None),
+    let mut out = String::new();
+    Ok(write_pg_text(col, v, &mut out)?.then_some(out))
+}
+
+/// The text PostgreSQL parses into the column's type, written into `out` (cleared first);
+/// `false` for SQL NULL. Written in place, not returned, because the workers' COPY path calls
+/// it for every field and reuses one buffer.
+pub fn write_pg_text(col: &Column, v: &Value, out: &mut String) -> Result<bool, ConvertError> {
+    use std::fmt::Write;
+    out.clear();
+    // Rare values whose text is made elsewhere as a whole: `None` is SQL NULL.
+    let made: Option<String> = match (&col.kind, v) {
+        (_, Value::NULL) => return Ok(false),
         (
             Kind::Int {
                 bits,
                 unsigned: true,
             },
             Value::Int(i),
-        ) if *i < 0 => unsigned_of(*i, *bits).to_string(),
-        (Kind::Enum(names), Value::Int(i)) => enum_name(col, names, *i)?,
+        ) if *i < 0 => Some(unsigned_of(*i, *bits).to_string()),
+        (Kind::Enum(names), Value::Int(i)) => Some(enum_name(col, names, *i)?),
         // The initial load reads SET as its number (`col+0`): the same bits the binlog carries.
-        (Kind::Set(names), Value::Int(i)) => set_members(names, &i.to_le_bytes()),
-        (Kind::Set(names), Value::UInt(u)) => set_members(names, &u.to_le_bytes()),
-        (Kind::Timestamp, Value::Int(secs)) => return Ok(epoch_text(col, *secs, 0)),
-        (Kind::Timestamp, Value::Bytes(b)) => return timestamp_text(col, b),
-        (_, Value::Int(i)) => i.to_string(),
-        (_, Value::UInt(u)) => u.to_string(),
-        // `{:e}` is the shortest text that reads back to the same bits, sign of zero included.
-        (_, Value::Float(f)) => format!("{f:e}"),
-        (_, Value::Double(d)) => format!("{d:e}"),
-        (_, Value::Date(y, mo, d, h, mi, s, us)) => {
-            // Year 0 does not exist in PostgreSQL either.
-            if *mo == 0 || *d == 0 || *y == 0 {
-                return Ok(zero_date(col));
-            }
-            if matches!(col.kind, Kind::Date) {
-                format!("{y:04}-{mo:02}-{d:02}")
-            } else {
-                format!("{y:04}-{mo:02}-{d:02} {h:02}:{mi:02}:{s:02}.{us:06}")
-            }
-        }
-        (_, Value::Time(neg, d, h, mi, s, us)) => {
-            let hours = *d as u64 * 24 + *h as u64;
-            let sign = if *neg { "-" } else { "" };
-            format!("{sign}{hours}:{mi:02}:{s:02}.{us:06}")
-        }
-        (kind, Value::Bytes(b)) => return bytes_text(col, kind, b).map(Some),
-    };
-    Ok(Some(s))
-}
-
-/// [`to_pg_text_replacing`] written into `out` (cleared first); `false` for NULL. The common
-/// values (numbers, dates, good text, DECIMAL) are written without a `String` of their own,
-/// which is what the COPY path of the workers needs; the others go through [`to_pg_text`].
-pub fn write_pg_text_replacing(
-    col: &Column,
-    v: &Value,
-    in_key: bool,
-    report: impl FnOnce(&ConvertError, u64),
-    out: &mut String,
-) -> Result<bool, ConvertError> {
-    use std::fmt::Write;
-    out.clear();
-    match (&col.kind, v) {
-        (_, Value::NULL) => return Ok(false),
-        (Kind::Int { unsigned: true, .. }, Value::Int(i)) if *i < 0 => {}
-        (Kind::Enum(_) | Kind::Set(_) | Kind::Timestamp, _) => {}
+        (Kind::Set(names), Value::Int(i)) => Some(set_members(names, &i.to_le_bytes())),
+        (Kind::Set(names), Value::UInt(u)) => Some(set_members(names, &u.to_le_bytes())),
+        (Kind::Timestamp, Value::Int(secs)) => epoch_text(col, *secs, 0),
+        (Kind::Timestamp, Value::Bytes(b)) => timestamp_text(col, b)?,
         (_, Value::Int(i)) => {
             out.push_str(itoa::Buffer::new().format(*i));
             return Ok(true);
@@ -149,6 +133,7 @@ pub fn write_pg_text_replacing(
             out.push_str(itoa::Buffer::new().format(*u));
             return Ok(true);
         }
+        // `{:e}` is the shortest text that reads back to the same bits, sign of zero included.
         (_, Value::Float(f)) => {
             let _ = write!(out, "{f:e}");
             return Ok(true);
@@ -157,31 +142,31 @@ pub fn write_pg_text_replacing(
             let _ = write!(out, "{d:e}");
             return Ok(true);
         }
-        (_, Value::Date(y, mo, d, h, mi, s, us)) if *mo != 0 && *d != 0 && *y != 0 => {
-            let _ = if matches!(col.kind, Kind::Date) {
-                write!(out, "{y:04}-{mo:02}-{d:02}")
+        (_, Value::Date(y, mo, d, h, mi, s, us)) => {
+            // Year 0 does not exist in PostgreSQL either.
+            if *mo == 0 || *d == 0 || *y == 0 {
+                zero_date(col)
             } else {
-                write!(out, "{y:04}-{mo:02}-{d:02} {h:02}:{mi:02}:{s:02}.{us:06}")
-            };
-            return Ok(true);
-        }
-        (Kind::Text(cs), Value::Bytes(b)) => {
-            if let (text, false) = cs.decode(b) {
-                if !text.contains('\0') {
-                    out.push_str(&text);
-                    return Ok(true);
-                }
-            }
-        }
-        (Kind::Decimal | Kind::Json, Value::Bytes(b)) => {
-            if let Ok(text) = std::str::from_utf8(b) {
-                out.push_str(text);
+                let _ = if matches!(col.kind, Kind::Date) {
+                    write!(out, "{y:04}-{mo:02}-{d:02}")
+                } else {
+                    write!(out, "{y:04}-{mo:02}-{d:02} {h:02}:{mi:02}:{s:02}.{us:06}")
+                };
                 return Ok(true);
             }
         }
-        _ => {}
-    }
-    Ok(match to_pg_text_replacing(col, v, in_key, report)? {
+        (_, Value::Time(neg, d, h, mi, s, us)) => {
+            let hours = *d as u64 * 24 + *h as u64;
+            let sign = if *neg { "-" } else { "" };
+            let _ = write!(out, "{sign}{hours}:{mi:02}:{s:02}.{us:06}");
+            return Ok(true);
+        }
+        (kind, Value::Bytes(b)) => {
+            bytes_text(col, kind, b, out)?;
+            return Ok(true);
+        }
+    };
+    Ok(match made {
         Some(text) => {
             out.push_str(&text);
             true
@@ -190,8 +175,9 @@ pub fn write_pg_text_replacing(
     })
 }
 
-fn bytes_text(col: &Column, kind: &Kind, b: &[u8]) -> Result<String, ConvertError> {
-    Ok(match kind {
+/// The text of a value the binlog carries as bytes, appended to `out`.
+fn bytes_text(col: &Column, kind: &Kind, b: &[u8], out: &mut String) -> Result<(), ConvertError> {
+    let made = match kind {
         Kind::Text(cs) => {
             let text = decode(col, *cs, b)?;
             if text.contains('\0') {
@@ -206,14 +192,18 @@ fn bytes_text(col: &Column, kind: &Kind, b: &[u8]) -> Result<String, ConvertErro
                         col.name
                     );
                 }
-                text.replace('\0', "")
+                out.extend(text.split('\0'));
             } else {
-                text.into_owned()
+                out.push_str(&text);
             }
+            return Ok(());
         }
         // mysql_common reads YEAR as 1900 + byte; the byte 0 is the year 0000.
         Kind::Year if b == b"1900" => "0".to_string(),
-        Kind::Year | Kind::Decimal | Kind::Json => plain_text(col, b)?.to_string(),
+        Kind::Year | Kind::Decimal | Kind::Json => {
+            out.push_str(plain_text(col, b)?);
+            return Ok(());
+        }
         Kind::Bit(n) => bit_string(b, *n),
         Kind::Set(names) => set_members(names, b),
         Kind::Binary { pad: Some(n) } if b.len() < *n => {
@@ -231,7 +221,9 @@ fn bytes_text(col: &Column, kind: &Kind, b: &[u8]) -> Result<String, ConvertErro
                 ty: col.column_type.clone(),
             })
         }
-    })
+    };
+    out.push_str(&made);
+    Ok(())
 }
 
 /// Text in `cs`; bytes that are not its characters make a `BadText` holding the text with
@@ -456,13 +448,8 @@ mod tests {
         )
     }
 
-    /// The text of `v`, checked to be the same through [`write_pg_text_replacing`].
     fn t(c: &Column, v: Value) -> Option<String> {
-        let text = to_pg_text(c, &v).unwrap();
-        let mut out = String::from("left over");
-        let some = write_pg_text_replacing(c, &v, false, |_, _| {}, &mut out).unwrap();
-        assert_eq!(some.then_some(out), text, "the fast path differs for {v:?}");
-        text
+        to_pg_text(c, &v).unwrap()
     }
 
     #[test]

@@ -228,13 +228,7 @@ impl Worker {
             self.copy_rest = self.copy_rest.saturating_sub(1);
             drop(groups);
             self.window.ack(&txn_counts(&batch));
-            let rows: Vec<(&str, RowKind)> = batch
-                .iter()
-                .map(|c| (c.table.name.as_str(), c.kind))
-                .collect();
-            let newest = batch.iter().map(|c| c.ts).max().unwrap_or(0);
-            self.metrics
-                .applied(&rows, newest as u64, started.elapsed());
+            record_applied(&self.metrics, &batch, started);
             batch.clear();
         }
     }
@@ -630,6 +624,17 @@ fn db_message(e: &tokio_postgres::Error) -> String {
         }
         None => e.to_string(),
     }
+}
+
+/// Counts a committed batch in the metrics (rows per table and kind, the newest source time
+/// for the lag, how long the write took).
+fn record_applied(metrics: &Metrics, batch: &[Change], started: Instant) {
+    let rows: Vec<(&str, RowKind)> = batch
+        .iter()
+        .map(|c| (c.table.name.as_str(), c.kind))
+        .collect();
+    let newest = batch.iter().map(|c| c.ts).max().unwrap_or(0);
+    metrics.applied(&rows, newest as u64, started.elapsed());
 }
 
 /// Run-length counts of the batch's transactions, for the acknowledgement window.

@@ -92,6 +92,21 @@ fn spawn_reader(
 }
 
 /// `n` transfers, each its own transaction; every tenth also an order with its lines.
+/// Waits until all three tables hold in PostgreSQL what they hold in MySQL.
+async fn wait_all_equal(sync: &mut SyncProc, db: &TestDb, timeout: std::time::Duration) {
+    for t in ["accounts", "orders"] {
+        sync.wait_tables_equal(&db.t(t), &db.t(t), &["id"], timeout)
+            .await;
+    }
+    sync.wait_tables_equal(
+        &db.t("order_lines"),
+        &db.t("order_lines"),
+        &["order_id", "line_no"],
+        timeout,
+    )
+    .await;
+}
+
 async fn transfers(my: &mut Conn, from: u64, n: u64) {
     let mut r = from.wrapping_mul(2654435761) | 1;
     for k in from..from + n {
@@ -179,17 +194,7 @@ async fn readers_never_see_half_a_transaction() {
     sync.restart();
     transfers(&mut my, 1401, 400).await;
 
-    for t in ["accounts", "orders"] {
-        sync.wait_tables_equal(&db.t(t), &db.t(t), &["id"], secs(120))
-            .await;
-    }
-    sync.wait_tables_equal(
-        &db.t("order_lines"),
-        &db.t("order_lines"),
-        &["order_id", "line_no"],
-        secs(120),
-    )
-    .await;
+    wait_all_equal(&mut sync, &db, secs(120)).await;
     stop.store(true, Ordering::Relaxed);
     reader.await.unwrap();
     let (reads, broken, partial) = (
@@ -280,17 +285,7 @@ async fn xa_truncate_and_schema_changes_in_transaction_mode() {
     )
     .await;
     transfers(&mut my, 101, 50).await;
-    for t in ["accounts", "orders"] {
-        sync.wait_tables_equal(&db.t(t), &db.t(t), &["id"], secs(60))
-            .await;
-    }
-    sync.wait_tables_equal(
-        &db.t("order_lines"),
-        &db.t("order_lines"),
-        &["order_id", "line_no"],
-        secs(60),
-    )
-    .await;
+    wait_all_equal(&mut sync, &db, secs(60)).await;
     sync.sigterm_and_wait().await;
     let _ = my.disconnect().await;
     db.cleanup().await;

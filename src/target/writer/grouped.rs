@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 use anyhow::{anyhow, Result};
 use futures_util::FutureExt;
 
-use super::{collapse, db_message, encode, txn_counts, Worker};
+use super::{collapse, db_message, encode, record_applied, txn_counts, Worker};
 use crate::error::{is_fenced, pg_retries, Transient};
 use crate::model::change::TxnId;
 use crate::model::mark::Mark;
@@ -146,13 +146,7 @@ impl Worker {
             .await
             .map_err(|e| self.failed(e))?;
         drop(groups);
-        let rows: Vec<(&str, crate::model::change::RowKind)> = part
-            .iter()
-            .map(|c| (c.table.name.as_str(), c.kind))
-            .collect();
-        let newest = part.iter().map(|c| c.ts).max().unwrap_or(0);
-        self.metrics
-            .applied(&rows, newest as u64, started.elapsed());
+        record_applied(&self.metrics, part, started);
         part.clear();
         Ok(())
     }
