@@ -29,14 +29,16 @@ use crate::catalog::{LoadOptions, SchemaLoader};
 use crate::commands::Settings;
 use crate::config::Flavor;
 use crate::model::gtid::GtidState;
+use crate::model::history::{Fingerprint, Origin, Place};
 use crate::model::mark::Mark;
 use crate::model::position::Position;
 use crate::model::rules::TargetName;
 use crate::model::source_table::SourceTable;
 use crate::model::table::TableMeta;
 use crate::pipeline::copy::{copy_worker, report, Progress};
-use crate::pipeline::start::{gtids_at, load_tables, Load};
+use crate::pipeline::start::{load_tables, Load};
 use crate::source::connect::check_mysql;
+use crate::source::history::file_origin;
 use crate::source::snapshot::{open_snapshots, plan};
 use crate::state::checkpoint::Checkpoints;
 use crate::state::init_state::{self, InitState};
@@ -62,7 +64,8 @@ pub async fn reload(s: &Settings, tables: &[String]) -> Result<Position> {
 async fn load(s: &Settings, truncate: bool, only: &[String]) -> Result<Position> {
     let cfg = &*s.cfg;
     let started = Instant::now();
-    let mysql = check_mysql(cfg, &s.mysql_tls).await?.pool;
+    let server = check_mysql(cfg, &s.mysql_tls).await?;
+    let (mysql, opts) = (server.pool, server.opts);
     let parallel = cfg.init_parallel.max(1);
     let pg = connect_pg(cfg, &s.pg_tls, parallel + 2).await?.pool;
     let greenplum = {
@@ -171,12 +174,35 @@ async fn load(s: &Settings, truncate: bool, only: &[String]) -> Result<Position>
     prepare_targets(cfg, &pg, &todo, &state, truncate).await?;
 
     let (conns, snap_pos, snap_gtids) = open_snapshots(cfg, &mysql, parallel).await?;
+    let logs = {
+        let mut c = mysql.get_conn().await?;
+        crate::source::connect::binary_logs(&mut c).await?
+    };
     if state.bin_name.is_empty() {
         state.bin_name = snap_pos.file.to_string();
         state.bin_pos = snap_pos.pos;
         state.gtid = snap_gtids;
+        state.bin_origin = file_origin(&opts, cfg.flavor, &logs, &snap_pos.file)
+            .await?
+            .map(|o| o.to_string());
+    } else if let Some(saved) = state.bin_origin.as_deref().map(Origin::parse).transpose()? {
+        // A resumed load replays from the first snapshot: it must still be this history.
+        let server = file_origin(&opts, cfg.flavor, &logs, &state.bin_name).await?;
+        if server != Some(saved) {
+            bail!(
+                "the interrupted load replays from {}:{}, in {} {}, but this server's binlog history is another \
+                 one now ({}): delete {} and run init again with --truncate",
+                state.bin_name,
+                state.bin_pos,
+                state.bin_name,
+                saved.describe(),
+                server.map_or("it has no such file".into(), |o| format!("its {} was {}", state.bin_name, o.describe())),
+                init_state::path(cfg).display()
+            );
+        }
     }
     let replay_from = Position::new(state.bin_name.clone(), state.bin_pos);
+    let replay_origin = state.bin_origin.as_deref().map(Origin::parse).transpose()?;
     for m in &todo {
         let t = m.target.to_string();
         if !state.started.contains(&t) {
@@ -244,7 +270,7 @@ async fn load(s: &Settings, truncate: bool, only: &[String]) -> Result<Position>
         let path = crate::state::reload::path(cfg);
         let mut reloads = crate::state::reload::Reloads::load(&path)?;
         for m in &todo {
-            reloads.set(&m.name, replay_from.clone());
+            reloads.set(&m.name, replay_from.clone(), replay_origin);
         }
         reloads.save(&path)?;
         tracing::info!(
@@ -266,12 +292,20 @@ async fn load(s: &Settings, truncate: bool, only: &[String]) -> Result<Position>
     let snapshot_gtid = state.lock().unwrap().0.gtid.clone();
     let gtids = match &snapshot_gtid {
         Some(text) => Some(GtidState::parse(text, cfg.flavor == Flavor::Mariadb)?),
-        None => gtids_at(cfg, &mysql, None, &pg, &replay_from).await,
+        None => binlog_gtid_pos(cfg, &mysql, &replay_from).await,
     };
     if let Some(g) = &gtids {
         tracing::info!("GTID state at {replay_from}: {g}");
     }
-    master_info::save_with_gtids(&cfg.master_info_path(), &replay_from, gtids.as_ref())?;
+    let place = Place {
+        pos: replay_from.clone(),
+        gtids,
+        fp: Fingerprint {
+            origin: replay_origin,
+            last: None,
+        },
+    };
+    master_info::save(&cfg.master_info_path(), &place)?;
     let _ = std::fs::remove_file(init_state::path(cfg));
     let rows = progress.rows.load(Relaxed);
     let secs = started.elapsed().as_secs_f64();
@@ -281,4 +315,35 @@ async fn load(s: &Settings, truncate: bool, only: &[String]) -> Result<Position>
         rows as f64 / secs.max(0.001)
     );
     Ok(replay_from)
+}
+
+/// MariaDB's GTID state at `pos` of its own binlog (`BINLOG_GTID_POS()`); `None` on MySQL,
+/// which gives the state with the snapshot's position instead.
+async fn binlog_gtid_pos(
+    cfg: &crate::config::Config,
+    mysql: &mysql_async::Pool,
+    pos: &Position,
+) -> Option<GtidState> {
+    if cfg.flavor != Flavor::Mariadb {
+        return None;
+    }
+    let asked = async {
+        let mut c = mysql.get_conn().await?;
+        let text: Option<Option<String>> = mysql_async::prelude::Queryable::exec_first(
+            &mut c,
+            "SELECT BINLOG_GTID_POS(?, ?)",
+            (&*pos.file, pos.pos),
+        )
+        .await?;
+        anyhow::Ok(text.flatten())
+    }
+    .await;
+    match asked {
+        Ok(Some(text)) => GtidState::parse(&text, true).ok(),
+        Ok(None) => None,
+        Err(e) => {
+            tracing::debug!("BINLOG_GTID_POS({pos}): {e:#}");
+            None
+        }
+    }
 }

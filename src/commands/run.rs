@@ -11,7 +11,6 @@ use tokio::sync::watch;
 use crate::catalog::{LoadOptions, SchemaLoader};
 use crate::commands::Settings;
 use crate::error::{is_fenced_chain, is_transient, Backoff};
-use crate::model::gtid::GtidState;
 use crate::model::position::Position;
 use crate::ops::metrics::Metrics;
 use crate::ops::status;
@@ -19,7 +18,7 @@ use crate::pipeline::run::Pipeline;
 use crate::pipeline::servers::{connect_first, pick_server};
 use crate::pipeline::standby::hold_lease;
 use crate::pipeline::start::{
-    gtids_at, plan_resume, resume_where_postgres_is, settle, start_position,
+    check_origins, plan_resume, resume_where_postgres_is, settle, start_position,
 };
 use crate::source::connect::MysqlServer;
 use crate::state::checkpoint::Checkpoints;
@@ -119,30 +118,30 @@ pub async fn run(s: Settings, config_path: &Path) -> Result<()> {
     // After a move to another server: the workers' marks name places in the old one's files.
     // Set when the sync moved to another server, until its saved position is that server's.
     let mut moved_from: Option<Position> = None;
-    // The GTID state at a position, as the last run ended there.
-    let mut gtids_known: Option<(Position, GtidState)> = None;
     let start = start_position(&cfg, &mysql).await?;
     tracing::info!(
-        "mysql-gp-sync {} started: config {}, flavor {}, server {} at {}, {} workers, window {}, from {start}",
+        "mysql-gp-sync {} started: config {}, flavor {}, server {} at {}, {} workers, window {}, from {}",
         env!("CARGO_PKG_VERSION"),
         config_path.display(),
         cfg.flavor,
         server.version,
         servers[at],
         cfg.concurrent_size,
-        cfg.concurrent_ack_win
+        cfg.concurrent_ack_win,
+        start.pos
     );
 
-    let mut pos = start;
+    // Where the next round starts, with its GTID state and fingerprint.
+    let mut place = start;
     let committed: crate::state::checkpoint::Committed =
         Arc::new(std::sync::Mutex::new(vec![None; cfg.concurrent_size]));
     let recorded: Arc<std::sync::Mutex<Option<Position>>> = Default::default();
     if let Some(cp) = &checkpoints {
-        pos = resume_where_postgres_is(cp, &pg, &mysql, pos, &cfg).await?;
+        place = resume_where_postgres_is(cp, &pg, &mysql, place, &cfg).await?;
     }
     let reload_path = crate::state::reload::path(&cfg);
     let mut reloads = crate::state::reload::Reloads::load(&reload_path)?;
-    if reloads.forget_before(&pos) {
+    if reloads.forget_before(&place.pos) {
         if reloads.is_empty() {
             let _ = std::fs::remove_file(&reload_path);
         } else {
@@ -161,9 +160,9 @@ pub async fn run(s: Settings, config_path: &Path) -> Result<()> {
     loop {
         if *shutdown_rx.borrow() {
             if first {
-                master_info::save(&cfg.master_info_path(), &pos)?;
+                master_info::save(&cfg.master_info_path(), &place)?;
             }
-            tracing::info!("stopped before reading, at {pos}");
+            tracing::info!("stopped before reading, at {}", place.pos);
             return Ok(());
         }
         if let (Some(lease), Some(cp), false) = (&mut lease, &checkpoints, first) {
@@ -173,8 +172,8 @@ pub async fn run(s: Settings, config_path: &Path) -> Result<()> {
                     Some(Acquired::TookOver { .. }) => {
                         // Another sync applied meanwhile: what PostgreSQL holds is the truth,
                         // and what this process remembers of its own commits is stale.
-                        if let Some(saved) = cp.saved_position(&pg).await? {
-                            pos = saved;
+                        if let Some(saved) = cp.saved_place(&pg).await? {
+                            place = saved;
                         }
                         committed.lock().unwrap().iter_mut().for_each(|m| *m = None);
                         *recorded.lock().unwrap() = None;
@@ -185,38 +184,32 @@ pub async fn run(s: Settings, config_path: &Path) -> Result<()> {
         }
         if !first && servers.len() > 1 {
             // The server may be gone (a failover): read from one that can go on.
-            let gtids = match &gtids_known {
-                Some((p, g)) if *p == pos => Some(g.clone()),
-                _ => gtids_at(&server_cfg, &mysql, checkpoints.as_deref(), &pg, &pos).await,
-            };
-            if let Some((i, m)) =
-                pick_server(&cfg, &servers, at, &s.mysql_tls, &pos, gtids.as_ref()).await
-            {
+            if let Some((i, m)) = pick_server(&cfg, &servers, at, &s.mysql_tls, &place).await {
                 if i != at {
                     tracing::warn!(
                         "moving from MySQL at {} to {}: resuming by GTID {}",
                         servers[at],
                         servers[i],
-                        gtids.map(|g| g.to_string()).unwrap_or_default()
+                        place
+                            .gtids
+                            .as_ref()
+                            .map(|g| g.to_string())
+                            .unwrap_or_default()
                     );
                     at = i;
                     server_cfg = Arc::new(cfg.for_server(&servers[i]));
                     mysql = m.pool;
                     opts = m.opts;
                     loader = make_loader(&mysql);
-                    moved_from = Some(pos.clone());
+                    moved_from = Some(place.pos.clone());
                 }
             }
         }
         if let (Some(cp), false) = (&checkpoints, first) {
             // After a failure: PostgreSQL may have lost what it had confirmed (a crash with
             // synchronous_commit = off, a failover to an asynchronous standby).
-            let known = gtids_known
-                .as_ref()
-                .filter(|(p, _)| *p == pos)
-                .map(|(_, g)| g);
-            match settle(cp, &pg, &committed, &recorded, &pos, known, &cfg).await {
-                Ok(p) => pos = p,
+            match settle(cp, &pg, &committed, &recorded, &place, &cfg).await {
+                Ok(p) => place = p,
                 // Only a connection that failed is worth another look.
                 Err(e) if !is_transient(&e) => return Err(e),
                 Err(e) => {
@@ -230,6 +223,47 @@ pub async fn run(s: Settings, config_path: &Path) -> Result<()> {
             }
         }
         first = false;
+        let started = Instant::now();
+        let moved = moved_from.is_some();
+        let resume = match plan_resume(&cfg, &mysql, &opts, &place, moved).await {
+            Ok(r) => r,
+            Err(e) if is_transient(&e) && !*shutdown_rx.borrow() => {
+                let mut sd = shutdown_rx.clone();
+                tokio::select! {
+                    _ = backoff.wait(format!("{e:#}; trying again")) => {}
+                    _ = sd.changed() => return Ok(()),
+                }
+                continue;
+            }
+            Err(e) => return Err(e),
+        };
+        if resume.replay {
+            // What was saved for the old history does not apply to this one.
+            forget_history(&checkpoints, &pg, &cfg, &reload_path).await?;
+            reloads = Default::default();
+            committed.lock().unwrap().iter_mut().for_each(|m| *m = None);
+            *recorded.lock().unwrap() = None;
+        } else if let (true, false, Some(cp)) = (resume.by_gtid, resume.here, &checkpoints) {
+            // The workers' marks name places in another server's files: replay from the GTID
+            // state instead of skipping by them.
+            cp.forget_workers(&pg).await?;
+        } else if resume.here {
+            // A reloaded table's copy position is skipped up to: it must be this history's.
+            let saved = reloads.origins();
+            if !saved.is_empty() {
+                let mut conn = mysql.get_conn().await?;
+                let logs = crate::source::connect::binary_logs(&mut conn).await?;
+                check_origins(&cfg, &opts, &logs, &saved).await?;
+            }
+        }
+        match &resume.at.gtids {
+            Some(g) => tracing::info!("GTID state at {}: {g}", resume.at.pos),
+            None => tracing::info!(
+                "GTID state at {} not known (no GTIDs, or a position written without one): \
+                 learned at the next binlog file if the server has GTIDs",
+                resume.at.pos
+            ),
+        }
         let pipeline = Pipeline {
             cfg: server_cfg.clone(),
             opts: opts.clone(),
@@ -244,50 +278,16 @@ pub async fn run(s: Settings, config_path: &Path) -> Result<()> {
             recorded: recorded.clone(),
             lease: lease.as_ref().map(Lease::watch),
         };
-        let started = Instant::now();
-        let gtids = match &gtids_known {
-            Some((p, g)) if *p == pos => Some(g.clone()),
-            _ => gtids_at(&cfg, &mysql, checkpoints.as_deref(), &pg, &pos).await,
-        };
-        match &gtids {
-            Some(g) => tracing::info!("GTID state at {pos}: {g}"),
-            None => tracing::info!(
-                "GTID state at {pos} not known (no GTIDs, or a position written without one): \
-                 learned at the next binlog file if the server has GTIDs"
-            ),
-        }
-        let moved = moved_from.is_some();
-        let by_gtid = match plan_resume(&cfg, &mysql, &pos, gtids.as_ref(), moved).await {
-            Ok((by_gtid, here)) => {
-                if let (Some(_), false, Some(cp)) = (&by_gtid, here, &checkpoints) {
-                    // The workers' marks name places in another server's files: replay
-                    // from the GTID state instead of skipping by them.
-                    cp.forget_workers(&pg).await?;
-                }
-                by_gtid.is_some()
-            }
-            Err(e) if is_transient(&e) && !*shutdown_rx.borrow() => {
-                let mut sd = shutdown_rx.clone();
-                tokio::select! {
-                    _ = backoff.wait(format!("{e:#}; trying again")) => {}
-                    _ = sd.changed() => return Ok(()),
-                }
-                continue;
-            }
-            Err(e) => return Err(e),
-        };
-        let (acked, acked_gtids, result) = pipeline.run(pos.clone(), gtids, by_gtid).await;
-        // What this process knows of the GTID state at `acked` (files may lag behind it).
-        gtids_known = acked_gtids.clone().map(|g| (acked.clone(), g));
-        if moved_from.as_ref().is_some_and(|p| *p != acked) {
+        let (acked, result) = pipeline.run(resume.at, resume.by_gtid).await;
+        if moved_from.as_ref().is_some_and(|p| *p != acked.pos) {
             moved_from = None; // the saved position is the new server's now
         }
         match &checkpoints {
             // Noted after the check for lost commits (at the next round, or here at a stop):
             // noting first would overwrite the evidence.
             Some(cp) if result.is_ok() => {
-                match settle(cp, &pg, &committed, &recorded, &acked, acked_gtids.as_ref(), &cfg).await {
-                    Ok(p) => tracing::info!("stopped cleanly at {p}"),
+                match settle(cp, &pg, &committed, &recorded, &acked, &cfg).await {
+                    Ok(p) => tracing::info!("stopped cleanly at {}", p.pos),
                     Err(e) => tracing::warn!(
                         "stopped; {e:#}: master.info stays at the last position PostgreSQL confirmed"
                     ),
@@ -295,14 +295,12 @@ pub async fn run(s: Settings, config_path: &Path) -> Result<()> {
                 return Ok(());
             }
             Some(_) => {}
-            None => {
-                master_info::save_with_gtids(&cfg.master_info_path(), &acked, acked_gtids.as_ref())
-                    .with_context(|| format!("saving position {acked}"))?
-            }
+            None => master_info::save(&cfg.master_info_path(), &acked)
+                .with_context(|| format!("saving position {}", acked.pos))?,
         }
         match result {
             Ok(()) => {
-                tracing::info!("stopped cleanly at {acked}");
+                tracing::info!("stopped cleanly at {}", acked.pos);
                 return Ok(());
             }
             Err(e) if is_transient(&e) && !*shutdown_rx.borrow() => {
@@ -324,26 +322,17 @@ pub async fn run(s: Settings, config_path: &Path) -> Result<()> {
                 }
                 let mut sd = shutdown_rx.clone();
                 tokio::select! {
-                    _ = backoff.wait(format!("{e:#}; restarting from {acked}")) => {}
+                    _ = backoff.wait(format!("{e:#}; restarting from {}", acked.pos)) => {}
                     _ = sd.changed() => return Ok(()),
                 }
-                pos = acked;
+                place = acked;
             }
             Err(e) if is_transient(&e) => return Ok(()),
             Err(e) => {
                 // Keep what was applied before the failure (best effort: PostgreSQL may be
                 // what failed).
                 if let Some(cp) = &checkpoints {
-                    let _ = settle(
-                        cp,
-                        &pg,
-                        &committed,
-                        &recorded,
-                        &acked,
-                        acked_gtids.as_ref(),
-                        &cfg,
-                    )
-                    .await;
+                    let _ = settle(cp, &pg, &committed, &recorded, &acked, &cfg).await;
                 }
                 return Err(e);
             }
@@ -351,16 +340,38 @@ pub async fn run(s: Settings, config_path: &Path) -> Result<()> {
     }
 }
 
-/// Writes PostgreSQL's note of the saved position (and its GTID state) into master.info.
+/// Drops what this sync saved for a binlog history it no longer reads (`new_history =
+/// "replay"`): the workers' marks, the schema history (rebuilt from the server's definitions
+/// at the new start) and the reloaded tables' positions.
+async fn forget_history(
+    checkpoints: &Option<Arc<Checkpoints>>,
+    pg: &deadpool_postgres::Pool,
+    cfg: &crate::config::Config,
+    reload_path: &Path,
+) -> Result<()> {
+    if let Some(cp) = checkpoints {
+        cp.forget_workers(pg).await?;
+        crate::state::schema_history::SchemaHistory::new(cp, &cfg.checkpoint_schema)
+            .clear(pg)
+            .await?;
+    }
+    match std::fs::remove_file(reload_path) {
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+            Err(e).with_context(|| format!("removing {}", reload_path.display()))
+        }
+        _ => Ok(()),
+    }
+}
+
+/// Writes PostgreSQL's note of the saved place (position, GTID state, fingerprint) into
+/// master.info.
 async fn save_postgres_position(
     cp: &Checkpoints,
     pg: &deadpool_postgres::Pool,
     cfg: &crate::config::Config,
 ) -> Result<()> {
-    if let Some((saved, gtid)) = cp.saved_position_with_gtid(pg).await? {
-        let gtids = gtid
-            .and_then(|t| GtidState::parse(&t, cfg.flavor == crate::config::Flavor::Mariadb).ok());
-        master_info::save_with_gtids(&cfg.master_info_path(), &saved, gtids.as_ref())?;
+    if let Some(saved) = cp.saved_place(pg).await? {
+        master_info::save(&cfg.master_info_path(), &saved)?;
     }
     Ok(())
 }

@@ -138,6 +138,10 @@ pub struct Config {
     /// How the binlog stream is resumed: `"auto"` (default), `"gtid"` or `"file"`.
     #[serde(default)]
     pub resume_by: ResumeBy,
+    /// What a saved position of another binlog history does (see [`NewHistory`]): `"stop"`
+    /// (default) or `"replay"`.
+    #[serde(default)]
+    pub new_history: NewHistory,
     /// Create missing PostgreSQL target tables from the MySQL schema at start.
     #[serde(default)]
     pub create_missing_tables: bool,
@@ -583,6 +587,20 @@ pub enum ResumeBy {
     Gtid,
     /// Always by file and offset, as the Go tool does.
     File,
+}
+
+/// What the sync does when its saved position belongs to another binlog history than the
+/// server's (the history restarted at `RESET MASTER`, or `mysql_addr` points at another
+/// server; see `model::history`). Never decided silently.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum NewHistory {
+    /// Stop with an error that says what happened and the ways forward.
+    #[default]
+    Stop,
+    /// Replay the server's binlog from the first file it has into the existing tables (the
+    /// operator's choice, for a history that holds every change since the tables were right).
+    Replay,
 }
 
 /// What a schema change (`ALTER`, `CREATE`, `DROP`, `RENAME TABLE`) of a configured table does.

@@ -29,6 +29,54 @@ pub enum Gtid {
     },
 }
 
+impl Gtid {
+    /// One GTID in the server's text form: MariaDB `domain-server-seq`, MySQL `uuid[:tag]:n`.
+    pub fn parse(text: &str, mariadb: bool) -> Result<Gtid> {
+        let text = text.trim();
+        if mariadb {
+            let n: Vec<&str> = text.split('-').collect();
+            let num = |x: &str| {
+                x.parse::<u64>()
+                    .map_err(|_| anyhow!("{text:?} is not a MariaDB GTID (domain-server-sequence)"))
+            };
+            let [d, s, q] = n[..] else {
+                bail!("{text:?} is not a MariaDB GTID (domain-server-sequence)");
+            };
+            return Ok(Gtid::Mariadb {
+                domain: num(d)? as u32,
+                server: num(s)? as u32,
+                seq: num(q)?,
+            });
+        }
+        let (source, gno) = text
+            .rsplit_once(':')
+            .ok_or_else(|| anyhow!("{text:?} is not a MySQL GTID (uuid:number)"))?;
+        let gno = gno
+            .parse()
+            .map_err(|_| anyhow!("{text:?} is not a MySQL GTID (uuid:number)"))?;
+        if source.len() < 36 {
+            bail!("{text:?} is not a MySQL GTID (uuid:number)");
+        }
+        Ok(Gtid::Mysql {
+            source: source.to_ascii_lowercase(),
+            gno,
+        })
+    }
+}
+
+impl fmt::Display for Gtid {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Gtid::Mysql { source, gno } => write!(f, "{source}:{gno}"),
+            Gtid::Mariadb {
+                domain,
+                server,
+                seq,
+            } => write!(f, "{domain}-{server}-{seq}"),
+        }
+    }
+}
+
 /// The GTID state of a position (see the module doc).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum GtidState {
@@ -155,6 +203,20 @@ impl GtidState {
                 }
             }
             (me, o) => *me = o.clone(),
+        }
+    }
+
+    /// Whether the state has passed transaction `g` (MariaDB: its domain is at or past its
+    /// sequence number; MySQL: the set holds it).
+    pub fn contains(&self, g: &Gtid) -> bool {
+        match (self, g) {
+            (GtidState::Mysql(m), Gtid::Mysql { source, gno }) => m
+                .get(source)
+                .is_some_and(|ivs| ivs.iter().any(|(a, b)| a <= gno && gno <= b)),
+            (GtidState::Mariadb(m), Gtid::Mariadb { domain, seq, .. }) => {
+                m.get(domain).is_some_and(|(_, s)| s >= seq)
+            }
+            _ => false,
         }
     }
 

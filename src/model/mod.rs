@@ -4,6 +4,7 @@
 pub mod change;
 pub mod charset;
 pub mod gtid;
+pub mod history;
 pub mod kind;
 pub mod mark;
 pub mod position;

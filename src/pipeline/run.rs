@@ -16,7 +16,7 @@ use tokio::task::JoinSet;
 use crate::catalog::SchemaLoader;
 use crate::config::Config;
 use crate::error::{is_transient, retryable, Transient};
-use crate::model::gtid::GtidState;
+use crate::model::history::Place;
 use crate::model::mark::Mark;
 use crate::model::position::Position;
 use crate::model::table::TableMeta;
@@ -101,26 +101,36 @@ impl Pipeline {
         Ok(metas)
     }
 
-    /// Runs until shutdown or failure; returns the acknowledged position (and the GTID state
-    /// there, when known) either way. `gtids` is the GTID state at `start`, when known.
-    pub async fn run(
-        self,
-        start: Position,
-        gtids: Option<GtidState>,
-        by_gtid: bool,
-    ) -> (Position, Option<GtidState>, Result<()>) {
-        let resume = gtids.clone().filter(|_| by_gtid);
+    /// Whether every worker's mark was recorded in a binlog file of the origin the server's
+    /// file of that name has (see [`crate::model::history`]).
+    async fn marks_in_this_history(&self, cp: &Checkpoints, logs: &[(String, u64)]) -> Result<()> {
+        let saved: Vec<(String, String, crate::model::history::Origin)> = cp
+            .mark_origins(&self.pg)
+            .await
+            .map_err(|e| retryable(e.context("reading the checkpoints")))?
+            .into_iter()
+            .map(|(file, o)| (format!("a worker's checkpoint in {}", cp.table()), file, o))
+            .collect();
+        crate::pipeline::start::check_origins(&self.cfg, &self.opts, logs, &saved).await
+    }
+
+    /// Runs until shutdown or failure; returns the acknowledged place (position, GTID state,
+    /// fingerprint) either way. `at` is where to start, with what is known there; `by_gtid`
+    /// asks the server for what follows its GTID state, otherwise the stream starts at its file
+    /// and offset, and the file must have the origin saved with it (checked by the reader on
+    /// the file's first event, before anything of it is read).
+    pub async fn run(self, at: Place, by_gtid: bool) -> (Place, Result<()>) {
+        let resume = at.gtids.clone().filter(|_| by_gtid);
+        let Place {
+            pos: start,
+            gtids,
+            fp,
+        } = at.clone();
         let cfg = &self.cfg;
         let marks = match &self.checkpoints {
             Some(cp) => match cp.load(&self.pg, &start).await {
                 Ok(m) => m,
-                Err(e) => {
-                    return (
-                        start,
-                        gtids,
-                        Err(retryable(e.context("reading the checkpoints"))),
-                    )
-                }
+                Err(e) => return (at, Err(retryable(e.context("reading the checkpoints")))),
             },
             None => vec![None; cfg.concurrent_size],
         };
@@ -132,11 +142,16 @@ impl Pipeline {
                 }
                 .await;
                 let placed = match logs {
-                    Ok(logs) => checkpoint::check_placed(&marks, &start, &logs, cp.table()),
+                    Ok(logs) => match checkpoint::check_placed(&marks, &start, &logs, cp.table()) {
+                        // Marks skip changes: each must be in this history (the start's
+                        // origin is checked by the reader, the marks' files here).
+                        Ok(()) => self.marks_in_this_history(cp, &logs).await,
+                        Err(e) => Err(e),
+                    },
                     Err(e) => Err(retryable(e.context("listing the binlogs"))),
                 };
                 if let Err(e) = placed {
-                    return (start, gtids, Err(e));
+                    return (at, Err(e));
                 }
             }
         }
@@ -150,9 +165,11 @@ impl Pipeline {
             .await
         {
             Ok(m) => m,
-            Err(e) => return (start, gtids, Err(e)),
+            Err(e) => return (at, Err(e)),
         };
-        let window = Arc::new(AckWindow::new(cfg.concurrent_ack_win, start.clone(), gtids));
+        let window = Arc::new(
+            AckWindow::new(cfg.concurrent_ack_win, start.clone(), gtids).resuming(&fp, !by_gtid),
+        );
         let mut senders = Vec::with_capacity(cfg.concurrent_size);
         let mut workers = JoinSet::new();
         let cx = WorkerContext {
@@ -258,8 +275,7 @@ impl Pipeline {
         };
         saver.abort();
         barriers.abort();
-        let (acked, gtids) = window.acked_with_gtids();
-        (acked, gtids, result)
+        (window.acked_place(), result)
     }
 }
 
@@ -319,7 +335,8 @@ async fn save_positions(
     loop {
         tick.tick().await;
         n += 1;
-        let (acked, gtids) = window.acked_with_gtids();
+        let place = window.acked_place();
+        let acked = place.pos.clone();
         if acked != saved && n.is_multiple_of(10) {
             // PostgreSQL first, then the file: master.info is never ahead of what PostgreSQL
             // notes, so one ahead of it at start means PostgreSQL lost commits.
@@ -342,7 +359,7 @@ async fn save_positions(
                             continue;
                         }
                     }
-                    match cp.record_position(pg, &acked, gtids.as_ref()).await {
+                    match cp.record_position(pg, &place).await {
                         Ok(()) => {
                             *recorded.lock().unwrap() = Some(acked.clone());
                             true
@@ -356,7 +373,7 @@ async fn save_positions(
                 None => true,
             };
             if noted {
-                match master_info::save_with_gtids(&path, &acked, gtids.as_ref()) {
+                match master_info::save(&path, &place) {
                     Ok(()) => saved = acked.clone(),
                     Err(e) => tracing::error!("cannot save position {acked}: {e:#}"),
                 }
@@ -370,7 +387,7 @@ async fn save_positions(
             (last_rows, last_at) = (rows, Instant::now());
         }
         let mut snap = metrics.snapshot(&acked, in_flight, rate);
-        snap.gtid = gtids.map(|g| g.to_string()).unwrap_or_default();
+        snap.gtid = place.gtids.map(|g| g.to_string()).unwrap_or_default();
         if let Err(e) = status::write(&status_path, &snap) {
             tracing::debug!("cannot write {}: {e:#}", status_path.display());
         }

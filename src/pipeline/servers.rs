@@ -7,8 +7,7 @@ use std::time::{Duration, Instant};
 use anyhow::Result;
 
 use crate::config::Config;
-use crate::model::gtid::GtidState;
-use crate::model::position::Position;
+use crate::model::history::Place;
 use crate::pipeline::start::plan_resume;
 use crate::source::connect::{check_mysql, MysqlServer};
 use crate::tls::MysqlTls;
@@ -47,15 +46,15 @@ pub async fn connect_first(
 }
 
 /// After a failure, with several servers: the current one if it still answers, else the
-/// first other that can serve `pos`'s GTID state (a promoted replica, or a replica that has
-/// every transaction of it). `None` when none can yet (the caller tries again later).
+/// first other that can serve `place`'s GTID state (a promoted replica, or a replica that has
+/// every transaction of it, and the last one applied with the same stamp). `None` when none
+/// can yet (the caller tries again later).
 pub async fn pick_server(
     cfg: &Config,
     servers: &[String],
     at: usize,
     tls: &MysqlTls,
-    pos: &Position,
-    gtids: Option<&GtidState>,
+    place: &Place,
 ) -> Option<(usize, MysqlServer)> {
     for k in 0..servers.len() {
         let i = (at + k) % servers.len();
@@ -69,9 +68,9 @@ pub async fn pick_server(
         if i == at {
             return Some((i, m));
         }
-        match plan_resume(&one, &m.pool, pos, gtids, true).await {
-            Ok((Some(_), _)) => return Some((i, m)),
-            Ok((None, _)) => {}
+        match plan_resume(&one, &m.pool, &m.opts, place, true).await {
+            Ok(r) if r.by_gtid => return Some((i, m)),
+            Ok(_) => {}
             Err(e) => tracing::warn!("MySQL at {}: {e:#}", servers[i]),
         }
     }

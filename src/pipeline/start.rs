@@ -8,32 +8,34 @@ use anyhow::{anyhow, bail, Context, Result};
 use mysql_async::prelude::Queryable;
 
 use crate::catalog::SchemaLoader;
-use crate::config::{Config, Flavor, ResumeBy};
+use crate::config::{Config, Flavor, NewHistory, ResumeBy};
+use crate::error::retryable;
 use crate::model::gtid::GtidState;
+use crate::model::history::{another_history, Origin, Place, WAYS_FORWARD};
+use crate::model::mark::Mark;
 use crate::model::position::Position;
 use crate::model::table::{Skip, TableMeta};
 use crate::source::connect::binary_logs;
+use crate::source::history::{file_origin, find_stamp, StampSearch};
 use crate::state::checkpoint::Checkpoints;
 use crate::state::master_info;
 
-/// Before streaming again from `pos` (the acknowledged position): asks PostgreSQL whether it
-/// still holds what it confirmed. If it lost commits, rewinds to the saved position it still
+/// Before streaming again from `at` (the acknowledged place): asks PostgreSQL whether it
+/// still holds what it confirmed. If it lost commits, rewinds to the saved place it still
 /// holds (everything before it survived: a target that loses commits loses the newest, and
 /// the checkpoint went with its data), with a WARN saying how far and why. Then notes the
-/// position in PostgreSQL and in master.info, in that order. Returns where to stream from.
+/// place in PostgreSQL and in master.info, in that order. Returns where to stream from.
 pub async fn settle(
     cp: &Checkpoints,
     pg: &deadpool_postgres::Pool,
     committed: &crate::state::checkpoint::Committed,
     recorded: &std::sync::Mutex<Option<Position>>,
-    pos: &Position,
-    gtids: Option<&GtidState>,
+    at: &Place,
     cfg: &Config,
-) -> Result<Position> {
+) -> Result<Place> {
     let mine = committed.lock().unwrap().clone();
     let last = recorded.lock().unwrap().clone();
-    let asked = pos;
-    let mut pos = pos.clone();
+    let mut at = at.clone();
     if let Some(loss) = cp
         .lost(pg, &mine, last.as_ref())
         .await
@@ -47,94 +49,99 @@ pub async fn settle(
             );
         };
         tracing::warn!(
-            "PostgreSQL lost commits it had confirmed ({}): rewinding the binlog from {pos} to {saved}, the \
+            "PostgreSQL lost commits it had confirmed ({}): rewinding the binlog from {} to {}, the \
              position PostgreSQL still holds, and replaying (a crash with synchronous_commit = off, or a \
              failover to a standby that was behind)",
-            loss.what
+            loss.what,
+            at.pos,
+            saved.pos
         );
-        pos = saved;
+        at = saved;
         committed.lock().unwrap().iter_mut().for_each(|m| *m = None);
     }
-    // The GTID state belongs to the position it came with, not to a rewind.
-    let gtids = gtids.filter(|_| pos == *asked);
-    cp.record_position(pg, &pos, gtids).await?;
-    *recorded.lock().unwrap() = Some(pos.clone());
-    match gtids {
-        Some(g) => master_info::save_with_gtids(&cfg.master_info_path(), &pos, Some(g)),
-        None => master_info::save(&cfg.master_info_path(), &pos),
-    }
-    .with_context(|| format!("saving position {pos}"))?;
-    Ok(pos)
+    cp.record_position(pg, &at).await?;
+    *recorded.lock().unwrap() = Some(at.pos.clone());
+    master_info::save(&cfg.master_info_path(), &at)
+        .with_context(|| format!("saving position {}", at.pos))?;
+    Ok(at)
 }
 
 /// At start: master.info is saved only after PostgreSQL noted the same position, so a
-/// master.info ahead of PostgreSQL's note (same binlog sequence, a place the server has) means
-/// PostgreSQL lost commits: start from its note instead. A master.info behind it is an
-/// operator's rewind and is honoured (see `Checkpoints::load`).
+/// master.info ahead of PostgreSQL's note (same binlog sequence and history, a place the
+/// server has) means PostgreSQL lost commits: start from its note instead. A master.info
+/// behind it is an operator's rewind and is honoured (see `Checkpoints::load`). Two places of
+/// different histories (their files' origins differ) do not compare: master.info's is taken,
+/// and [`plan_resume`] judges it.
 pub async fn resume_where_postgres_is(
     cp: &Checkpoints,
     pg: &deadpool_postgres::Pool,
     mysql: &mysql_async::Pool,
-    start: Position,
+    start: Place,
     cfg: &Config,
-) -> Result<Position> {
-    let saved = match cp.saved_position(pg).await {
+) -> Result<Place> {
+    let saved = match cp.saved_place(pg).await {
         Ok(s) => s,
         Err(e) => {
             tracing::warn!(
-                "cannot read the saved position in PostgreSQL ({e:#}); starting from {start}"
+                "cannot read the saved position in PostgreSQL ({e:#}); starting from {}",
+                start.pos
             );
             return Ok(start);
         }
     };
     let Some(saved) = saved else { return Ok(start) };
-    let (s, m) = (
-        crate::model::mark::Mark::at(&saved),
-        crate::model::mark::Mark::at(&start),
-    );
+    let (s, m) = (Mark::at(&saved.pos), Mark::at(&start.pos));
     if !s.same_sequence(&m) || s >= m {
         return Ok(start);
+    }
+    if let (Some(a), Some(b)) = (saved.fp.origin, start.fp.origin) {
+        if s.file == m.file && a != b {
+            return Ok(start);
+        }
     }
     let mut conn = mysql.get_conn().await?;
     let logs = binary_logs(&mut conn).await?;
     if !logs
         .iter()
-        .any(|(f, size)| **f == *saved.file && saved.pos <= *size)
+        .any(|(f, size)| **f == *saved.pos.file && saved.pos.pos <= *size)
     {
         bail!(
-            "PostgreSQL holds this sync's work only up to {saved}, but master.info says {start}: the target lost \
-             commits it had confirmed, and the server no longer has {saved} to replay from; re-load the tables with init"
+            "PostgreSQL holds this sync's work only up to {}, but master.info says {}: the target lost \
+             commits it had confirmed, and the server no longer has {} to replay from; re-load the tables with init",
+            saved.pos,
+            start.pos,
+            saved.pos
         );
     }
     tracing::warn!(
-        "master.info says {start}, but PostgreSQL holds this sync's work only up to {saved}: the target lost \
-         commits it had confirmed (synchronous_commit = off and a crash, or a failover); starting from {saved} \
-         (if you moved master.info forward on purpose, delete this sync's rows from the checkpoint table first)"
+        "master.info says {}, but PostgreSQL holds this sync's work only up to {}: the target lost \
+         commits it had confirmed (synchronous_commit = off and a crash, or a failover); starting from {} \
+         (if you moved master.info forward on purpose, delete this sync's rows from the checkpoint table first)",
+        start.pos,
+        saved.pos,
+        saved.pos
     );
     master_info::save(&cfg.master_info_path(), &saved)?;
     Ok(saved)
 }
 
-/// master.info's position, checked against the server's binlogs; or the first binlog it has.
-pub async fn start_position(cfg: &Config, pool: &mysql_async::Pool) -> Result<Position> {
+/// master.info's place, checked against the server's binlogs; or the first binlog it has.
+pub async fn start_position(cfg: &Config, pool: &mysql_async::Pool) -> Result<Place> {
     let path = cfg.master_info_path();
     let mut conn = pool.get_conn().await?;
     let logs = binary_logs(&mut conn).await?;
-    match master_info::load(&path)? {
-        Some(p) => {
-            let has_gtid = cfg.resume_by != ResumeBy::File
-                && master_info::load_gtids(&path, cfg.flavor == Flavor::Mariadb)
-                    .ok()
-                    .flatten()
-                    .is_some();
+    match master_info::load_place(&path, cfg.flavor == Flavor::Mariadb)? {
+        Some(at) => {
+            let p = &at.pos;
+            let has_gtid = cfg.resume_by != ResumeBy::File && at.gtids.is_some();
             match logs.iter().find(|(name, _)| **name == *p.file) {
                 // Another server's position (a failover): its GTID state says where to go on.
-                None | Some(_) if has_gtid && !placed(&logs, &p) => {
+                None | Some(_) if has_gtid && !placed(&logs, p) => {
                     tracing::info!(
                         "{} says {p}, which this server does not have: resuming by its GTID state",
                         path.display()
                     );
-                    return Ok(p);
+                    return Ok(at);
                 }
                 None => bail!(
                     "{} says {p}, but the server no longer has {} (its binlogs: {}): it was purged; \
@@ -153,67 +160,23 @@ pub async fn start_position(cfg: &Config, pool: &mysql_async::Pool) -> Result<Po
                 _ => {}
             }
             tracing::info!("resuming from {p} (read from {})", path.display());
-            Ok(p)
+            Ok(at)
         }
-        None => {
-            let first = logs.first().ok_or_else(|| {
-                anyhow!("the server lists no binary logs (SHOW BINARY LOGS is empty)")
-            })?;
-            let p = Position::new(first.0.clone(), 4);
-            tracing::warn!(
-                "no position in {}: starting from the first binlog the server still has, {p}",
-                path.display()
-            );
-            Ok(p)
-        }
+        None => first_binlog(&logs, &path),
     }
 }
 
-/// The GTID state at `pos`, from what names that same position: master.info's `gtid` line,
-/// the note in PostgreSQL, or (MariaDB) the server's `BINLOG_GTID_POS()`. `None` when none of
-/// them knows it (a MySQL position written without one): the reader learns it at the next
-/// binlog file, whose first event lists every GTID before it.
-pub async fn gtids_at(
-    cfg: &Config,
-    mysql: &mysql_async::Pool,
-    cp: Option<&Checkpoints>,
-    pg: &deadpool_postgres::Pool,
-    pos: &Position,
-) -> Option<GtidState> {
-    let mariadb = cfg.flavor == Flavor::Mariadb;
-    let path = cfg.master_info_path();
-    if master_info::load(&path).ok().flatten().as_ref() == Some(pos) {
-        match master_info::load_gtids(&path, mariadb) {
-            Ok(Some(g)) => return Some(g),
-            Ok(None) => {}
-            Err(e) => tracing::warn!("{e:#}; looking for the GTID state elsewhere"),
-        }
-    }
-    if let Some(cp) = cp {
-        if let Ok(Some((saved, Some(text)))) = cp.saved_position_with_gtid(pg).await {
-            if saved == *pos {
-                if let Ok(g) = GtidState::parse(&text, mariadb) {
-                    return Some(g);
-                }
-            }
-        }
-    }
-    if mariadb {
-        let asked = async {
-            let mut c = mysql.get_conn().await?;
-            let text: Option<Option<String>> = c
-                .exec_first("SELECT BINLOG_GTID_POS(?, ?)", (&*pos.file, pos.pos))
-                .await?;
-            anyhow::Ok(text.flatten())
-        }
-        .await;
-        match asked {
-            Ok(Some(text)) => return GtidState::parse(&text, true).ok(),
-            Ok(None) => {}
-            Err(e) => tracing::debug!("BINLOG_GTID_POS({pos}): {e:#}"),
-        }
-    }
-    None
+/// The start of the first binlog the server has.
+fn first_binlog(logs: &[(String, u64)], path: &std::path::Path) -> Result<Place> {
+    let first = logs
+        .first()
+        .ok_or_else(|| anyhow!("the server lists no binary logs (SHOW BINARY LOGS is empty)"))?;
+    let p = Position::new(first.0.clone(), 4);
+    tracing::warn!(
+        "no position in {}: starting from the first binlog the server still has, {p}",
+        path.display()
+    );
+    Ok(Place::bare(p))
 }
 
 fn placed(logs: &[(String, u64)], p: &Position) -> bool {
@@ -221,25 +184,96 @@ fn placed(logs: &[(String, u64)], p: &Position) -> bool {
         .any(|(f, size)| **f == *p.file && p.pos <= *size)
 }
 
-/// How the reader asks for the binlog from `pos` (see [`ResumeBy`]): `Some(state)` to resume
-/// by GTID, `None` by file and offset; and whether this server has `pos` at all. Checks that the server can serve the GTID state: it
-/// has every transaction of it (not another replication group's, not a replica that is
-/// behind), and (MySQL) has not purged any it has not.
+/// How a round reads the binlog (see [`plan_resume`]).
+#[derive(Debug)]
+pub struct Resume {
+    /// Where to start, with what is known there.
+    pub at: Place,
+    /// By the GTID state (`at.gtids`) rather than by file and offset.
+    pub by_gtid: bool,
+    /// `at`'s file and offset are this server's own, in the same history.
+    pub here: bool,
+    /// The saved place belonged to another history and `new_history = "replay"`: `at` is the
+    /// start of the server's first binlog, and what was saved for the old history (worker
+    /// marks, reloads, the schema history) no longer applies.
+    pub replay: bool,
+}
+
+/// What the server's file at a saved position is, against the origin saved with it.
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum FileVerdict {
+    /// The same file: the saved origin is the server's.
+    Same,
+    /// A file of that name with another origin: another history.
+    Other { saved: Origin, server: Origin },
+    /// The server does not have the file (or the offset).
+    NotHere,
+    /// Nothing was saved to compare with (the Go tool's master.info, an earlier version).
+    Unknown,
+}
+
+/// How the reader asks for the binlog from `at` (see [`ResumeBy`]): by file and offset when
+/// this server has them in the same history (the file's origin is the one saved, and the GTID
+/// state there agrees), otherwise by GTID when the state is known and the server can serve it:
+/// it has every transaction of it (not another replication group's, not a replica that is
+/// behind), has not purged any it has not (MySQL), and holds the last transaction applied with
+/// the same stamp (see [`crate::model::history`]). A place of another history stops the start,
+/// or, with `new_history = "replay"`, gives the start of the server's first binlog.
 pub async fn plan_resume(
     cfg: &Config,
     mysql: &mysql_async::Pool,
-    pos: &Position,
-    gtids: Option<&GtidState>,
+    opts: &mysql_async::Opts,
+    at: &Place,
     moved: bool,
-) -> Result<(Option<GtidState>, bool)> {
+) -> Result<Resume> {
     let mut conn = mysql.get_conn().await?;
     let logs = binary_logs(&mut conn).await?;
-    // The file and offset are this server's own only if it has them, the sync did not just
-    // move here from another server, and (when the GTID state is known) the server's history
-    // there agrees with it: another server of the group may have a file of the same name.
-    let here = placed(&logs, pos)
+    let pos = &at.pos;
+    let file = if !placed(&logs, pos) {
+        FileVerdict::NotHere
+    } else {
+        let server = file_origin(opts, cfg.flavor, &logs, &pos.file)
+            .await
+            .map_err(retryable)?;
+        match (at.fp.origin, server) {
+            (_, None) => FileVerdict::NotHere,
+            (None, Some(_)) => FileVerdict::Unknown,
+            (Some(saved), Some(server)) if saved == server => FileVerdict::Same,
+            (Some(saved), Some(server)) => FileVerdict::Other { saved, server },
+        }
+    };
+    if file == FileVerdict::Unknown && !moved {
+        tracing::warn!(
+            "the position {pos} was saved without its history's fingerprint (a master.info of the Go tool or \
+             of an earlier version): whether this server's {} is the file it was saved in is not checked, until \
+             the sync saves a position of its own",
+            pos.file
+        );
+    }
+    // Another history, with what is known of it: stop, or replay the server's binlog.
+    let another = |why: String| -> Result<Resume> {
+        if cfg.new_history == NewHistory::Replay {
+            let first = logs.first().ok_or_else(|| {
+                anyhow!("the server lists no binary logs (SHOW BINARY LOGS is empty)")
+            })?;
+            let start = Position::new(first.0.clone(), 4);
+            tracing::warn!(
+                "{why}. new_history = \"replay\": replaying this server's binlog from its first file, {start}, \
+                 into the existing tables (the checkpoints, reloads and schema history of the old history are \
+                 dropped)"
+            );
+            return Ok(Resume {
+                at: Place::bare(start),
+                by_gtid: false,
+                here: true,
+                replay: true,
+            });
+        }
+        bail!("{why}. {WAYS_FORWARD}")
+    };
+    let here = matches!(file, FileVerdict::Same | FileVerdict::Unknown)
         && !moved
-        && match gtids {
+        && match &at.gtids {
             Some(g) => same_history(cfg, &mut conn, pos, g).await?,
             None => true,
         };
@@ -250,31 +284,57 @@ pub async fn plan_resume(
             mode.is_some_and(|m| m.eq_ignore_ascii_case("ON"))
         }
     };
-    let usable = gtids.filter(|_| server_gtids);
+    let other_file = match file {
+        FileVerdict::Other { saved, server } => Some(
+            another_history(&pos.file, &saved, &server).replace(" Nothing was read from it.", ""),
+        ),
+        _ => None,
+    };
+    let usable = at.gtids.as_ref().filter(|_| server_gtids);
     let g = match (cfg.resume_by, usable) {
-        (ResumeBy::File, _) => return Ok((None, here)),
-        (ResumeBy::Auto, _) if here => return Ok((None, here)),
-        (_, Some(g)) => Some(g),
-        (_, None) => None,
+        (ResumeBy::File, _) | (ResumeBy::Auto, _) if here => {
+            return Ok(Resume {
+                at: with_gtids_here(cfg, &mut conn, at).await,
+                by_gtid: false,
+                here,
+                replay: false,
+            })
+        }
+        (ResumeBy::File, _) => match other_file {
+            Some(why) => return another(why),
+            None => {
+                return Ok(Resume {
+                    at: at.clone(),
+                    by_gtid: false,
+                    here,
+                    replay: false,
+                })
+            }
+        },
+        (_, Some(g)) => g,
+        (_, None) => {
+            if let Some(why) = other_file {
+                return another(why);
+            }
+            bail!(
+                "cannot resume from {pos}: {}, and {}; point mysql_addr at the server that wrote {} or re-load the tables \
+                 with init",
+                if !server_gtids {
+                    "the server has GTIDs off (gtid_mode)"
+                } else {
+                    "the GTID state there is not known (master.info has no gtid line)"
+                },
+                if here {
+                    "resume_by = \"gtid\" asks for GTIDs"
+                } else {
+                    "this server does not have that file and offset"
+                },
+                pos.file
+            );
+        }
     };
-    let Some(g) = g else {
-        bail!(
-            "cannot resume from {pos}: {}, and {}; point mysql_addr at the server that wrote {} or re-load the tables \
-             with init",
-            if !server_gtids {
-                "the server has GTIDs off (gtid_mode)"
-            } else {
-                "the GTID state there is not known (master.info has no gtid line)"
-            },
-            if here {
-                "resume_by = \"gtid\" asks for GTIDs"
-            } else {
-                "this server does not have that file and offset"
-            },
-            pos.file
-        );
-    };
-    match cfg.flavor {
+    // By GTID: the server must serve the state, and hold the last transaction applied.
+    let unserved = match cfg.flavor {
         Flavor::Mysql => {
             let text = g.to_string();
             let (has_all, purged_ok): (bool, bool) = conn
@@ -285,33 +345,136 @@ pub async fn plan_resume(
                 .await?
                 .unwrap_or((false, false));
             if !has_all {
-                bail!(
+                Some(format!(
                     "the saved GTID state ({text}) holds transactions this server has not executed: it belongs to \
-                     another replication group, or this server is a replica that is behind; point mysql_addr at a \
-                     server that has them, or re-load the tables with init"
-                );
-            }
-            if !purged_ok {
+                     another replication group, or this server is a replica that is behind"
+                ))
+            } else if !purged_ok {
                 bail!(
                     "this server purged transactions after the saved GTID state ({text}) that the sync has not read; \
                      re-load the tables with init (nothing was skipped)"
                 );
+            } else {
+                None
             }
         }
         Flavor::Mariadb => {
             let text: Option<String> = conn.query_first("SELECT @@GLOBAL.gtid_binlog_pos").await?;
             let server = GtidState::parse(&text.unwrap_or_default(), true)?;
-            if let Some(domain) = g.mariadb_ahead_of(&server) {
-                bail!(
+            g.mariadb_ahead_of(&server).map(|domain| {
+                format!(
                     "the saved GTID position ({g}) is ahead of this server's ({server}) in domain {domain}: it belongs \
-                     to another replication group, or this server is a replica that is behind; point mysql_addr at a \
-                     server that has it, or re-load the tables with init"
+                     to another replication group, or this server is a replica that is behind"
+                )
+            })
+        }
+    };
+    if let Some(why) = unserved {
+        return match other_file {
+            Some(file) => another(format!("{file}; {why}")),
+            None => bail!(
+                "{why}; point mysql_addr at a server that has it, or re-load the tables with init"
+            ),
+        };
+    }
+    match &at.fp.last {
+        Some(stamp) => match find_stamp(&mut conn, opts, cfg.flavor, &logs, &stamp.gtid).await? {
+            StampSearch::Found(s) if s == *stamp => {
+                tracing::info!(
+                    "this server holds the last transaction applied, {}: the same history",
+                    stamp.describe()
+                )
+            }
+            StampSearch::Found(s) => {
+                return another(format!(
+                    "the last transaction applied was {}, but this server's {} is another transaction ({}): its \
+                     binlog history restarted (RESET MASTER / RESET BINARY LOGS AND GTIDS), or mysql_addr points at \
+                     another server that reuses the GTIDs",
+                    stamp.describe(),
+                    s.gtid,
+                    s.describe()
+                ))
+            }
+            StampSearch::Absent => {
+                return another(format!(
+                    "the last transaction applied was {}, and this server's GTID state has passed it, but its binlog \
+                     does not hold it: another history that reuses the GTIDs",
+                    stamp.describe()
+                ))
+            }
+            StampSearch::Purged => bail!(
+                "cannot tell whether this server's history is the one the sync applied: the binlog that held the last \
+                 transaction applied ({}) is purged here; re-load the tables with init (nothing was skipped)",
+                stamp.describe()
+            ),
+        },
+        None => tracing::warn!(
+            "resuming by the GTID state {g} without the stamp of the last transaction applied (saved by an earlier \
+             version): whether this server's history is the one the sync applied is not checked this time"
+        ),
+    }
+    tracing::info!("resuming by GTID: {g}");
+    Ok(Resume {
+        at: at.clone(),
+        by_gtid: true,
+        here,
+        replay: false,
+    })
+}
+
+/// `at` with its GTID state filled in when it has none (MariaDB: the server's
+/// `BINLOG_GTID_POS()`, asked only of a position in this server's own history). Without it,
+/// the reader learns the state at the next binlog file, whose first event lists every GTID
+/// before it.
+async fn with_gtids_here(cfg: &Config, conn: &mut mysql_async::Conn, at: &Place) -> Place {
+    let mut at = at.clone();
+    if at.gtids.is_none() && cfg.flavor == Flavor::Mariadb {
+        let asked: Result<Option<Option<String>>> = conn
+            .exec_first("SELECT BINLOG_GTID_POS(?, ?)", (&*at.pos.file, at.pos.pos))
+            .await
+            .map_err(Into::into);
+        match asked {
+            Ok(Some(Some(text))) => at.gtids = GtidState::parse(&text, true).ok(),
+            Ok(_) => {}
+            Err(e) => tracing::debug!("BINLOG_GTID_POS({}): {e:#}", at.pos),
+        }
+    }
+    at
+}
+
+/// Checks saved places other than the start against this server (a worker's mark, a reloaded
+/// table's copy position): each names a file with the origin it was saved with; a file the
+/// server has with another origin belongs to another history. `what` names each for the
+/// error. The start itself is judged by [`plan_resume`].
+pub async fn check_origins(
+    cfg: &Config,
+    opts: &mysql_async::Opts,
+    logs: &[(String, u64)],
+    saved: &[(String, String, Origin)],
+) -> Result<()> {
+    let mut seen: Vec<(&str, Option<Origin>)> = Vec::new();
+    for (what, file, origin) in saved {
+        let server = match seen.iter().find(|(f, _)| *f == file) {
+            Some((_, o)) => *o,
+            None => {
+                let o = file_origin(opts, cfg.flavor, logs, file)
+                    .await
+                    .map_err(retryable)?;
+                seen.push((file, o));
+                o
+            }
+        };
+        if let Some(server) = server {
+            if server != *origin {
+                bail!(
+                    "{what} is in {file} {}, but this server's {file} was {}: it belongs to another binlog history. {WAYS_FORWARD}",
+                    origin.describe(),
+                    server.describe()
                 );
             }
         }
     }
-    tracing::info!("resuming by GTID: {g}");
-    Ok((Some(g.clone()), here))
+    Ok(())
 }
 
 /// Whether this server's binlog at `pos` has the history `g` says: MariaDB's own GTID

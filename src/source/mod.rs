@@ -2,6 +2,7 @@
 //! QUERY event means, and the consistent snapshot the initial load reads.
 
 pub mod connect;
+pub mod history;
 pub mod layout;
 pub mod reader;
 pub mod rows;

@@ -20,7 +20,8 @@ use tokio_postgres::types::ToSql;
 
 use crate::config::Config;
 use crate::error::FENCED;
-use crate::model::gtid::GtidState;
+use crate::model::change::ROUTING_VERSION;
+use crate::model::history::{Fingerprint, Origin, Place};
 use crate::model::mark::{binlog_base, Mark};
 use crate::model::position::Position;
 use crate::sql::{qualified, quote_ident};
@@ -34,7 +35,7 @@ pub const LEASE_LOCK_CLASS: i32 = 0x4d4753;
 #[derive(Debug)]
 pub struct Loss {
     pub what: String,
-    pub saved: Option<Position>,
+    pub saved: Option<Place>,
 }
 
 /// The last batch each worker committed in this process (its checkpoint as the worker knows
@@ -59,7 +60,7 @@ pub fn check_placed(
     };
     let what_to_do = format!(
         "nothing was skipped; to replay from master.info without the checkpoints, delete this sync's rows \
-         from {table} (DELETE FROM {table} WHERE source = '<mysql_addr>#<server_id>'), or re-load the tables with init"
+         from {table} (DELETE FROM {table} WHERE source = 'server_id <server_id>'), or re-load the tables with init"
     );
     for (worker, mark) in marks.iter().enumerate() {
         let Some(mark) = mark else { continue };
@@ -106,13 +107,18 @@ pub enum Row {
     Saved,
 }
 
-/// The checkpoint table of one sync (`source` = `mysql_addr#server_id`) in PostgreSQL.
+/// The checkpoint table of one sync in PostgreSQL. A sync is named by its replica
+/// `server_id` (`source` = `server_id 1001`, as its lease is), not by how `mysql_addr` spells
+/// its servers: adding a server to the list or renaming a host keeps the checkpoints. Which
+/// history a mark belongs to is in its row (`origin`, `gtid_last`: see
+/// [`crate::model::history`]) and checked at start.
 ///
 /// Contract: a worker's row is written **inside the transaction of the batch it commits**
 /// ([`Checkpoints::record`]), so PostgreSQL holds a batch if and only if it holds its mark;
 /// marks only move forward within a binlog sequence; a mark the server cannot place stops the
 /// start ([`check_placed`]) rather than skip anything. The rows are discarded when
-/// `concurrent_size` changes (routing changed: skipping by them would be unsound).
+/// `concurrent_size` or the routing version changes (keys go to other workers: skipping by
+/// them would be unsound).
 pub struct Checkpoints {
     table: String,
     /// Which sync this is (several may write into one database).
@@ -128,6 +134,8 @@ pub struct Checkpoints {
     /// The lease table, beside the checkpoint table.
     lease_table: String,
     lease_id: String,
+    /// The GTID texts are MariaDB's.
+    mariadb: bool,
 }
 
 impl Checkpoints {
@@ -142,6 +150,7 @@ impl Checkpoints {
             return None;
         }
         let table = qualified(&cfg.checkpoint_schema, "checkpoint");
+        let history_table = crate::state::schema_history::table_name(&cfg.checkpoint_schema);
         let lease_table = qualified(&cfg.checkpoint_schema, "lease");
         let fence_fn = qualified(&cfg.checkpoint_schema, "fence");
         // Greenplum locks whole tables for FOR SHARE: there the check is a plain read.
@@ -165,6 +174,12 @@ impl Checkpoints {
                                 AND attname = 'gtid' AND NOT attisdropped) THEN
                      ALTER TABLE {table} ADD COLUMN gtid text;
                  END IF;
+                 IF NOT EXISTS (SELECT 1 FROM pg_attribute WHERE attrelid = {table_lit}::regclass
+                                AND attname = 'origin' AND NOT attisdropped) THEN
+                     ALTER TABLE {table} ADD COLUMN origin text;
+                     ALTER TABLE {table} ADD COLUMN gtid_last text;
+                     ALTER TABLE {table} ADD COLUMN routing integer;
+                 END IF;
              END $add$;
              {history};
              CREATE TABLE IF NOT EXISTS {lease_table} (
@@ -185,9 +200,7 @@ impl Checkpoints {
                  END IF;
              END $fence$",
             schema = quote_ident(&cfg.checkpoint_schema),
-            history = crate::state::schema_history::ddl(&crate::state::schema_history::table_name(
-                &cfg.checkpoint_schema
-            )),
+            history = crate::state::schema_history::ddl(&history_table),
         );
         let created = async {
             let mut client = pg.get().await?;
@@ -210,8 +223,8 @@ impl Checkpoints {
             return None;
         }
         let insert = format!(
-            "INSERT INTO {table} AS c (source, worker, workers, bin_name, bin_pos, seq, gtid, updated_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, now())"
+            "INSERT INTO {table} AS c (source, worker, workers, bin_name, bin_pos, seq, gtid, origin, \
+             gtid_last, routing, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, now())"
         );
         let (upsert_sql, delete_sql) = if greenplum {
             (
@@ -225,15 +238,26 @@ impl Checkpoints {
                 format!(
                     "{insert} ON CONFLICT (source, worker) DO UPDATE SET workers = EXCLUDED.workers, \
                      bin_name = EXCLUDED.bin_name, bin_pos = EXCLUDED.bin_pos, seq = EXCLUDED.seq, \
-                     updated_at = EXCLUDED.updated_at, \
+                     updated_at = EXCLUDED.updated_at, routing = EXCLUDED.routing, \
                      gtid = CASE WHEN c.bin_name = EXCLUDED.bin_name AND c.bin_pos = EXCLUDED.bin_pos \
-                                 THEN COALESCE(EXCLUDED.gtid, c.gtid) ELSE EXCLUDED.gtid END"
+                                 THEN COALESCE(EXCLUDED.gtid, c.gtid) ELSE EXCLUDED.gtid END, \
+                     origin = CASE WHEN c.bin_name = EXCLUDED.bin_name \
+                                 THEN COALESCE(EXCLUDED.origin, c.origin) ELSE EXCLUDED.origin END, \
+                     gtid_last = CASE WHEN c.bin_name = EXCLUDED.bin_name AND c.bin_pos = EXCLUDED.bin_pos \
+                                 THEN COALESCE(EXCLUDED.gtid_last, c.gtid_last) ELSE EXCLUDED.gtid_last END"
                 ),
                 None,
             )
         };
+        let source = format!("server_id {}", cfg.server_id);
+        if let Err(e) = carry_over(pg, &table, &history_table, cfg, &source).await {
+            tracing::warn!(
+                "cannot carry the checkpoints of {} over to {source:?} ({e:#})",
+                cfg.mysql_addr
+            );
+        }
         Some(Arc::new(Checkpoints {
-            source: format!("{}#{}", cfg.mysql_addr, cfg.server_id),
+            source,
             workers: cfg.concurrent_size,
             table,
             upsert_sql,
@@ -242,10 +266,11 @@ impl Checkpoints {
             fence_sql: format!("SELECT {fence_fn}($1, $2)"),
             lease_table,
             lease_id: format!("server_id {}", cfg.server_id),
+            mariadb: cfg.flavor == crate::config::Flavor::Mariadb,
         }))
     }
 
-    /// Which sync this is: `mysql_addr#server_id`.
+    /// Which sync this is: `server_id N`.
     pub fn source(&self) -> &str {
         &self.source
     }
@@ -271,72 +296,85 @@ impl Checkpoints {
         &self.table
     }
 
-    /// Notes the position just saved to master.info (as worker -1), so that a start can tell a
-    /// crash replay (master.info is where this sync left it) from an operator's rewind.
+    /// Notes the position just saved to master.info (as worker -1), with its GTID state and
+    /// fingerprint, so that a start can tell a crash replay (master.info is where this sync
+    /// left it) from an operator's rewind, and which history the position is in.
     ///
     /// Committed with `synchronous_commit = on` whatever the target's default: the note is
     /// durable, and so (the WAL being flushed in order) is every batch committed before it.
     /// A target that loses commits can then lose only what came after the last note.
-    /// `gtids`: the GTID state at `p`, when known (kept from an earlier note of the same
-    /// position otherwise).
-    pub async fn record_position(
-        &self,
-        pg: &deadpool_postgres::Pool,
-        p: &Position,
-        gtids: Option<&GtidState>,
-    ) -> Result<()> {
+    /// What `at` does not know (its GTID state, a part of its fingerprint) is kept from an
+    /// earlier note of the same position.
+    pub async fn record_position(&self, pg: &deadpool_postgres::Pool, at: &Place) -> Result<()> {
         let mut client = pg.get().await?;
         let tx = client.transaction().await?;
         tx.batch_execute("SET LOCAL synchronous_commit = on")
             .await?;
-        let mark = Mark {
-            file: p.file.clone(),
-            pos: p.pos,
-            seq: 0,
-        };
-        let gtid = gtids.map(|g| g.to_string());
-        self.record_row(&tx, Row::Saved, &mark, gtid.as_deref())
+        self.record_row(&tx, Row::Saved, &Mark::at(&at.pos), Some(at))
             .await?;
         tx.commit().await?;
         Ok(())
     }
 
-    /// The saved position and the GTID text noted with it, if any.
-    pub async fn saved_position_with_gtid(
-        &self,
-        pg: &deadpool_postgres::Pool,
-    ) -> Result<Option<(Position, Option<String>)>> {
+    /// The saved position, with the GTID state and fingerprint noted with it. A text that
+    /// does not read (a hand edit) counts as unknown, with a warning.
+    pub async fn saved_place(&self, pg: &deadpool_postgres::Pool) -> Result<Option<Place>> {
         let client = pg.get().await?;
-        Ok(client
+        let row = client
             .query_opt(
                 &format!(
-                    "SELECT bin_name, bin_pos, gtid FROM {} WHERE source = $1 AND worker = -1",
+                    "SELECT bin_name, bin_pos, gtid, origin, gtid_last FROM {} WHERE source = $1 AND worker = -1",
                     self.table
                 ),
                 &[&self.source],
             )
-            .await?
-            .map(|r| {
-                (
-                    Position::new(r.get::<_, String>(0), r.get::<_, i64>(1) as u64),
-                    r.get::<_, Option<String>>(2),
-                )
-            }))
+            .await?;
+        Ok(row.map(|r| self.place_in(&r, 0)))
+    }
+
+    /// The place in a row's `bin_name, bin_pos, gtid, origin, gtid_last`, from column `first`.
+    fn place_in(&self, r: &tokio_postgres::Row, first: usize) -> Place {
+        let pos = Position::new(r.get::<_, String>(first), r.get::<_, i64>(first + 1) as u64);
+        let gtids = r
+            .get::<_, Option<String>>(first + 2)
+            .and_then(|t| crate::model::gtid::GtidState::parse(&t, self.mariadb).ok());
+        let (origin, last): (Option<String>, Option<String>) = (r.get(first + 3), r.get(first + 4));
+        let fp = Fingerprint::from_texts(origin.as_deref(), last.as_deref(), self.mariadb)
+            .unwrap_or_else(|e| {
+                tracing::warn!(
+                    "{}: the saved position's fingerprint does not read ({e:#}); not checked",
+                    self.table
+                );
+                Fingerprint::default()
+            });
+        Place { pos, gtids, fp }
     }
 
     /// The position this sync last noted as saved to master.info (worker -1), if any.
     pub async fn saved_position(&self, pg: &deadpool_postgres::Pool) -> Result<Option<Position>> {
+        Ok(self.saved_place(pg).await?.map(|p| p.pos))
+    }
+
+    /// The origin each worker's mark was recorded with, by binlog file: a start checks them
+    /// against the server's files (see `pipeline::start`).
+    pub async fn mark_origins(
+        &self,
+        pg: &deadpool_postgres::Pool,
+    ) -> Result<Vec<(String, Origin)>> {
         let client = pg.get().await?;
-        Ok(client
-            .query_opt(
+        let rows = client
+            .query(
                 &format!(
-                    "SELECT bin_name, bin_pos FROM {} WHERE source = $1 AND worker = -1",
+                    "SELECT DISTINCT bin_name, origin FROM {} WHERE source = $1 AND worker >= 0 AND origin IS NOT NULL",
                     self.table
                 ),
                 &[&self.source],
             )
-            .await?
-            .map(|r| Position::new(r.get::<_, String>(0), r.get::<_, i64>(1) as u64)))
+            .await?;
+        Ok(rows
+            .iter()
+            .filter_map(|r| Some((r.get(0), Origin::parse(r.get::<_, &str>(1)).ok()?)))
+            .collect())
     }
 
     /// Whether PostgreSQL lost commits it had confirmed to this process: a worker's checkpoint
@@ -354,7 +392,8 @@ impl Checkpoints {
         let rows = client
             .query(
                 &format!(
-                    "SELECT worker, bin_name, bin_pos, seq FROM {} WHERE source = $1",
+                    "SELECT worker, bin_name, bin_pos, seq, bin_name, bin_pos, gtid, origin, gtid_last \
+                     FROM {} WHERE source = $1",
                     self.table
                 ),
                 &[&self.source],
@@ -362,12 +401,12 @@ impl Checkpoints {
             .await
             .with_context(|| format!("reading {}", self.table))?;
         let mut held: Vec<Option<Mark>> = vec![None; self.workers];
-        let mut saved = None;
+        let mut saved: Option<Place> = None;
         for r in &rows {
             let worker: i32 = r.get(0);
             let mark = mark_in(r, 1);
             if worker < 0 {
-                saved = Some(Position::new(mark.file.clone(), mark.pos));
+                saved = Some(self.place_in(r, 4));
             } else if let Some(h) = held.get_mut(worker as usize) {
                 *h = Some(mark);
             }
@@ -392,7 +431,7 @@ impl Checkpoints {
             let back = match &saved {
                 None => true,
                 Some(s) => {
-                    let (s, r) = (Mark::at(s), Mark::at(r));
+                    let (s, r) = (Mark::at(&s.pos), Mark::at(r));
                     s.same_sequence(&r) && s < r
                 }
             };
@@ -400,7 +439,9 @@ impl Checkpoints {
                 return Ok(Some(Loss {
                     what: format!(
                         "the saved position was {r}, PostgreSQL holds {}",
-                        saved.as_ref().map_or("nothing".into(), |s| s.to_string())
+                        saved
+                            .as_ref()
+                            .map_or("nothing".into(), |s| s.pos.to_string())
                     ),
                     saved,
                 }));
@@ -435,17 +476,8 @@ impl Checkpoints {
         pg: &deadpool_postgres::Pool,
         start: &Position,
     ) -> Result<Vec<Option<Mark>>> {
+        let saved = self.saved_position(pg).await?;
         let client = pg.get().await?;
-        let saved = client
-            .query_opt(
-                &format!(
-                    "SELECT bin_name, bin_pos FROM {} WHERE source = $1 AND worker = -1",
-                    self.table
-                ),
-                &[&self.source],
-            )
-            .await?
-            .map(|r| Position::new(r.get::<_, String>(0), r.get::<_, i64>(1) as u64));
         if saved.as_ref() != Some(start) {
             if let Some(saved) = saved {
                 tracing::info!(
@@ -465,13 +497,14 @@ impl Checkpoints {
             drop(client);
             // From here on PostgreSQL's note is this start: what it holds after a crash is
             // judged against it.
-            self.record_position(pg, start, None).await?;
+            self.record_position(pg, &Place::bare(start.clone()))
+                .await?;
             return Ok(vec![None; self.workers]);
         }
         let rows = client
             .query(
                 &format!(
-                    "SELECT worker, workers, bin_name, bin_pos, seq FROM {} WHERE source = $1",
+                    "SELECT worker, workers, bin_name, bin_pos, seq, routing FROM {} WHERE source = $1",
                     self.table
                 ),
                 &[&self.source],
@@ -481,11 +514,21 @@ impl Checkpoints {
         let mut marks = vec![None; self.workers];
         for r in &rows {
             let (worker, workers): (i32, i32) = (r.get(0), r.get(1));
-            if workers as usize != self.workers {
+            let routing: Option<i32> = r.get(5);
+            let changed = if workers as usize != self.workers {
+                Some(format!("by {workers} workers, now {}", self.workers))
+            } else if worker >= 0 && routing != Some(ROUTING_VERSION) {
+                Some(format!(
+                    "with routing version {}, now {ROUTING_VERSION} (keys go to other workers)",
+                    routing.map_or("0 (before versions)".into(), |v| v.to_string())
+                ))
+            } else {
+                None
+            };
+            if let Some(changed) = changed {
                 tracing::info!(
-                    "checkpoints in {} were written by {workers} workers, now {}: replaying from master.info without them",
+                    "checkpoints in {} were written {changed}: replaying from master.info without them",
                     self.table,
-                    self.workers
                 );
                 client
                     .execute(
@@ -494,7 +537,8 @@ impl Checkpoints {
                     )
                     .await?;
                 drop(client);
-                self.record_position(pg, start, None).await?;
+                self.record_position(pg, &Place::bare(start.clone()))
+                    .await?;
                 return Ok(vec![None; self.workers]);
             }
             if worker < 0 {
@@ -536,14 +580,21 @@ impl Checkpoints {
         Ok(())
     }
 
-    /// Records `mark` for `row` inside the caller's transaction.
+    /// Records `mark` for `row` inside the caller's transaction; `origin` is the origin of
+    /// the mark's binlog file, when the stream said it.
     pub async fn record(
         &self,
         tx: &deadpool_postgres::Transaction<'_>,
         row: Row,
         mark: &Mark,
+        origin: Option<Origin>,
     ) -> Result<(), tokio_postgres::Error> {
-        self.record_row(tx, row, mark, None).await
+        let place = Place {
+            pos: Position::new(mark.file.clone(), mark.pos),
+            gtids: None,
+            fp: Fingerprint { origin, last: None },
+        };
+        self.record_row(tx, row, mark, Some(&place)).await
     }
 
     async fn record_row(
@@ -551,8 +602,11 @@ impl Checkpoints {
         tx: &deadpool_postgres::Transaction<'_>,
         row: Row,
         mark: &Mark,
-        gtid: Option<&str>,
+        place: Option<&Place>,
     ) -> Result<(), tokio_postgres::Error> {
+        let gtid = place.and_then(|p| p.gtids.as_ref()).map(|g| g.to_string());
+        let origin = place.and_then(|p| p.fp.origin_text());
+        let last = place.and_then(|p| p.fp.last_text());
         let w = match row {
             Row::Worker(w) => w as i32,
             Row::Saved => -1,
@@ -569,7 +623,18 @@ impl Checkpoints {
         }
         let stmt = tx.prepare_cached(&self.upsert_sql).await?;
         let (file, pos, seq) = (mark.file.to_string(), mark.pos as i64, mark.seq as i32);
-        let params: [&(dyn ToSql + Sync); 7] = [&self.source, &w, &n, &file, &pos, &seq, &gtid];
+        let params: [&(dyn ToSql + Sync); 10] = [
+            &self.source,
+            &w,
+            &n,
+            &file,
+            &pos,
+            &seq,
+            &gtid,
+            &origin,
+            &last,
+            &ROUTING_VERSION,
+        ];
         tx.execute(&stmt, &params).await?;
         Ok(())
     }
@@ -579,12 +644,60 @@ impl Checkpoints {
         &self,
         tx: &deadpool_postgres::Transaction<'_>,
         mark: &Mark,
+        origin: Option<Origin>,
     ) -> Result<(), tokio_postgres::Error> {
         for w in 0..self.workers {
-            self.record(tx, Row::Worker(w), mark).await?;
+            self.record(tx, Row::Worker(w), mark, origin).await?;
         }
         Ok(())
     }
+}
+
+/// Renames the rows of this sync from the name earlier versions gave it (`mysql_addr#server_id`)
+/// to `source`, in the checkpoint table and the schema history, unless rows under `source`
+/// exist already. The spelling of `mysql_addr` the rows were written with may differ from
+/// today's (a server added to the list, a host renamed): of several, the one written last is
+/// taken (the others are older syncs with the same `server_id`, whose rows are left alone).
+async fn carry_over(
+    pg: &deadpool_postgres::Pool,
+    table: &str,
+    history: &str,
+    cfg: &Config,
+    source: &str,
+) -> Result<()> {
+    let mut client = pg.get().await?;
+    let tx = client.transaction().await?;
+    let taken: Option<String> = tx
+        .query_opt(
+            &format!(
+                "SELECT source FROM {table} WHERE source LIKE '%#' || $1 \
+                 AND NOT EXISTS (SELECT 1 FROM {table} WHERE source = $2) \
+                 GROUP BY source ORDER BY bool_or(source = $3) DESC, max(updated_at) DESC LIMIT 1"
+            ),
+            &[
+                &cfg.server_id.to_string(),
+                &source,
+                &format!("{}#{}", cfg.mysql_addr, cfg.server_id),
+            ],
+        )
+        .await?
+        .map(|r| r.get(0));
+    let Some(old) = taken else { return Ok(()) };
+    tx.execute(
+        &format!("UPDATE {table} SET source = $1 WHERE source = $2"),
+        &[&source, &old],
+    )
+    .await?;
+    tx.execute(
+        &format!("UPDATE {history} SET source = $1 WHERE source = $2"),
+        &[&source, &old],
+    )
+    .await?;
+    tx.commit().await?;
+    tracing::info!(
+        "checkpoints of {old:?} carried over to {source:?} (a sync is named by its server_id now)"
+    );
+    Ok(())
 }
 
 /// The mark held in a checkpoint row's `bin_name, bin_pos, seq` columns, from column `first`.

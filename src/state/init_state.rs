@@ -19,6 +19,10 @@ pub struct InitState {
     /// The GTID state there, when the server gave it with the position (MySQL).
     #[serde(default)]
     pub gtid: Option<String>,
+    /// The origin of that position's binlog file (`server_id:created`, see
+    /// [`crate::model::history`]): a resumed load checks it is still the server's history.
+    #[serde(default)]
+    pub bin_origin: Option<String>,
     /// Source tables whose copy completed.
     pub done: Vec<String>,
     /// Target tables this run has written into (safe to empty again on resume).

@@ -1,7 +1,9 @@
 //! `master.info`, the file the Go tool keeps the position in (`bin_name = "mysql-bin.000003"`,
-//! `bin_pos = 1234`), and a third line this project adds when it knows it: `gtid = "…"`, the
-//! GTID state at that position (MySQL's executed set, MariaDB's GTID position). The Go tool's
-//! files, without it, read as before.
+//! `bin_pos = 1234`), and lines this project adds when it knows them: `gtid = "…"`, the GTID
+//! state at that position (MySQL's executed set, MariaDB's GTID position), and the history's
+//! fingerprint (`bin_origin = "server_id:created"` of the binlog file, `gtid_last =
+//! "gtid@time"` of the last transaction applied; see [`crate::model::history`]). The Go
+//! tool's files, without them, read as before (and the Go tool ignores the extra lines).
 //!
 //! The file is replaced atomically (write a temp file, fsync, rename, fsync the directory), as
 //! go-mysql-elasticsearch's `master.go` does: a crash leaves either the old or the new position,
@@ -14,15 +16,20 @@ use anyhow::{Context, Result};
 use serde::{Deserialize, Serialize};
 
 use crate::model::gtid::GtidState;
+use crate::model::history::{Fingerprint, Place};
 use crate::model::position::Position;
 
-#[derive(Serialize, Deserialize)]
+#[derive(Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct MasterInfo {
     bin_name: String,
     bin_pos: u64,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     gtid: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    bin_origin: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    gtid_last: Option<String>,
 }
 
 /// Reads `master.info`; `Ok(None)` when there is none yet.
@@ -45,6 +52,22 @@ pub fn load_gtids(path: &Path, mariadb: bool) -> Result<Option<GtidState>> {
         .transpose()
 }
 
+/// The whole saved place: position, GTID state and fingerprint. `mariadb` says which form the
+/// GTID texts are in.
+pub fn load_place(path: &Path, mariadb: bool) -> Result<Option<Place>> {
+    let Some(mi) = read(path)? else {
+        return Ok(None);
+    };
+    let gtids = load_gtids(path, mariadb)?;
+    let fp = Fingerprint::from_texts(mi.bin_origin.as_deref(), mi.gtid_last.as_deref(), mariadb)
+        .with_context(|| format!("{}: the bin_origin / gtid_last line", path.display()))?;
+    Ok(Some(Place {
+        pos: Position::new(mi.bin_name, mi.bin_pos),
+        gtids,
+        fp,
+    }))
+}
+
 fn read(path: &Path) -> Result<Option<MasterInfo>> {
     let text = match std::fs::read_to_string(path) {
         Ok(t) => t,
@@ -64,26 +87,24 @@ fn read(path: &Path) -> Result<Option<MasterInfo>> {
     Ok(Some(mi))
 }
 
-/// Replaces `master.info` atomically and durably. The GTID line it had is kept when the
-/// position is the same (it belongs to that position), dropped otherwise.
-pub fn save(path: &Path, p: &Position) -> Result<()> {
-    let kept = match read(path) {
-        Ok(Some(mi)) if mi.bin_name == *p.file && mi.bin_pos == p.pos => mi.gtid,
+/// Replaces `master.info` atomically and durably with `at`. What `at` does not know (the
+/// GTID state, a part of the fingerprint) is kept from the file when it names the same
+/// position (it belongs to that position), dropped otherwise.
+pub fn save(path: &Path, at: &Place) -> Result<()> {
+    let p = &at.pos;
+    let same = match read(path) {
+        Ok(Some(mi)) if mi.bin_name == *p.file && mi.bin_pos == p.pos => Some(mi),
         _ => None,
     };
-    write(path, p, kept)
-}
-
-/// Replaces `master.info` with `p` and the GTID state there.
-pub fn save_with_gtids(path: &Path, p: &Position, gtids: Option<&GtidState>) -> Result<()> {
-    write(path, p, gtids.map(|g| g.to_string()))
-}
-
-fn write(path: &Path, p: &Position, gtid: Option<String>) -> Result<()> {
+    let kept = |mine: Option<String>, f: fn(MasterInfo) -> Option<String>| {
+        mine.or_else(|| same.as_ref().and_then(|mi| f(mi.clone())))
+    };
     let text = toml::to_string(&MasterInfo {
         bin_name: p.file.to_string(),
         bin_pos: p.pos,
-        gtid,
+        gtid: kept(at.gtids.as_ref().map(|g| g.to_string()), |m| m.gtid),
+        bin_origin: kept(at.fp.origin_text(), |m| m.bin_origin),
+        gtid_last: kept(at.fp.last_text(), |m| m.gtid_last),
     })?;
     atomic_write(path, text.as_bytes())
 }
@@ -126,7 +147,7 @@ mod tests {
         let path = dir.path().join("sub/master.info");
         assert_eq!(load(&path).unwrap(), None);
         let p = Position::new("mysql-bin.000042", 12345);
-        save(&path, &p).unwrap();
+        save(&path, &Place::bare(p.clone())).unwrap();
         assert_eq!(load(&path).unwrap(), Some(p));
         let text = std::fs::read_to_string(&path).unwrap();
         assert!(text.contains("bin_name = \"mysql-bin.000042\""), "{text}");
@@ -151,21 +172,39 @@ mod tests {
         let path = dir.path().join("master.info");
         let p = Position::new("mysql-bin.000042", 12345);
         let g = GtidState::parse("0-1-100", true).unwrap();
-        save_with_gtids(&path, &p, Some(&g)).unwrap();
-        assert!(std::fs::read_to_string(&path)
-            .unwrap()
-            .contains("gtid = \"0-1-100\""));
+        let fp = Fingerprint::from_texts(Some("1:1796419979"), Some("0-1-100@1796419980"), true)
+            .unwrap();
+        let at = Place {
+            pos: p.clone(),
+            gtids: Some(g.clone()),
+            fp: fp.clone(),
+        };
+        save(&path, &at).unwrap();
+        let text = std::fs::read_to_string(&path).unwrap();
+        assert!(text.contains("gtid = \"0-1-100\""), "{text}");
+        assert!(text.contains("bin_origin = \"1:1796419979\""), "{text}");
+        assert!(
+            text.contains("gtid_last = \"0-1-100@1796419980\""),
+            "{text}"
+        );
         assert_eq!(load_gtids(&path, true).unwrap(), Some(g.clone()));
-        save(&path, &p).unwrap();
+        assert_eq!(load_place(&path, true).unwrap(), Some(at.clone()));
+        save(&path, &Place::bare(p.clone())).unwrap();
         assert_eq!(
-            load_gtids(&path, true).unwrap(),
-            Some(g),
+            load_place(&path, true).unwrap(),
+            Some(at),
             "same position: kept"
         );
-        save(&path, &Position::new("mysql-bin.000042", 99999)).unwrap();
+        save(
+            &path,
+            &Place::bare(Position::new("mysql-bin.000042", 99999)),
+        )
+        .unwrap();
+        let moved = load_place(&path, true).unwrap().unwrap();
+        assert_eq!(moved.gtids, None, "another position: dropped");
         assert_eq!(
-            load_gtids(&path, true).unwrap(),
-            None,
+            moved.fp,
+            Fingerprint::default(),
             "another position: dropped"
         );
         std::fs::write(&path, "bin_name = \"mysql-bin.000007\"\nbin_pos = 154\n").unwrap();

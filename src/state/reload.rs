@@ -16,6 +16,7 @@ use anyhow::{Context, Result};
 use serde::{Deserialize, Serialize};
 
 use crate::config::Config;
+use crate::model::history::Origin;
 use crate::model::mark::Mark;
 use crate::model::position::Position;
 use crate::state::master_info;
@@ -24,6 +25,10 @@ use crate::state::master_info;
 struct File {
     /// `schema.table` → (bin_name, bin_pos).
     tables: BTreeMap<String, (String, u64)>,
+    /// `schema.table` → the origin of its reload position's binlog file (`server_id:created`,
+    /// see [`crate::model::history`]): the position is skipped up to only in that history.
+    #[serde(default)]
+    origins: BTreeMap<String, String>,
 }
 
 pub fn path(cfg: &Config) -> PathBuf {
@@ -34,6 +39,7 @@ pub fn path(cfg: &Config) -> PathBuf {
 #[derive(Debug, Clone, Default)]
 pub struct Reloads {
     tables: BTreeMap<String, Position>,
+    origins: BTreeMap<String, Origin>,
 }
 
 impl Reloads {
@@ -49,12 +55,19 @@ impl Reloads {
                 path.display()
             )
         })?;
+        let mut origins = BTreeMap::new();
+        for (t, o) in f.origins {
+            let o = Origin::parse(&o)
+                .with_context(|| format!("{}: the origin of {t}", path.display()))?;
+            origins.insert(t, o);
+        }
         Ok(Reloads {
             tables: f
                 .tables
                 .into_iter()
                 .map(|(t, (f, p))| (t, Position::new(f, p)))
                 .collect(),
+            origins,
         })
     }
 
@@ -65,12 +78,38 @@ impl Reloads {
                 .iter()
                 .map(|(t, p)| (t.clone(), (p.file.to_string(), p.pos)))
                 .collect(),
+            origins: self
+                .origins
+                .iter()
+                .map(|(t, o)| (t.clone(), o.to_string()))
+                .collect(),
         };
         master_info::atomic_write(path, &serde_json::to_vec_pretty(&f)?)
     }
 
-    pub fn set(&mut self, table: &str, at: Position) {
+    /// `table` was copied at `at`, in a binlog file of origin `origin` (when known).
+    pub fn set(&mut self, table: &str, at: Position, origin: Option<Origin>) {
         self.tables.insert(table.to_string(), at);
+        match origin {
+            Some(o) => self.origins.insert(table.to_string(), o),
+            None => self.origins.remove(table),
+        };
+    }
+
+    /// Each reload position with the origin of its file, for a start to check against the
+    /// server: `(what, file, origin)`.
+    pub fn origins(&self) -> Vec<(String, String, Origin)> {
+        self.origins
+            .iter()
+            .filter_map(|(t, o)| {
+                let p = self.tables.get(t)?;
+                Some((
+                    format!("the reload position of {t} ({p})"),
+                    p.file.to_string(),
+                    *o,
+                ))
+            })
+            .collect()
     }
 
     pub fn is_empty(&self) -> bool {
@@ -83,6 +122,8 @@ impl Reloads {
         let before = self.tables.len();
         let start = mark(start);
         self.tables.retain(|_, p| mark(p) > start);
+        let tables = &self.tables;
+        self.origins.retain(|t, _| tables.contains_key(t));
         self.tables.len() != before
     }
 
@@ -121,9 +162,18 @@ mod tests {
         let path = dir.path().join("reload.json");
         let mut r = Reloads::load(&path).unwrap();
         assert!(r.is_empty());
-        r.set("db.t", Position::new("b.000010", 500));
+        let o = Origin::parse("7:1796419979").unwrap();
+        r.set("db.t", Position::new("b.000010", 500), Some(o));
         r.save(&path).unwrap();
         let mut r = Reloads::load(&path).unwrap();
+        assert_eq!(
+            r.origins(),
+            vec![(
+                "the reload position of db.t (b.000010:500)".to_string(),
+                "b.000010".to_string(),
+                o
+            )]
+        );
         assert!(r.in_copy("db.t", &Position::new("b.000009", 900)));
         assert!(r.in_copy("db.t", &Position::new("b.000010", 499)));
         assert!(r.in_copy("db.t", &Position::new("b.000010", 500)));
@@ -132,5 +182,6 @@ mod tests {
         assert!(!r.forget_before(&Position::new("b.000010", 4)));
         assert!(r.forget_before(&Position::new("b.000011", 4)));
         assert!(r.is_empty());
+        assert!(r.origins().is_empty());
     }
 }

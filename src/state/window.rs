@@ -12,7 +12,8 @@ use std::sync::{Arc, Mutex};
 use tokio::sync::{watch, Semaphore};
 
 use crate::model::change::TxnId;
-use crate::model::gtid::{Gtid, GtidState};
+use crate::model::gtid::GtidState;
+use crate::model::history::{Fingerprint, Origin, Place, Stamp};
 use crate::model::position::Position;
 
 #[derive(Debug)]
@@ -28,8 +29,8 @@ struct Entry {
 /// A transaction's effect on the GTID state.
 #[derive(Debug)]
 enum GtidStep {
-    /// One transaction's GTID.
-    Add(Gtid),
+    /// One transaction's GTID, with its stamp.
+    Add(Stamp),
     /// The whole state (a new file's PREVIOUS_GTIDS / GTID_LIST).
     Set(GtidState),
 }
@@ -41,6 +42,14 @@ struct Tracker {
     acked: Position,
     /// The GTID state at `acked`, when known.
     gtids: Option<GtidState>,
+    /// The last transaction acknowledged (see [`crate::model::history`]).
+    last: Option<Stamp>,
+    /// The origin of each binlog file the stream entered, newest last (a few are kept: the
+    /// acknowledged position trails the reader by at most a file or two).
+    origins: VecDeque<(Arc<str>, Origin)>,
+    /// The origin the start file must have (a resume by file and offset): the stream's own
+    /// FORMAT_DESCRIPTION event is checked against it before anything of the file is read.
+    expected: Option<(Arc<str>, Origin)>,
 }
 
 impl Tracker {
@@ -57,8 +66,13 @@ impl Tracker {
                         // resume by GTID skips transactions the list does not name).
                         (Some(GtidStep::Set(s)), Some(g)) => g.merge(&s),
                         (Some(GtidStep::Set(s)), g) => *g = Some(s),
-                        (Some(GtidStep::Add(id)), Some(g)) => {
-                            if let Err(e) = g.add(&id) {
+                        (Some(GtidStep::Add(stamp)), g) => {
+                            let added = match g {
+                                Some(g) => g.add(&stamp.gtid),
+                                None => Ok(()),
+                            };
+                            self.last = Some(stamp);
+                            if let Err(e) = added {
                                 // A mixed stream cannot happen; forget rather than mislead.
                                 tracing::warn!(
                                     "{e:#}; the GTID state is unknown until the next binlog file"
@@ -105,10 +119,60 @@ impl AckWindow {
                 next_id: 0,
                 acked: start,
                 gtids,
+                last: None,
+                origins: VecDeque::new(),
+                expected: None,
             }),
             acked_tx,
             sealed: tokio::sync::Notify::new(),
         }
+    }
+
+    /// Starts from a saved place: its fingerprint is what the window reports until the stream
+    /// says more, and `check_origin` says whether the stream's first file must have the
+    /// saved origin (a resume by file and offset on the server that wrote it).
+    pub fn resuming(self, fp: &Fingerprint, check_origin: bool) -> Self {
+        {
+            let mut t = self.tracker.lock().unwrap();
+            t.last = fp.last.clone();
+            if let Some(o) = fp.origin {
+                let file = t.acked.file.clone();
+                t.origins.push_back((file.clone(), o));
+                if check_origin {
+                    t.expected = Some((file, o));
+                }
+            }
+        }
+        self
+    }
+
+    /// The stream entered `file`, whose FORMAT_DESCRIPTION event says it has `origin`. An
+    /// error (the origin saved for it) when this is the start file of a resume by file and
+    /// offset and the server's file is another one of the same name.
+    pub fn note_origin(&self, file: Arc<str>, origin: Origin) -> Result<(), Origin> {
+        let mut t = self.tracker.lock().unwrap();
+        if let Some((f, o)) = t.expected.take() {
+            if f == file && o != origin {
+                t.expected = Some((f, o));
+                return Err(o);
+            }
+        }
+        t.origins.retain(|(f, _)| *f != file);
+        t.origins.push_back((file, origin));
+        while t.origins.len() > 4 {
+            t.origins.pop_front();
+        }
+        Ok(())
+    }
+
+    /// The origin of `file`, when the stream said it (for a worker's checkpoint).
+    pub fn origin_of(&self, file: &str) -> Option<Origin> {
+        let t = self.tracker.lock().unwrap();
+        t.origins
+            .iter()
+            .rev()
+            .find(|(f, _)| &**f == file)
+            .map(|(_, o)| *o)
     }
 
     /// Returns at the next seal (or at once if one happened since the last call): one waiter.
@@ -155,7 +219,7 @@ impl AckWindow {
 
     /// The transaction's commit event was read at `end`.
     /// `gtid` is the transaction's own GTID, when the stream gave one.
-    pub fn seal(&self, txn: TxnId, end: Position, gtid: Option<Gtid>) {
+    pub fn seal(&self, txn: TxnId, end: Position, gtid: Option<Stamp>) {
         self.seal_step(txn, end, gtid.map(GtidStep::Add));
     }
 
@@ -175,7 +239,7 @@ impl AckWindow {
 
     /// A boundary with no configured change before it (another table's transaction, a rotate):
     /// safe to resume from once everything before it is committed.
-    pub fn boundary(&self, end: Position, gtid: Option<Gtid>) {
+    pub fn boundary(&self, end: Position, gtid: Option<Stamp>) {
         let id = self.begin();
         self.seal(id, end, gtid);
     }
@@ -226,10 +290,22 @@ impl AckWindow {
         self.tracker.lock().unwrap().acked.clone()
     }
 
-    /// The acknowledged position and the GTID state there (when known).
-    pub fn acked_with_gtids(&self) -> (Position, Option<GtidState>) {
+    /// The acknowledged position, the GTID state there (when known) and its fingerprint.
+    pub fn acked_place(&self) -> Place {
         let t = self.tracker.lock().unwrap();
-        (t.acked.clone(), t.gtids.clone())
+        Place {
+            pos: t.acked.clone(),
+            gtids: t.gtids.clone(),
+            fp: Fingerprint {
+                origin: t
+                    .origins
+                    .iter()
+                    .rev()
+                    .find(|(f, _)| *f == t.acked.file)
+                    .map(|(_, o)| *o),
+                last: t.last.clone(),
+            },
+        }
     }
 
     pub fn subscribe(&self) -> watch::Receiver<Position> {
@@ -284,25 +360,70 @@ mod tests {
     #[tokio::test]
     async fn the_gtid_state_moves_with_the_acknowledged_position() {
         let mariadb = |t: &str| GtidState::parse(t, true).unwrap();
-        let g = |seq| Gtid::Mariadb {
-            domain: 0,
-            server: 1,
-            seq,
+        let g = |seq| Stamp {
+            gtid: crate::model::gtid::Gtid::Mariadb {
+                domain: 0,
+                server: 1,
+                seq,
+            },
+            at: 1_000 + seq,
+        };
+        let gt = |w: &AckWindow| {
+            let p = w.acked_place();
+            (p.pos, p.gtids)
         };
         let w = AckWindow::new(10, p(4), Some(mariadb("0-1-10")));
         let t1 = w.begin();
         w.add(t1, 1).await;
         w.seal(t1, p(100), Some(g(11)));
         w.boundary(p(150), Some(g(12)));
-        assert_eq!(w.acked_with_gtids(), (p(4), Some(mariadb("0-1-10"))));
+        assert_eq!(gt(&w), (p(4), Some(mariadb("0-1-10"))));
+        assert_eq!(w.acked_place().fp.last, None);
         w.ack(&[(t1, 1)]);
-        assert_eq!(w.acked_with_gtids(), (p(150), Some(mariadb("0-1-12"))));
+        assert_eq!(gt(&w), (p(150), Some(mariadb("0-1-12"))));
+        assert_eq!(
+            w.acked_place().fp.last,
+            Some(g(12)),
+            "the last transaction's stamp"
+        );
         w.boundary_with_state(p(200), mariadb("0-1-12,1-2-3"));
-        assert_eq!(w.acked_with_gtids().1, Some(mariadb("0-1-12,1-2-3")));
+        assert_eq!(gt(&w).1, Some(mariadb("0-1-12,1-2-3")));
+        assert_eq!(
+            w.acked_place().fp.last,
+            Some(g(12)),
+            "a file's list is no transaction"
+        );
         // Unknown stays unknown until a whole state comes.
         let w = AckWindow::new(10, p(4), None);
         w.boundary(p(10), Some(g(1)));
-        assert_eq!(w.acked_with_gtids(), (p(10), None));
+        assert_eq!(gt(&w), (p(10), None));
+    }
+
+    #[test]
+    fn the_origin_goes_with_the_file_and_the_start_file_must_match() {
+        let o = |created| Origin {
+            server_id: 1,
+            created,
+        };
+        let saved = Fingerprint {
+            origin: Some(o(100)),
+            last: None,
+        };
+        let w = AckWindow::new(10, p(4), None).resuming(&saved, true);
+        assert_eq!(w.acked_place().fp.origin, Some(o(100)));
+        // The server's file of that name was created at another time: refused.
+        assert_eq!(w.note_origin("b.000001".into(), o(200)), Err(o(100)));
+        w.note_origin("b.000001".into(), o(100)).unwrap();
+        w.note_origin("b.000002".into(), o(300)).unwrap();
+        w.boundary(Position::new("b.000002", 4), None);
+        assert_eq!(w.acked_place().fp.origin, Some(o(300)));
+        // A resume by GTID: the start file's name may be another server's.
+        let w = AckWindow::new(10, p(4), None).resuming(&saved, false);
+        w.note_origin("b.000001".into(), o(200)).unwrap();
+        assert_eq!(w.acked_place().fp.origin, Some(o(200)));
+        // A file the stream has not said anything of has no known origin.
+        w.boundary(Position::new("b.000009", 4), None);
+        assert_eq!(w.acked_place().fp.origin, None);
     }
 
     #[tokio::test]

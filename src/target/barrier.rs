@@ -104,7 +104,8 @@ impl Barriers {
             tx.batch_execute(&table.truncate_sql).await?;
             // Every worker is past this point now: a replay must not empty the table again.
             if let Some((cp, _)) = &self.checkpoints {
-                cp.record_all(&tx, &mark).await?;
+                cp.record_all(&tx, &mark, self.window.origin_of(&mark.file))
+                    .await?;
             }
             tx.commit().await
         }
@@ -196,7 +197,8 @@ impl Barriers {
             }
         }
         if let Some((cp, _)) = &self.checkpoints {
-            cp.record_all(&tx, &mark).await?;
+            cp.record_all(&tx, &mark, self.window.origin_of(&mark.file))
+                .await?;
         }
         tx.commit()
             .await

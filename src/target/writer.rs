@@ -24,6 +24,7 @@ use tokio_postgres::types::ToSql;
 use crate::error::{is_fenced, pg_retries, Backoff, Transient};
 use crate::model::change::TxnId;
 use crate::model::change::{Change, Op, RowKind};
+use crate::model::history::Origin;
 use crate::model::mark::Mark;
 use crate::model::table::TableMeta;
 use crate::ops::metrics::Metrics;
@@ -327,10 +328,10 @@ impl Worker {
                     }
                 },
             };
-            let mark = self
-                .checkpoints
-                .as_ref()
-                .map(|cp| (cp.as_ref(), self.id, last_mark));
+            let mark = self.checkpoints.as_ref().map(|cp| {
+                let origin = self.window.origin_of(&last_mark.file);
+                (cp.as_ref(), self.id, last_mark, origin)
+            });
             let copy = self.copy_rest == 0 && groups.iter().any(|g| uses_copy(g, true));
             if encoded != Some(copy) {
                 encode(groups, copy)?;
@@ -501,13 +502,18 @@ fn uses_copy(g: &Group<'_>, copy: bool) -> bool {
 async fn write_batch(
     client: &mut deadpool_postgres::Object,
     groups: &[Group<'_>],
-    checkpoint: Option<&(&Checkpoints, usize, &Mark)>,
+    checkpoint: Option<&(&Checkpoints, usize, &Mark, Option<Origin>)>,
 ) -> Result<(), tokio_postgres::Error> {
     let tx = client.transaction().await?;
     write_groups(&tx, groups).await?;
-    if let Some((cp, worker, mark)) = checkpoint {
-        cp.record(&tx, crate::state::checkpoint::Row::Worker(*worker), mark)
-            .await?;
+    if let Some((cp, worker, mark, origin)) = checkpoint {
+        cp.record(
+            &tx,
+            crate::state::checkpoint::Row::Worker(*worker),
+            mark,
+            *origin,
+        )
+        .await?;
     }
     tx.commit().await
 }

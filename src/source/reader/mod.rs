@@ -26,12 +26,14 @@ use crate::config::{Config, Flavor};
 use crate::error::Transient;
 use crate::model::change::TxnId;
 use crate::model::change::{BarrierRequest, Change, Op, RowKind};
-use crate::model::gtid::{Gtid, GtidState};
+use crate::model::gtid::GtidState;
+use crate::model::history::Stamp;
 use crate::model::mark::Mark;
 use crate::model::position::Position;
 use crate::model::rules::TargetName;
 use crate::model::table::{Skip, TableMeta};
 use crate::ops::metrics::Metrics;
+use crate::source::history::{mysql_stamp, origin_of, stamp_of};
 use crate::source::layout::{binlog_column_names, image, layout_of, Layout};
 use crate::source::rows::RowPlan;
 use crate::state::reload::Reloads;
@@ -193,6 +195,7 @@ impl Reader {
             file: start.file.clone(),
             txn: None,
             gtid: None,
+            rotated_to: None,
             in_begin: false,
             tables: HashMap::new(),
             anchor: start.pos,
@@ -234,6 +237,9 @@ impl Reader {
         let ts = hdr.timestamp() as u64;
         if ts != 0 {
             self.metrics.event_time(ts);
+        }
+        if raw_type == EventType::FORMAT_DESCRIPTION_EVENT as u8 {
+            self.on_format_description(st, &event)?;
         }
         let Some(log_pos) = place_event(st, &event) else {
             // Artificial events (the first ROTATE, heartbeats, a replayed FORMAT_DESCRIPTION)
@@ -297,7 +303,7 @@ impl Reader {
             Some(EventData::TableMapEvent(tme)) => self.on_table_map(st, &tme, log_pos).await?,
             Some(EventData::GtidEvent(g)) => {
                 st.in_begin = false; // a new transaction: the last one is over
-                st.gtid = Some(mysql_gtid(&g));
+                st.gtid = Some(mysql_stamp(&event, &g, mysql_gtid(&g)));
             }
             Some(EventData::AnonymousGtidEvent(_)) => st.gtid = None,
             Some(EventData::PreviousGtidsEvent(e)) => {
@@ -328,7 +334,7 @@ impl Reader {
             ),
             None if raw_type == MARIADB_GTID_EVENT => {
                 st.in_begin = false;
-                st.gtid = mariadb_gtid(&event);
+                st.gtid = mariadb_gtid(&event).map(|g| stamp_of(&event, g));
                 // One that opens a prepared XA transaction (MariaDB logs no XA START).
                 if crate::source::statement::mariadb_gtid_prepared_xa(event.data()) {
                     self.xa_start(st);
@@ -347,17 +353,35 @@ impl Reader {
         Ok(())
     }
 
-    /// The stream moves to `name` at `pos` (a new file, or the start of the stream).
+    /// The stream moves to `name` at `pos` (a new file, or the start of the stream). It is a
+    /// resume point once the file's origin is known (see [`Self::on_format_description`]).
     fn on_rotate(&self, st: &mut StreamState, name: String, pos: u64) {
         st.file = name.into();
         st.anchor = pos;
         st.anchor_seq = 0;
         st.tables.clear();
-        if st.txn.is_none() {
-            self.out
-                .window
-                .boundary(Position::new(st.file.clone(), pos), None);
+        st.rotated_to = Some(pos);
+    }
+
+    /// A file's FORMAT_DESCRIPTION event (the first of every file, and sent first by a dump
+    /// that starts inside one): the file's origin, checked against the saved one when this
+    /// is the file a resume by file and offset starts in, before anything of it is read.
+    fn on_format_description(&self, st: &mut StreamState, event: &Event) -> Result<()> {
+        let origin = origin_of(event);
+        if let Err(saved) = self.out.window.note_origin(st.file.clone(), origin) {
+            bail!(
+                "{}",
+                crate::model::history::another_history(&st.file, &saved, &origin)
+            );
         }
+        if let Some(pos) = st.rotated_to.take() {
+            if st.txn.is_none() {
+                self.out
+                    .window
+                    .boundary(Position::new(st.file.clone(), pos), None);
+            }
+        }
+        Ok(())
     }
 
     /// Sends `changes` of transaction `txn` to their workers, waiting for room in the window.
@@ -393,7 +417,7 @@ impl Reader {
     /// A place to resume from inside BEGIN … COMMIT (after a SAVEPOINT, or a statement of
     /// another table): its changes so far are sealed, but the transaction's GTID waits for its
     /// end, so the GTID state never names a transaction half applied.
-    fn resume_point(&self, st: &mut StreamState, log_pos: u64, gtid: Option<Gtid>) {
+    fn resume_point(&self, st: &mut StreamState, log_pos: u64, gtid: Option<Stamp>) {
         let end = Position::new(st.file.clone(), log_pos);
         match st.txn.take() {
             Some(t) => self.out.window.seal(t, end, gtid),

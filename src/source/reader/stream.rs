@@ -11,6 +11,7 @@ use mysql_async::binlog::EventType;
 use crate::error::Transient;
 use crate::model::change::{Change, TxnId};
 use crate::model::gtid::{uuid_text, Gtid, GtidState};
+use crate::model::history::Stamp;
 use crate::model::position::Position;
 use crate::source::layout::Layout;
 
@@ -18,8 +19,12 @@ use crate::source::layout::Layout;
 pub(super) struct StreamState {
     pub(super) file: Arc<str>,
     pub(super) txn: Option<TxnId>,
-    /// The GTID of the transaction being read (from its GTID event).
-    pub(super) gtid: Option<Gtid>,
+    /// The GTID of the transaction being read (from its GTID event), with its stamp.
+    pub(super) gtid: Option<Stamp>,
+    /// A ROTATE moved the stream to `file` at this offset: a resume point once the file's
+    /// FORMAT_DESCRIPTION event (which follows) has said the file's origin, so a saved
+    /// position never names a file whose origin is not known.
+    pub(super) rotated_to: Option<u64>,
     /// Between BEGIN and the transaction's end (COMMIT, ROLLBACK, XID).
     pub(super) in_begin: bool,
     pub(super) tables: HashMap<u64, Option<Arc<Layout>>>,
@@ -49,7 +54,7 @@ pub(super) struct Prepared {
     /// End of the XA_PREPARE event: the hold's end once the outcome is applied.
     pub(super) end: Position,
     /// The GTID of the prepared part.
-    pub(super) gtid: Option<Gtid>,
+    pub(super) gtid: Option<Stamp>,
     pub(super) changes: Vec<Change>,
 }
 

@@ -118,9 +118,14 @@ impl Worker {
             self.write_part(&tx, &mut unwritten, started).await?;
             let mark = last_mark.expect("something was taken");
             if let Some(cp) = &self.checkpoints {
-                cp.record(&tx, Row::Worker(self.id), &mark)
-                    .await
-                    .map_err(|e| self.failed(e))?;
+                cp.record(
+                    &tx,
+                    Row::Worker(self.id),
+                    &mark,
+                    self.window.origin_of(&mark.file),
+                )
+                .await
+                .map_err(|e| self.failed(e))?;
             }
             tx.commit().await.map_err(|e| self.failed(e))?;
             if let Some(c) = &self.committed {
