@@ -1251,6 +1251,7 @@ cmd_down() {
   # A failover pair a test left behind (it is removed when the test ends).
   [[ -d $PAIR_DIR ]] && cmd_pair_down mariadb
   [[ -d $PAIR97_DIR ]] && cmd_pair97_down
+  [[ -d $TWIN_DIR ]] && cmd_twin_down
   mysql_stop
   pg_stop
   # Every source this test dir has, whatever MGS_SOURCES says now.
@@ -1496,6 +1497,33 @@ cmd_pair_down() {
   rm -rf "$PAIR_DIR"
 }
 
+# ----------------------------------------------------------------- twin --
+# Another MariaDB 10.11 with the main one's server_id (1) and GTID domain (0), as every
+# MariaDB has unless someone changed them, for the test of a sync pointed at another server
+# (tests/e2e/history.rs): `twin-up` starts it fresh in $BASE/twin on MGS_TWIN_PORT (13320),
+# `twin-down` removes it.
+TWIN_DIR="$BASE/twin"
+TWIN_PORT="${MGS_TWIN_PORT:-$((PAIR_PORT + 4))}"
+
+cmd_twin_up() {
+  cmd_twin_down
+  mkdir -p "$TWIN_DIR"
+  chmod 0755 "$BASE" "$TWIN_DIR"
+  tls_certs
+  (PAIR_DIR="$TWIN_DIR" && pair_start twin "$TWIN_PORT" 1) || exit 1
+  log "twin up: 127.0.0.1:$TWIN_PORT, server_id 1 (in $TWIN_DIR)"
+}
+
+cmd_twin_down() {
+  local pid
+  pid="$(cat "$TWIN_DIR/twin/mysqld.pid" 2>/dev/null || true)"
+  if [[ -n $pid ]] && kill -0 "$pid" 2>/dev/null; then
+    kill -KILL "$pid" 2>/dev/null || true
+    sleep 1
+  fi
+  rm -rf "$TWIN_DIR"
+}
+
 [[ $CHROOT_DIR == /* ]] && CHROOT_DIR="$(realpath -m "$CHROOT_DIR")"
 parse_sources
 
@@ -1507,8 +1535,10 @@ case "${1:-}" in
   install) cmd_install ;;
   pair-up) cmd_pair_up "${2:-mariadb}" ;;
   pair-down) cmd_pair_down "${2:-mariadb}" ;;
+  twin-up) cmd_twin_up ;;
+  twin-down) cmd_twin_down ;;
   *)
-    echo "usage: $0 up|down|status|env|install|pair-up|pair-down" >&2
+    echo "usage: $0 up|down|status|env|install|pair-up|pair-down|twin-up|twin-down" >&2
     exit 2
     ;;
 esac

@@ -69,7 +69,10 @@ pub async fn run(s: &Settings) -> Result<bool> {
                 &host,
                 "mysql_ssl = \"verify_identity\"",
             );
-            (Some(link.conn), Some(mysql_async::Pool::new(link.opts)))
+            (
+                Some(link.conn),
+                Some((mysql_async::Pool::new(link.opts.clone()), link.opts)),
+            )
         }
         Err(e) => {
             r.fail(format!("{e:#}"));
@@ -79,7 +82,9 @@ pub async fn run(s: &Settings) -> Result<bool> {
     if let Some(conn) = conn.as_mut() {
         check_binlog_settings(&mut r, conn, cfg).await;
         check_grants(&mut r, conn, cfg).await;
-        check_position(&mut r, conn, cfg).await;
+        if let Some((pool, opts)) = &mysql {
+            check_position(&mut r, conn, cfg, pool, opts).await;
+        }
         check_server_id(&mut r, conn, cfg).await;
     }
 
@@ -104,7 +109,7 @@ pub async fn run(s: &Settings) -> Result<bool> {
     if let Some(pg) = &pg {
         check_synchronous_commit(&mut r, cfg, pg).await;
     }
-    if let (Some(mysql), Some(pg)) = (mysql, pg) {
+    if let (Some((mysql, _)), Some(pg)) = (mysql, pg) {
         check_tables(&mut r, cfg, &s.rules, mysql, pg).await?;
     }
     println!();
@@ -253,28 +258,63 @@ async fn check_grants(r: &mut Report, conn: &mut mysql_async::Conn, cfg: &Config
     }
 }
 
-async fn check_position(r: &mut Report, conn: &mut mysql_async::Conn, cfg: &Config) {
+async fn check_position(
+    r: &mut Report,
+    conn: &mut mysql_async::Conn,
+    cfg: &Config,
+    pool: &mysql_async::Pool,
+    opts: &mysql_async::Opts,
+) {
     let path = cfg.master_info_path();
     let logs = match crate::source::connect::binary_logs(conn).await {
         Ok(l) => l,
         Err(e) => return r.fail(format!("{e:#}")),
     };
-    match master_info::load(&path) {
-        Ok(None) => r.warn(format!(
-            "no {}: the sync would start from the first binlog the server has ({}); write a position to start elsewhere",
-            path.display(),
-            logs.first().map(|l| l.0.as_str()).unwrap_or("none")
-        )),
-        Ok(Some(p)) => match logs.iter().find(|l| *l.0 == *p.file) {
-            Some((_, size)) if p.pos <= *size => r.ok(format!("{} position {p} is on the server", path.display())),
-            Some((_, size)) => r.fail(format!("{} says {p} but {} is only {size} bytes", path.display(), p.file)),
-            None => r.fail(format!(
+    let place = match master_info::load_place(&path, cfg.flavor == crate::config::Flavor::Mariadb) {
+        Ok(None) => {
+            return r.warn(format!(
+                "no {}: the sync would start from the first binlog the server has ({}); write a position to start elsewhere",
+                path.display(),
+                logs.first().map(|l| l.0.as_str()).unwrap_or("none")
+            ))
+        }
+        Ok(Some(p)) => p,
+        Err(e) => return r.fail(format!("{e:#}")),
+    };
+    let p = &place.pos;
+    match logs.iter().find(|l| *l.0 == *p.file) {
+        Some((_, size)) if p.pos <= *size => {}
+        Some((_, size)) => {
+            return r.fail(format!("{} says {p} but {} is only {size} bytes", path.display(), p.file))
+        }
+        None if place.gtids.is_some() => {}
+        None => {
+            return r.fail(format!(
                 "{} says {p} but the server no longer has {} (purged): re-load the tables and write a current position",
                 path.display(),
                 p.file
-            )),
-        },
-        Err(e) => r.fail(format!("{e:#}")),
+            ))
+        }
+    }
+    // The decision a start makes, with its reasons: the history the position is in.
+    match crate::pipeline::start::plan_resume(cfg, pool, opts, &place, false).await {
+        Ok(plan) if plan.replay => r.warn(format!(
+            "{} position {p} belongs to another binlog history than this server's; new_history = \"replay\": \
+             the sync would replay the server's binlog from {} into the existing tables",
+            path.display(),
+            plan.at.pos
+        )),
+        Ok(plan) => {
+            let how = match (plan.by_gtid, place.fp.origin) {
+                (true, _) => format!("resumes by GTID {}", place.gtids.map(|g| g.to_string()).unwrap_or_default()),
+                (false, Some(o)) => format!("same history: {} was {}", p.file, o.describe()),
+                (false, None) => "its history is not checked (no fingerprint: the Go tool's file, or an earlier \
+                     version's) until the sync saves a position"
+                    .to_string(),
+            };
+            r.ok(format!("{} position {p} is on the server; {how}", path.display()))
+        }
+        Err(e) => r.fail(format!("{} position {p}: {e:#}", path.display())),
     }
 }
 

@@ -152,15 +152,14 @@ impl Place {
     }
 }
 
-/// The error of a saved position whose binlog file is not the server's file of that name.
-pub fn another_history(file: &str, saved: &Origin, server: &Origin) -> String {
+/// What happened when a saved position's binlog file is not the server's file of that name:
+/// `server` says what the server's file is (its origin, or that the server has none).
+pub fn another_history(file: &str, saved: &Origin, server: &str) -> String {
     format!(
-        "the saved position is in {file} {}, but this server's {file} was {}: the source's binlog history \
-         restarted (RESET MASTER / RESET BINARY LOGS AND GTIDS) or mysql_addr points at another server, so \
-         the saved position does not name a place in what this server holds. Nothing was read from it. \
-         {WAYS_FORWARD}",
+        "the saved position is in {file} {}, but {server}: the source's binlog history restarted (RESET MASTER / \
+         RESET BINARY LOGS AND GTIDS) or mysql_addr points at another server, so the saved position does not \
+         name a place in what this server holds",
         saved.describe(),
-        server.describe()
     )
 }
 

@@ -13,7 +13,7 @@ use crate::error::retryable;
 use crate::model::gtid::GtidState;
 use crate::model::history::{another_history, Origin, Place, WAYS_FORWARD};
 use crate::model::mark::Mark;
-use crate::model::position::Position;
+use crate::model::position::{file_index, Position};
 use crate::model::table::{Skip, TableMeta};
 use crate::source::connect::binary_logs;
 use crate::source::history::{file_origin, find_stamp, StampSearch};
@@ -135,6 +135,8 @@ pub async fn start_position(cfg: &Config, pool: &mysql_async::Pool) -> Result<Pl
             let p = &at.pos;
             let has_gtid = cfg.resume_by != ResumeBy::File && at.gtids.is_some();
             match logs.iter().find(|(name, _)| **name == *p.file) {
+                // Which history it is in is for `plan_resume` to say, with the fingerprint.
+                None | Some(_) if at.fp.origin.is_some() && !placed(&logs, p) => return Ok(at),
                 // Another server's position (a failover): its GTID state says where to go on.
                 None | Some(_) if has_gtid && !placed(&logs, p) => {
                     tracing::info!(
@@ -200,12 +202,13 @@ pub struct Resume {
 }
 
 /// What the server's file at a saved position is, against the origin saved with it.
-#[derive(Debug, Clone, Copy, PartialEq)]
+#[derive(Debug, Clone, PartialEq)]
 enum FileVerdict {
     /// The same file: the saved origin is the server's.
     Same,
-    /// A file of that name with another origin: another history.
-    Other { saved: Origin, server: Origin },
+    /// A file of that name with another origin (what the server has, for the error), or
+    /// none where the server's numbering has not come to it: another history.
+    Other { saved: Origin, server: String },
     /// The server does not have the file (or the offset).
     NotHere,
     /// Nothing was saved to compare with (the Go tool's master.info, an earlier version).
@@ -229,17 +232,35 @@ pub async fn plan_resume(
     let mut conn = mysql.get_conn().await?;
     let logs = binary_logs(&mut conn).await?;
     let pos = &at.pos;
-    let file = if !placed(&logs, pos) {
-        FileVerdict::NotHere
-    } else {
+    let newest = logs.last().map(|(f, _)| f.as_str()).unwrap_or("");
+    let file = if logs.iter().any(|(f, _)| **f == *pos.file) {
         let server = file_origin(opts, cfg.flavor, &logs, &pos.file)
             .await
             .map_err(retryable)?;
         match (at.fp.origin, server) {
             (_, None) => FileVerdict::NotHere,
+            (Some(saved), Some(server)) if saved != server => FileVerdict::Other {
+                saved,
+                server: format!("this server's {} was {}", pos.file, server.describe()),
+            },
+            _ if !placed(&logs, pos) => FileVerdict::NotHere,
             (None, Some(_)) => FileVerdict::Unknown,
-            (Some(saved), Some(server)) if saved == server => FileVerdict::Same,
-            (Some(saved), Some(server)) => FileVerdict::Other { saved, server },
+            (Some(_), Some(_)) => FileVerdict::Same,
+        }
+    } else {
+        match at.fp.origin {
+            // Purging removes the oldest files: a server whose newest file comes before the
+            // saved one has started its numbering again (or is another server).
+            Some(saved)
+                if Mark::at(&Position::new(newest, 4)).same_sequence(&Mark::at(pos))
+                    && file_index(newest) < file_index(&pos.file) =>
+            {
+                FileVerdict::Other {
+                    saved,
+                    server: format!("this server's binlogs end at {newest}, before it"),
+                }
+            }
+            _ => FileVerdict::NotHere,
         }
     };
     if file == FileVerdict::Unknown && !moved {
@@ -251,6 +272,14 @@ pub async fn plan_resume(
         );
     }
     // Another history, with what is known of it: stop, or replay the server's binlog.
+    let applied = format!(
+        "The last change applied is at {pos}{}",
+        at.fp
+            .last
+            .as_ref()
+            .map(|s| format!(", transaction {}", s.describe()))
+            .unwrap_or_default()
+    );
     let another = |why: String| -> Result<Resume> {
         if cfg.new_history == NewHistory::Replay {
             let first = logs.first().ok_or_else(|| {
@@ -269,7 +298,7 @@ pub async fn plan_resume(
                 replay: true,
             });
         }
-        bail!("{why}. {WAYS_FORWARD}")
+        bail!("{why}. Nothing was read from this server. {applied}. {WAYS_FORWARD}")
     };
     let here = matches!(file, FileVerdict::Same | FileVerdict::Unknown)
         && !moved

@@ -55,8 +55,8 @@ async fn replay_after_rewind(
             &pg,
             &format!(
                 // A note written at `before` carries `before`'s GTID state, or none.
-                "UPDATE {checkpoint_schema}.checkpoint SET bin_name = '{}', bin_pos = {}, gtid = NULL \
-                 WHERE worker = -1 AND source LIKE '%#{}'",
+                "UPDATE {checkpoint_schema}.checkpoint SET bin_name = '{}', bin_pos = {}, gtid = NULL, \
+                 gtid_last = NULL WHERE worker = -1 AND source = 'server_id {}'",
                 before.0, before.1, server_id
             ),
         )

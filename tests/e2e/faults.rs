@@ -1189,7 +1189,7 @@ async fn restarts_across_rotations() {
         let marks = pg
             .query(
                 "SELECT bin_name, bin_pos::bigint FROM mysql_gp_sync.checkpoint WHERE source = $1",
-                &[&format!("{}#{}", cfg.mysql_addr, cfg.server_id)],
+                &[&format!("server_id {}", cfg.server_id)],
             )
             .await
             .expect("reading the checkpoint table");

@@ -102,7 +102,7 @@ async fn the_saved_position_carries_the_gtid_state_across_restarts_and_files() {
     assert_eq!(shown, server_gtids(&env).await, "{status}");
     sync.sigterm_and_wait().await;
     let pg = env.pg().await;
-    let source = format!("{}#{}", cfg.mysql_addr, cfg.server_id);
+    let source = format!("server_id {}", cfg.server_id);
     let noted: Option<String> = pg
         .query_one(
             "SELECT gtid FROM mysql_gp_sync.checkpoint WHERE source = $1 AND worker = -1",

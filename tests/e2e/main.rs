@@ -14,6 +14,7 @@ mod failover;
 mod faults;
 mod greenplum;
 mod gtid;
+mod history;
 mod hostile;
 mod init;
 mod observability;

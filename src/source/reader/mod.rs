@@ -370,8 +370,13 @@ impl Reader {
         let origin = origin_of(event);
         if let Err(saved) = self.out.window.note_origin(st.file.clone(), origin) {
             bail!(
-                "{}",
-                crate::model::history::another_history(&st.file, &saved, &origin)
+                "{}. Nothing was read from it. {}",
+                crate::model::history::another_history(
+                    &st.file,
+                    &saved,
+                    &format!("this server's {} was {}", st.file, origin.describe())
+                ),
+                crate::model::history::WAYS_FORWARD
             );
         }
         if let Some(pos) = st.rotated_to.take() {
