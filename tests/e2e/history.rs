@@ -52,6 +52,8 @@ async fn expect_another_history(sync: &mut SyncProc, what: &str) {
         "{what}: no history error\n{}",
         sync.diag()
     );
+    let line = said.lines().rev().find(|l| l.contains("history restarted"));
+    println!("{what}: {}", line.unwrap_or_default());
     assert!(
         said.contains("The last change applied is at"),
         "{what}\n{}",
