@@ -131,7 +131,10 @@ impl Sync {
     ) -> Result<Sync> {
         fresh_dir(dir)?;
         let (path, cfg) = spec.write(k, dir)?;
-        master_info::save(&cfg.master_info_path(), from)?;
+        master_info::save(
+            &cfg.master_info_path(),
+            &mysql_gp_sync::model::history::Place::bare(from.clone()),
+        )?;
         // The sync's own per-worker positions in PostgreSQL belong to the state being reset:
         // left from the previous run with the same server_id and concurrent_size, they would
         // make this one skip the whole backlog.

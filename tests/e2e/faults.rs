@@ -322,11 +322,21 @@ fn parse_master_info(bytes: &[u8]) -> Result<BinPos, String> {
         .get("bin_pos")
         .and_then(|x| x.as_integer())
         .ok_or("no integer bin_pos")?;
-    let gtid_ok = match v.get("gtid") {
-        None => v.len() == 2,
-        Some(g) => v.len() == 3 && g.as_str().is_some_and(|g| !g.is_empty()),
-    };
-    if !gtid_ok || name.is_empty() || pos < 4 {
+    // The optional lines: the GTID state and the history's fingerprint, each a non-empty
+    // string the sync itself can read back; nothing else.
+    let optional = ["gtid", "bin_origin", "gtid_last"];
+    let extra_ok = v.len() == 2 + optional.iter().filter(|k| v.contains_key(**k)).count()
+        && optional
+            .iter()
+            .filter_map(|k| v.get(*k))
+            .all(|x| x.as_str().is_some_and(|s| !s.is_empty()));
+    let fp_ok = mysql_gp_sync::model::history::Fingerprint::from_texts(
+        v.get("bin_origin").and_then(|x| x.as_str()),
+        None,
+        false,
+    )
+    .is_ok();
+    if !extra_ok || !fp_ok || name.is_empty() || pos < 4 {
         return Err(format!("unexpected content: {text:?}"));
     }
     Ok((name.to_string(), pos as u64))

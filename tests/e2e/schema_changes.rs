@@ -292,7 +292,7 @@ async fn applied_changes(env: &Env, server_id: u32) -> i64 {
     pg_value(
         &pg,
         &format!(
-            "SELECT count(*) FROM mysql_gp_sync.schema_history WHERE statement <> 'baseline' AND source LIKE '%#{server_id}'"
+            "SELECT count(*) FROM mysql_gp_sync.schema_history WHERE statement <> 'baseline' AND source = 'server_id {server_id}'"
         ),
     )
     .await
