@@ -225,7 +225,7 @@ pub async fn run(s: Settings, config_path: &Path) -> Result<()> {
         first = false;
         let started = Instant::now();
         let moved = moved_from.is_some();
-        let resume = match plan_resume(&cfg, &mysql, &opts, &place, moved).await {
+        let mut resume = match plan_resume(&cfg, &mysql, &opts, &place, moved).await {
             Ok(r) => r,
             Err(e) if is_transient(&e) && !*shutdown_rx.borrow() => {
                 let mut sd = shutdown_rx.clone();
@@ -238,15 +238,39 @@ pub async fn run(s: Settings, config_path: &Path) -> Result<()> {
             Err(e) => return Err(e),
         };
         if resume.replay {
-            // What was saved for the old history does not apply to this one.
+            // What was saved for the old history does not apply to this one; the new start is
+            // saved at once, so that a crash before the first save does not decide again.
             forget_history(&checkpoints, &pg, &cfg, &reload_path).await?;
             reloads = Default::default();
             committed.lock().unwrap().iter_mut().for_each(|m| *m = None);
             *recorded.lock().unwrap() = None;
-        } else if let (true, false, Some(cp)) = (resume.by_gtid, resume.here, &checkpoints) {
-            // The workers' marks name places in another server's files: replay from the GTID
-            // state instead of skipping by them.
-            cp.forget_workers(&pg).await?;
+            let logs = {
+                let mut conn = mysql.get_conn().await?;
+                crate::source::connect::binary_logs(&mut conn).await?
+            };
+            resume.at.fp.origin =
+                crate::source::history::file_origin(&opts, cfg.flavor, &logs, &resume.at.pos.file)
+                    .await?;
+            if let Some(cp) = &checkpoints {
+                cp.record_position(&pg, &resume.at).await?;
+                *recorded.lock().unwrap() = Some(resume.at.pos.clone());
+            }
+            master_info::save(&cfg.master_info_path(), &resume.at)?;
+        } else if resume.by_gtid && !resume.here {
+            // The workers' marks and the reload positions name places in another server's
+            // files: replay from the GTID state instead of skipping by them.
+            if let Some(cp) = &checkpoints {
+                cp.forget_workers(&pg).await?;
+            }
+            if !reloads.is_empty() {
+                tracing::warn!(
+                    "resuming by GTID on another server: the reload positions of {} name places in the old \
+                     server's files, so their changes are replayed too (nothing skipped)",
+                    reloads.describe()
+                );
+                reloads = Default::default();
+                let _ = std::fs::remove_file(&reload_path);
+            }
         } else if resume.here {
             // A reloaded table's copy position is skipped up to: it must be this history's.
             let saved = reloads.origins();

@@ -128,7 +128,7 @@ impl Pipeline {
         } = at.clone();
         let cfg = &self.cfg;
         let marks = match &self.checkpoints {
-            Some(cp) => match cp.load(&self.pg, &start).await {
+            Some(cp) => match cp.load(&self.pg, &at).await {
                 Ok(m) => m,
                 Err(e) => return (at, Err(retryable(e.context("reading the checkpoints")))),
             },

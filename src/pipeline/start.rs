@@ -9,7 +9,6 @@ use mysql_async::prelude::Queryable;
 
 use crate::catalog::SchemaLoader;
 use crate::config::{Config, Flavor, NewHistory, ResumeBy};
-use crate::error::retryable;
 use crate::model::gtid::GtidState;
 use crate::model::history::{another_history, Origin, Place, WAYS_FORWARD};
 use crate::model::mark::Mark;
@@ -234,9 +233,7 @@ pub async fn plan_resume(
     let pos = &at.pos;
     let newest = logs.last().map(|(f, _)| f.as_str()).unwrap_or("");
     let file = if logs.iter().any(|(f, _)| **f == *pos.file) {
-        let server = file_origin(opts, cfg.flavor, &logs, &pos.file)
-            .await
-            .map_err(retryable)?;
+        let server = file_origin(opts, cfg.flavor, &logs, &pos.file).await?;
         match (at.fp.origin, server) {
             (_, None) => FileVerdict::NotHere,
             (Some(saved), Some(server)) if saved != server => FileVerdict::Other {
@@ -313,10 +310,8 @@ pub async fn plan_resume(
             mode.is_some_and(|m| m.eq_ignore_ascii_case("ON"))
         }
     };
-    let other_file = match file {
-        FileVerdict::Other { saved, server } => Some(
-            another_history(&pos.file, &saved, &server).replace(" Nothing was read from it.", ""),
-        ),
+    let other_file = match &file {
+        FileVerdict::Other { saved, server } => Some(another_history(&pos.file, saved, server)),
         _ => None,
     };
     let usable = at.gtids.as_ref().filter(|_| server_gtids);
@@ -406,7 +401,16 @@ pub async fn plan_resume(
             ),
         };
     }
+    if let (Some(file), None) = (&other_file, &at.fp.last) {
+        // The file says another history, and no stamp can say otherwise.
+        return another(format!(
+            "{file}; no transaction applied since the position was saved carries a stamp that could prove the GTID \
+             state {g} is this server's"
+        ));
+    }
     match &at.fp.last {
+        // The saved file itself is this server's: the history is proven already.
+        _ if file == FileVerdict::Same => {}
         Some(stamp) => match find_stamp(&mut conn, opts, cfg.flavor, &logs, &stamp.gtid).await? {
             StampSearch::Found(s) if s == *stamp => {
                 tracing::info!(
@@ -431,11 +435,29 @@ pub async fn plan_resume(
                     stamp.describe()
                 ))
             }
-            StampSearch::Purged => bail!(
-                "cannot tell whether this server's history is the one the sync applied: the binlog that held the last \
-                 transaction applied ({}) is purged here; re-load the tables with init (nothing was skipped)",
-                stamp.describe()
-            ),
+            StampSearch::Purged => {
+                // This server's own file, purged since: the same server (its id) and a file
+                // its numbering has passed. Anything else cannot be told from another history.
+                let server_id: Option<u32> = conn.query_first("SELECT @@GLOBAL.server_id").await?;
+                let oldest = logs.first().map(|(f, _)| f.as_str()).unwrap_or("");
+                let purged_here = at.fp.origin.is_some_and(|o| Some(o.server_id) == server_id)
+                    && Mark::at(&Position::new(oldest, 4)).same_sequence(&Mark::at(pos))
+                    && file_index(&pos.file) < file_index(oldest);
+                if !purged_here {
+                    bail!(
+                        "cannot tell whether this server's history is the one the sync applied: the binlog that held \
+                         the last transaction applied ({}) is purged here; re-load the tables with init (nothing was \
+                         skipped)",
+                        stamp.describe()
+                    );
+                }
+                tracing::warn!(
+                    "the binlog holding the last transaction applied ({}) is purged on this server, which wrote {}: \
+                     resuming by the GTID state",
+                    stamp.describe(),
+                    pos.file
+                );
+            }
         },
         None => tracing::warn!(
             "resuming by the GTID state {g} without the stamp of the last transaction applied (saved by an earlier \
@@ -486,9 +508,7 @@ pub async fn check_origins(
         let server = match seen.iter().find(|(f, _)| *f == file) {
             Some((_, o)) => *o,
             None => {
-                let o = file_origin(opts, cfg.flavor, logs, file)
-                    .await
-                    .map_err(retryable)?;
+                let o = file_origin(opts, cfg.flavor, logs, file).await?;
                 seen.push((file, o));
                 o
             }

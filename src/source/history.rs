@@ -83,9 +83,15 @@ async fn dump_until<T>(
         }
         anyhow::Ok(None)
     };
+    // A connection that failed or did not answer is worth another try (the MySQL I/O error
+    // stays in the chain: `error::is_transient`); the server's refusal is not.
     tokio::time::timeout(PROBE_TIMEOUT, work)
         .await
-        .map_err(|_| anyhow!("no answer in {PROBE_TIMEOUT:?}"))?
+        .map_err(|_| {
+            crate::error::Transient(format!(
+                "reading the binlog {file} at {pos}: no answer in {PROBE_TIMEOUT:?}"
+            ))
+        })?
         .with_context(|| format!("reading the binlog {file} at {pos}"))
 }
 
@@ -226,12 +232,14 @@ async fn event_of(
     g: &Gtid,
 ) -> Result<Option<u64>> {
     const PAGE: u64 = 5000;
-    let mut from = 4u64;
+    // Paged from the start of the last event read, skipping the rows already read there:
+    // the events inside a MySQL compressed transaction are all listed at the payload's start.
+    let (mut from, mut skip) = (4u64, 0u64);
     loop {
-        let rows: Vec<(u64, String, String, u64)> = conn
+        let rows: Vec<(u64, String, String)> = conn
             .exec_map(
                 format!(
-                    "SHOW BINLOG EVENTS IN {} FROM {from} LIMIT {PAGE}",
+                    "SHOW BINLOG EVENTS IN {} FROM {from} LIMIT {skip}, {PAGE}",
                     quote_lit(file)
                 ),
                 (),
@@ -244,31 +252,26 @@ async fn event_of(
                         r.get_opt::<String, _>(5)
                             .and_then(Result::ok)
                             .unwrap_or_default(),
-                        r.get_opt::<u64, _>(4).and_then(Result::ok).unwrap_or(0),
                     )
                 },
             )
             .await
             .with_context(|| format!("SHOW BINLOG EVENTS IN {file} FROM {from}"))?;
-        let n = rows.len() as u64;
-        for (pos, kind, info, _) in &rows {
+        for (pos, kind, info) in &rows {
             if kind.starts_with("Gtid") && kind != "Gtid_list" && info_names(flavor, info, g) {
                 return Ok(Some(*pos));
             }
         }
-        if n < PAGE {
+        if (rows.len() as u64) < PAGE {
             return Ok(None);
         }
-        // The next page starts at the event after the last one read (its start + its size is
-        // not shown; the next event's start is the last row's end only with legacy positions,
-        // so page from the last start and drop it).
-        let Some((last, ..)) = rows.last() else {
-            return Ok(None);
-        };
-        if *last <= from {
-            return Ok(None);
+        let last = rows.last().map_or(from, |r| r.0);
+        let at_last = rows.iter().rev().take_while(|r| r.0 == last).count() as u64;
+        if last == from {
+            skip += at_last;
+        } else {
+            (from, skip) = (last, at_last);
         }
-        from = *last;
     }
 }
 

@@ -241,7 +241,7 @@ impl Checkpoints {
                      updated_at = EXCLUDED.updated_at, routing = EXCLUDED.routing, \
                      gtid = CASE WHEN c.bin_name = EXCLUDED.bin_name AND c.bin_pos = EXCLUDED.bin_pos \
                                  THEN COALESCE(EXCLUDED.gtid, c.gtid) ELSE EXCLUDED.gtid END, \
-                     origin = CASE WHEN c.bin_name = EXCLUDED.bin_name \
+                     origin = CASE WHEN c.bin_name = EXCLUDED.bin_name AND c.bin_pos = EXCLUDED.bin_pos \
                                  THEN COALESCE(EXCLUDED.origin, c.origin) ELSE EXCLUDED.origin END, \
                      gtid_last = CASE WHEN c.bin_name = EXCLUDED.bin_name AND c.bin_pos = EXCLUDED.bin_pos \
                                  THEN COALESCE(EXCLUDED.gtid_last, c.gtid_last) ELSE EXCLUDED.gtid_last END"
@@ -468,14 +468,16 @@ impl Checkpoints {
             .map(|r| mark_in(&r, 0)))
     }
 
-    /// Each worker's mark, when starting from `start`. All `None` (a plain replay) when they were
-    /// written with another `concurrent_size`, or when master.info is not the position this sync
-    /// last saved: someone rewound it to replay on purpose, and skipping would defeat that.
+    /// Each worker's mark, when starting from `at`. All `None` (a plain replay) when they were
+    /// written with another `concurrent_size` or routing, or when master.info is not the
+    /// position this sync last saved: someone rewound it to replay on purpose, and skipping
+    /// would defeat that. PostgreSQL's note is then `at` (with its GTID state and fingerprint).
     pub async fn load(
         &self,
         pg: &deadpool_postgres::Pool,
-        start: &Position,
+        at: &Place,
     ) -> Result<Vec<Option<Mark>>> {
+        let start = &at.pos;
         let saved = self.saved_position(pg).await?;
         let client = pg.get().await?;
         if saved.as_ref() != Some(start) {
@@ -497,8 +499,7 @@ impl Checkpoints {
             drop(client);
             // From here on PostgreSQL's note is this start: what it holds after a crash is
             // judged against it.
-            self.record_position(pg, &Place::bare(start.clone()))
-                .await?;
+            self.record_position(pg, at).await?;
             return Ok(vec![None; self.workers]);
         }
         let rows = client
@@ -537,8 +538,7 @@ impl Checkpoints {
                     )
                     .await?;
                 drop(client);
-                self.record_position(pg, &Place::bare(start.clone()))
-                    .await?;
+                self.record_position(pg, at).await?;
                 return Ok(vec![None; self.workers]);
             }
             if worker < 0 {
@@ -683,16 +683,29 @@ async fn carry_over(
         .await?
         .map(|r| r.get(0));
     let Some(old) = taken else { return Ok(()) };
+    // Copied and deleted rather than updated: `source` is in Greenplum's distribution key.
     tx.execute(
-        &format!("UPDATE {table} SET source = $1 WHERE source = $2"),
+        &format!(
+            "INSERT INTO {table} (source, worker, workers, bin_name, bin_pos, seq, updated_at, gtid, origin, \
+             gtid_last, routing) SELECT $1, worker, workers, bin_name, bin_pos, seq, updated_at, gtid, origin, \
+             gtid_last, routing FROM {table} WHERE source = $2"
+        ),
         &[&source, &old],
     )
     .await?;
     tx.execute(
-        &format!("UPDATE {history} SET source = $1 WHERE source = $2"),
+        &format!(
+            "INSERT INTO {history} (source, source_schema, source_table, bin_name, bin_pos, seq, definition, \
+             statement, recorded_at) SELECT $1, source_schema, source_table, bin_name, bin_pos, seq, definition, \
+             statement, recorded_at FROM {history} WHERE source = $2"
+        ),
         &[&source, &old],
     )
     .await?;
+    for t in [table, history] {
+        tx.execute(&format!("DELETE FROM {t} WHERE source = $1"), &[&old])
+            .await?;
+    }
     tx.commit().await?;
     tracing::info!(
         "checkpoints of {old:?} carried over to {source:?} (a sync is named by its server_id now)"

@@ -44,8 +44,8 @@ struct Tracker {
     gtids: Option<GtidState>,
     /// The last transaction acknowledged (see [`crate::model::history`]).
     last: Option<Stamp>,
-    /// The origin of each binlog file the stream entered, newest last (a few are kept: the
-    /// acknowledged position trails the reader by at most a file or two).
+    /// The origin of each binlog file the stream entered, newest last, from the acknowledged
+    /// position's file on (the reader may be many files ahead of it).
     origins: VecDeque<(Arc<str>, Origin)>,
     /// The origin the start file must have (a resume by file and offset): the stream's own
     /// FORMAT_DESCRIPTION event is checked against it before anything of the file is read.
@@ -159,9 +159,15 @@ impl AckWindow {
         }
         t.origins.retain(|(f, _)| *f != file);
         t.origins.push_back((file, origin));
-        while t.origins.len() > 4 {
-            t.origins.pop_front();
-        }
+        // A file before the acknowledged one is named by no later save: the acknowledged
+        // position and every worker's next mark (a change in flight) are at or after it.
+        let acked = t.acked.file.clone();
+        let behind = |f: &str| {
+            crate::model::mark::binlog_base(f) == crate::model::mark::binlog_base(&acked)
+                && crate::model::position::file_index(f)
+                    < crate::model::position::file_index(&acked)
+        };
+        t.origins.retain(|(f, _)| !behind(f));
         Ok(())
     }
 
@@ -424,6 +430,23 @@ mod tests {
         // A file the stream has not said anything of has no known origin.
         w.boundary(Position::new("b.000009", 4), None);
         assert_eq!(w.acked_place().fp.origin, None);
+        // The reader may be many files ahead of the acknowledged position: their origins are
+        // kept until the acknowledged position has left them.
+        let w = AckWindow::new(10, p(4), None);
+        let held = w.begin();
+        for i in 1..=12u32 {
+            w.note_origin(format!("b.{i:06}").into(), o(i)).unwrap();
+        }
+        assert_eq!(w.origin_of("b.000001"), Some(o(1)));
+        w.seal(held, Position::new("b.000011", 4), None);
+        w.note_origin("b.000013".into(), o(13)).unwrap();
+        assert_eq!(
+            w.origin_of("b.000010"),
+            None,
+            "behind the acknowledged file"
+        );
+        assert_eq!(w.origin_of("b.000011"), Some(o(11)));
+        assert_eq!(w.acked_place().fp.origin, Some(o(11)));
     }
 
     #[tokio::test]
