@@ -1,15 +1,17 @@
 //! mysql-gp-sync: MySQL / MariaDB binlog → PostgreSQL / Greenplum.
 //!
-//! Rooms by role; imports point down this list, never up (see docs/architecture.md):
+//! Rooms by role, named after what they speak to; imports point down this list, never up
+//! (docs/architecture.md; `tests/layout.rs` checks it):
 //! - [`config`], [`error`], [`sql`], [`tls`]: leaves (settings, the error taxonomy and retry
 //!   policy, PostgreSQL SQL text, TLS set-up);
-//! - [`model`]: positions, marks, changes, column kinds, table rules and resolved tables;
+//! - [`model`]: positions, marks, histories, changes, column kinds, table rules and tables;
 //! - [`convert`]: MySQL values (and character sets) to PostgreSQL text;
-//! - [`source`]: the MySQL side: connection, binlog reader, rows, statements, catalog;
-//! - [`state`]: what survives a restart: `master.info`, the checkpoint, reloads;
-//! - [`target`]: the PostgreSQL side: connection, catalog, the writer (apply workers);
-//! - [`pipeline`]: wiring reader → workers → ack window → saved positions;
+//! - [`catalog`]: what a table looks like on both sides, and schema changes;
+//! - [`state`]: what survives a restart: `master.info`, the checkpoint, reloads, the lease;
 //! - [`ops`]: metrics, status, logging;
+//! - [`mysql`]: the MySQL / MariaDB side: connection, binlog reader, rows, statements;
+//! - [`postgres`]: the PostgreSQL / Greenplum side: connection, the writer (apply workers);
+//! - [`pipeline`]: wiring reader → workers → ack window → saved positions;
 //! - [`commands`]: what `main.rs` runs (`run`, `init`, `check`, `schema`).
 
 pub mod catalog;
@@ -20,8 +22,8 @@ pub mod error;
 pub mod model;
 pub mod ops;
 pub mod pipeline;
-pub mod source;
+pub mod mysql;
 pub mod sql;
 pub mod state;
-pub mod target;
+pub mod postgres;
 pub mod tls;

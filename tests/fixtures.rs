@@ -32,8 +32,8 @@ use mysql_gp_sync::config::ZeroDate;
 use mysql_gp_sync::convert::to_pg_text;
 use mysql_gp_sync::model::kind::Kind;
 use mysql_gp_sync::model::table::Column;
-use mysql_gp_sync::source::layout::binlog_column_names;
-use mysql_gp_sync::source::rows::{binlog_value, RowPlan};
+use mysql_gp_sync::mysql::layout::binlog_column_names;
+use mysql_gp_sync::mysql::rows::{binlog_value, RowPlan};
 
 const FIXTURES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/binlog");
 

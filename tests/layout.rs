@@ -6,8 +6,8 @@ use std::path::Path;
 
 /// The rooms, leaves first (docs/architecture.md's table).
 const ORDER: [&str; 13] = [
-    "config", "error", "sql", "tls", "model", "convert", "catalog", "state", "ops", "source",
-    "target", "pipeline", "commands",
+    "config", "error", "sql", "tls", "model", "convert", "catalog", "state", "ops", "mysql",
+    "postgres", "pipeline", "commands",
 ];
 
 fn rs_files(dir: &Path, out: &mut Vec<std::path::PathBuf>) {

@@ -1,6 +1,6 @@
 //! A schema change applied: the table's new definition (what later rows are decoded with) and
 //! the PostgreSQL statements that make its target follow. Pure: the writer side runs the
-//! statements (see `target::barrier`), in one transaction with the checkpoint.
+//! statements (see `postgres::barrier`), in one transaction with the checkpoint.
 
 use anyhow::{anyhow, bail, Result};
 use mysql_async::Value;

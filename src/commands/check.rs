@@ -10,7 +10,7 @@ use crate::commands::Settings;
 use crate::config::Config;
 use crate::model::rules::TableRules;
 use crate::model::table::Skip;
-use crate::source::connect::BINLOG_REQUIREMENTS;
+use crate::mysql::connect::BINLOG_REQUIREMENTS;
 use crate::state::master_info;
 
 #[derive(Default)]
@@ -57,7 +57,7 @@ pub async fn run(s: &Settings) -> Result<bool> {
         start_retry_secs: 0,
         ..(*s.cfg).clone()
     };
-    let (mut conn, mysql) = match crate::source::connect::connect_mysql(cfg, &s.mysql_tls).await {
+    let (mut conn, mysql) = match crate::mysql::connect::connect_mysql(cfg, &s.mysql_tls).await {
         Ok(link) => {
             let (host, _) = cfg.mysql_host_port()?;
             r.reached(
@@ -88,7 +88,7 @@ pub async fn run(s: &Settings) -> Result<bool> {
         check_server_id(&mut r, conn, cfg).await;
     }
 
-    let pg = match crate::target::connect::connect_pg(cfg, &s.pg_tls, 2).await {
+    let pg = match crate::postgres::connect::connect_pg(cfg, &s.pg_tls, 2).await {
         Ok(link) => {
             r.reached(
                 format!(
@@ -266,7 +266,7 @@ async fn check_position(
     opts: &mysql_async::Opts,
 ) {
     let path = cfg.master_info_path();
-    let logs = match crate::source::connect::binary_logs(conn).await {
+    let logs = match crate::mysql::connect::binary_logs(conn).await {
         Ok(l) => l,
         Err(e) => return r.fail(format!("{e:#}")),
     };
@@ -330,7 +330,7 @@ async fn check_server_id(r: &mut Report, conn: &mut mysql_async::Conn, cfg: &Con
     let version = variable(conn, "version").await.unwrap_or_default();
     let (sql, privilege) = if version.to_ascii_lowercase().contains("mariadb") {
         ("SHOW REPLICA HOSTS", "REPLICATION MASTER ADMIN")
-    } else if crate::source::connect::version_triple(&version) >= (8, 0, 22) {
+    } else if crate::mysql::connect::version_triple(&version) >= (8, 0, 22) {
         ("SHOW REPLICAS", "REPLICATION SLAVE")
     } else {
         ("SHOW SLAVE HOSTS", "REPLICATION SLAVE")
@@ -356,7 +356,7 @@ async fn check_tables(
     pg: deadpool_postgres::Pool,
 ) -> Result<()> {
     // As the sync decides it (`auto` asks the server), so check judges the same key rules.
-    let greenplum = crate::target::connect::is_greenplum(cfg, &*pg.get().await?).await?;
+    let greenplum = crate::postgres::connect::is_greenplum(cfg, &*pg.get().await?).await?;
     let loader = SchemaLoader::new(
         mysql,
         Some(pg),

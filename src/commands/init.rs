@@ -37,16 +37,16 @@ use crate::model::source_table::SourceTable;
 use crate::model::table::TableMeta;
 use crate::pipeline::copy::{copy_worker, report, Progress};
 use crate::pipeline::start::{load_tables, Load};
-use crate::source::connect::check_mysql;
-use crate::source::history::file_origin;
-use crate::source::snapshot::{open_snapshots, plan};
+use crate::mysql::connect::check_mysql;
+use crate::mysql::history::file_origin;
+use crate::mysql::snapshot::{open_snapshots, plan};
 use crate::state::checkpoint::Checkpoints;
 use crate::state::init_state::{self, InitState};
 use crate::state::master_info;
 use crate::state::schema_history::SchemaHistory;
-use crate::target::connect::connect_pg;
-use crate::target::connect::is_greenplum;
-use crate::target::initial::prepare_targets;
+use crate::postgres::connect::connect_pg;
+use crate::postgres::connect::is_greenplum;
+use crate::postgres::initial::prepare_targets;
 
 /// Copies the configured tables and writes master.info at the matching position.
 pub async fn run(s: &Settings, truncate: bool) -> Result<Position> {
@@ -176,7 +176,7 @@ async fn load(s: &Settings, truncate: bool, only: &[String]) -> Result<Position>
     let (conns, snap_pos, snap_gtids) = open_snapshots(cfg, &mysql, parallel).await?;
     let logs = {
         let mut c = mysql.get_conn().await?;
-        crate::source::connect::binary_logs(&mut c).await?
+        crate::mysql::connect::binary_logs(&mut c).await?
     };
     if state.bin_name.is_empty() {
         state.bin_name = snap_pos.file.to_string();

@@ -20,12 +20,12 @@ use crate::pipeline::standby::hold_lease;
 use crate::pipeline::start::{
     check_origins, plan_resume, resume_where_postgres_is, settle, start_position,
 };
-use crate::source::connect::MysqlServer;
+use crate::mysql::connect::MysqlServer;
 use crate::state::checkpoint::Checkpoints;
 use crate::state::lease::{Acquired, Lease};
 use crate::state::master_info;
-use crate::target::connect::connect_pg;
-use crate::target::connect::is_greenplum;
+use crate::postgres::connect::connect_pg;
+use crate::postgres::connect::is_greenplum;
 
 pub async fn run(s: Settings, config_path: &Path) -> Result<()> {
     let cfg = s.cfg.clone();
@@ -246,10 +246,10 @@ pub async fn run(s: Settings, config_path: &Path) -> Result<()> {
             *recorded.lock().unwrap() = None;
             let logs = {
                 let mut conn = mysql.get_conn().await?;
-                crate::source::connect::binary_logs(&mut conn).await?
+                crate::mysql::connect::binary_logs(&mut conn).await?
             };
             resume.at.fp.origin =
-                crate::source::history::file_origin(&opts, cfg.flavor, &logs, &resume.at.pos.file)
+                crate::mysql::history::file_origin(&opts, cfg.flavor, &logs, &resume.at.pos.file)
                     .await?;
             if let Some(cp) = &checkpoints {
                 cp.record_position(&pg, &resume.at).await?;
@@ -276,7 +276,7 @@ pub async fn run(s: Settings, config_path: &Path) -> Result<()> {
             let saved = reloads.origins();
             if !saved.is_empty() {
                 let mut conn = mysql.get_conn().await?;
-                let logs = crate::source::connect::binary_logs(&mut conn).await?;
+                let logs = crate::mysql::connect::binary_logs(&mut conn).await?;
                 check_origins(&cfg, &opts, &logs, &saved).await?;
             }
         }

@@ -7,7 +7,7 @@ use anyhow::{bail, Result};
 use crate::catalog::{LoadOptions, SchemaLoader};
 use crate::commands::Settings;
 use crate::model::rules::TargetName;
-use crate::source::connect::check_mysql;
+use crate::mysql::connect::check_mysql;
 
 /// `mysql-gp-sync schema`: the PostgreSQL `CREATE TABLE` statements for the configured tables,
 /// from the MySQL schema (shards mapped into one table give one statement).

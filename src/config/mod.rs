@@ -11,6 +11,7 @@ use std::fmt;
 use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context, Result};
+use secrecy::SecretString;
 use serde::Deserialize;
 
 /// Which server family speaks on the other end of the replication connection.
@@ -70,8 +71,9 @@ pub struct Rule {
 pub struct Config {
     pub mysql_addr: String,
     pub mysql_user: String,
-    #[serde(default)]
-    pub mysql_pass: String,
+    /// A secret: redacted in every `{:?}`, read only where the connection is made.
+    #[serde(default = "no_password")]
+    pub mysql_pass: SecretString,
     /// A file holding the MySQL password (first line), instead of `mysql_pass`.
     #[serde(default)]
     pub mysql_pass_file: Option<PathBuf>,
@@ -85,8 +87,8 @@ pub struct Config {
     #[serde(default = "default_pg_port")]
     pub pg_port: u16,
     pub pg_user: String,
-    #[serde(default)]
-    pub pg_pass: String,
+    #[serde(default = "no_password")]
+    pub pg_pass: SecretString,
     /// A file holding the PostgreSQL password (first line), instead of `pg_pass`.
     #[serde(default)]
     pub pg_pass_file: Option<PathBuf>,
@@ -254,23 +256,26 @@ fn default_log_max_size_mb() -> usize {
 fn default_log_max_files() -> usize {
     10
 }
+fn no_password() -> SecretString {
+    SecretString::from(String::new())
+}
 fn default_log_file() -> PathBuf {
     PathBuf::from("sync.log")
 }
 
-/// Passwords stay out of any `{:?}` that could reach a log line.
+/// The fields an operator needs in a log line; the passwords print as `secrecy` redacts them.
 impl fmt::Debug for Config {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Config")
             .field("mysql_addr", &self.mysql_addr)
             .field("mysql_user", &self.mysql_user)
-            .field("mysql_pass", &"<redacted>")
+            .field("mysql_pass", &self.mysql_pass)
             .field("server_id", &self.server_id)
             .field("flavor", &self.flavor)
             .field("pg_host", &self.pg_host)
             .field("pg_port", &self.pg_port)
             .field("pg_user", &self.pg_user)
-            .field("pg_pass", &"<redacted>")
+            .field("pg_pass", &self.pg_pass)
             .field("pg_dbname", &self.pg_dbname)
             .field("data_dir", &self.data_dir)
             .field("concurrent_size", &self.concurrent_size)
@@ -312,11 +317,11 @@ impl Config {
             ),
         ] {
             if let Ok(v) = std::env::var(env) {
-                *value = v;
+                *value = SecretString::from(v);
             } else if let Some(f) = file {
                 let text = std::fs::read_to_string(f)
                     .with_context(|| format!("cannot read password file {}", f.display()))?;
-                *value = text.lines().next().unwrap_or("").to_string();
+                *value = SecretString::from(text.lines().next().unwrap_or("").to_string());
             }
         }
         Ok(())
@@ -472,6 +477,7 @@ fn describe_toml_error(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use secrecy::ExposeSecret;
 
     const MIN: &str = r#"
 mysql_addr = "127.0.0.1:3306"
@@ -562,7 +568,10 @@ tables = ["*"]
         let t = format!("mysql_pass_file = {:?}\n{MIN}", pw.display().to_string());
         let cfg_path = dir.path().join("c.toml");
         std::fs::write(&cfg_path, t).unwrap();
-        assert_eq!(Config::load(&cfg_path).unwrap().mysql_pass, "s3cret");
+        assert_eq!(
+            Config::load(&cfg_path).unwrap().mysql_pass.expose_secret(),
+            "s3cret"
+        );
     }
 
     #[test]

@@ -173,7 +173,7 @@ pub type TxnId = u64;
 
 /// A change to a whole target table that must sit exactly between the row changes around it
 /// (a TRUNCATE; schema changes will be others). The reader sends it to the writer side
-/// (`target::barrier`) and waits: the writer side applies it only once every change
+/// (`postgres::barrier`) and waits: the writer side applies it only once every change
 /// before it is committed, and nothing after it is sent before it is applied.
 #[derive(Debug)]
 pub enum Barrier {

@@ -14,7 +14,7 @@ use mysql_async::prelude::Queryable;
 
 use crate::config::Config;
 use crate::convert::to_pg_text_replacing;
-use crate::source::snapshot::Chunk;
+use crate::mysql::snapshot::Chunk;
 use crate::state::init_state::{self, InitState};
 
 /// Bytes of COPY data sent to PostgreSQL at a time.

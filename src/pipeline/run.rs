@@ -23,14 +23,14 @@ use crate::model::table::TableMeta;
 use crate::ops::metrics::{Metrics, Snapshot};
 use crate::ops::status;
 use crate::pipeline::start::{load_tables, Load};
-use crate::source::connect::binary_logs;
-use crate::source::reader::{AlreadyApplied, Outputs, Reader, Stop};
+use crate::mysql::connect::binary_logs;
+use crate::mysql::reader::{AlreadyApplied, Outputs, Reader, Stop};
 use crate::state::checkpoint::{self, Checkpoints};
 use crate::state::master_info;
 use crate::state::schema_history::SchemaHistory;
 use crate::state::window::AckWindow;
-use crate::target::barrier::Barriers;
-use crate::target::writer::{Worker, WorkerContext};
+use crate::postgres::barrier::Barriers;
+use crate::postgres::writer::{Worker, WorkerContext};
 
 /// One run of the sync, from a position until shutdown or failure: the reader, the workers and
 /// the saver wired together (see [`Pipeline::run`]). A lost connection ends it like a failure;

@@ -14,8 +14,8 @@ use crate::model::history::{another_history, Origin, Place, WAYS_FORWARD};
 use crate::model::mark::Mark;
 use crate::model::position::{file_index, Position};
 use crate::model::table::{Skip, TableMeta};
-use crate::source::connect::binary_logs;
-use crate::source::history::{file_origin, find_stamp, StampSearch};
+use crate::mysql::connect::binary_logs;
+use crate::mysql::history::{file_origin, find_stamp, StampSearch};
 use crate::state::checkpoint::Checkpoints;
 use crate::state::master_info;
 

@@ -474,7 +474,9 @@ mod tests {
         assert_eq!(w.acked(), p(30));
     }
 
-    #[tokio::test]
+    // Paused time: the runtime moves the clock only once every task is idle, so after the
+    // sleep the task has had every chance to finish, and "not finished" means it waits.
+    #[tokio::test(start_paused = true)]
     async fn window_bounds_changes_in_flight() {
         let w = Arc::new(AckWindow::new(2, p(4), None));
         let t1 = w.begin();
@@ -491,7 +493,8 @@ mod tests {
             .unwrap();
     }
 
-    #[tokio::test]
+    // Paused time, as above.
+    #[tokio::test(start_paused = true)]
     async fn adding_an_events_rows_waits_for_room_for_all_of_them() {
         let w = Arc::new(AckWindow::new(4, p(4), None));
         let t1 = w.begin();
@@ -508,7 +511,8 @@ mod tests {
         assert_eq!(w.in_flight(), 4);
     }
 
-    #[tokio::test]
+    // Paused time, as above.
+    #[tokio::test(start_paused = true)]
     async fn drain_waits_for_in_flight_changes() {
         let w = Arc::new(AckWindow::new(4, p(4), None));
         let t1 = w.begin();

@@ -51,7 +51,7 @@ async fn expect_fatal(
 
 #[tokio::test]
 async fn bad_config_unknown_key() {
-    let _servers = Servers::shared();
+    // No server: the config is refused before anything connects.
     let env = Env::get();
     let text = valid_toml(&env, "nonexistent_db_for_config_test", &["t"]);
     assert!(text.contains("\nmysql_addr = ") || text.starts_with("mysql_addr = "));
@@ -63,7 +63,7 @@ async fn bad_config_unknown_key() {
 
 #[tokio::test]
 async fn bad_config_wrong_type() {
-    let _servers = Servers::shared();
+    // No server: the config is refused before anything connects.
     let env = Env::get();
     let text = valid_toml(&env, "nonexistent_db_for_config_test", &["t"]);
     assert!(text.contains("concurrent_size = 4\n"));
@@ -75,7 +75,7 @@ async fn bad_config_wrong_type() {
 
 #[tokio::test]
 async fn bad_config_missing_required_key() {
-    let _servers = Servers::shared();
+    // No server: the config is refused before anything connects.
     let env = Env::get();
     let text = valid_toml(&env, "nonexistent_db_for_config_test", &["t"]);
     let bad: String = text
@@ -91,7 +91,7 @@ async fn bad_config_missing_required_key() {
 
 #[tokio::test]
 async fn bad_config_file_missing() {
-    let _servers = Servers::shared();
+    // No server: the config is refused before anything connects.
     let env = Env::get();
     let mut sync = SyncProc::prepare(&env);
     // config_path was never written

@@ -13,7 +13,7 @@ use crate::model::change::{Change, TxnId};
 use crate::model::gtid::{uuid_text, Gtid, GtidState};
 use crate::model::history::Stamp;
 use crate::model::position::Position;
-use crate::source::layout::Layout;
+use crate::mysql::layout::Layout;
 
 /// What the reader knows of the stream between events.
 pub(super) struct StreamState {

@@ -6,9 +6,9 @@ use anyhow::{bail, Result};
 use crate::error::Transient;
 use crate::model::change::{Barrier, BarrierRequest};
 use crate::model::position::Position;
-use crate::source::reader::stream::StreamState;
-use crate::source::reader::Reader;
-use crate::source::statement::{classify, Statement};
+use crate::mysql::reader::stream::StreamState;
+use crate::mysql::reader::Reader;
+use crate::mysql::statement::{classify, Statement};
 
 impl Reader {
     pub(super) async fn on_query(
@@ -145,7 +145,7 @@ impl Reader {
         let Some(i) = st
             .prepared
             .iter()
-            .position(|p| crate::source::statement::same_xid(&p.xid, xid))
+            .position(|p| crate::mysql::statement::same_xid(&p.xid, xid))
         else {
             tracing::debug!(
                 "XA {} {xid} at {}:{log_pos}: prepared before this run's start, already applied",

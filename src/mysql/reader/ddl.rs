@@ -12,8 +12,8 @@ use crate::model::change::{Barrier, BarrierRequest, SchemaStep, TableStep};
 use crate::model::mark::Mark;
 use crate::model::position::Position;
 use crate::model::source_table::SourceTable;
-use crate::source::reader::stream::StreamState;
-use crate::source::reader::Reader;
+use crate::mysql::reader::stream::StreamState;
+use crate::mysql::reader::Reader;
 
 impl Reader {
     /// A DDL statement at `at` (the end of its event); `first` is the first table it names.

@@ -10,7 +10,7 @@ use mysql_async::Value;
 
 use crate::model::position::Position;
 use crate::model::table::TableMeta;
-use crate::source::rows::RowPlan;
+use crate::mysql::rows::RowPlan;
 
 /// A configured table as one TABLE_MAP event lays it out: binlog column i is `meta.columns[map[i]]`.
 pub(super) struct Layout {

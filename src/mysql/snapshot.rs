@@ -12,7 +12,7 @@ use crate::config::{Config, Flavor};
 use crate::model::kind::Kind;
 use crate::model::position::Position;
 use crate::model::table::TableMeta;
-use crate::source::connect::binlog_status;
+use crate::mysql::connect::binlog_status;
 
 /// Rows per key range when a large table is split.
 const RANGE_ROWS: u64 = 250_000;

@@ -6,6 +6,7 @@ use std::time::Duration;
 use anyhow::{anyhow, Context, Result};
 
 use crate::config::{Config, PgTarget};
+use secrecy::ExposeSecret;
 use crate::error::{retry_at_start, retryable};
 use crate::tls::{NoTls, PgTls};
 
@@ -134,7 +135,7 @@ pub fn pg_pool(
     pc.host = Some(cfg.pg_host.clone());
     pc.port = Some(cfg.pg_port);
     pc.user = Some(cfg.pg_user.clone());
-    pc.password = Some(cfg.pg_pass.clone());
+    pc.password = Some(cfg.pg_pass.expose_secret().to_string());
     pc.dbname = Some(cfg.pg_dbname.clone());
     pc.application_name = Some("mysql-gp-sync".into());
     pc.ssl_mode = Some(tls.ssl_mode(plain));

@@ -7,6 +7,7 @@ use anyhow::{anyhow, bail, Context, Result};
 use mysql_async::prelude::Queryable;
 
 use crate::config::Config;
+use secrecy::ExposeSecret;
 use crate::error::{retry_at_start, retryable};
 use crate::model::position::Position;
 use crate::tls::{MysqlTls, NoTls};
@@ -19,7 +20,7 @@ pub fn mysql_opts(cfg: &Config, tls: &MysqlTls, plain: bool) -> Result<mysql_asy
         .ip_or_hostname(host)
         .tcp_port(port)
         .user(Some(cfg.mysql_user.clone()))
-        .pass(Some(cfg.mysql_pass.clone()))
+        .pass(Some(cfg.mysql_pass.expose_secret().to_string()))
         .prefer_socket(false)
         .ssl_opts(tls.ssl_opts(plain))
         .into())

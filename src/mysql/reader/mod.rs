@@ -33,9 +33,9 @@ use crate::model::position::Position;
 use crate::model::rules::TargetName;
 use crate::model::table::{Skip, TableMeta};
 use crate::ops::metrics::Metrics;
-use crate::source::history::{mysql_stamp, origin_of, stamp_of};
-use crate::source::layout::{binlog_column_names, image, layout_of, Layout};
-use crate::source::rows::RowPlan;
+use crate::mysql::history::{mysql_stamp, origin_of, stamp_of};
+use crate::mysql::layout::{binlog_column_names, image, layout_of, Layout};
+use crate::mysql::rows::RowPlan;
 use crate::state::reload::Reloads;
 use crate::state::window::AckWindow;
 use stream::{
@@ -263,7 +263,7 @@ impl Reader {
             }
             Some(EventData::XidEvent(_)) => self.end_txn(st, log_pos),
             Some(EventData::XaPrepareLogEvent(body)) => {
-                let Some((one_phase, xid)) = crate::source::statement::xa_prepare_xid(&body) else {
+                let Some((one_phase, xid)) = crate::mysql::statement::xa_prepare_xid(&body) else {
                     bail!("cannot read the XA PREPARE event ending at {}:{log_pos}", st.file);
                 };
                 let changes = st.xa.take().unwrap_or_default();
@@ -336,7 +336,7 @@ impl Reader {
                 st.in_begin = false;
                 st.gtid = mariadb_gtid(&event).map(|g| stamp_of(&event, g));
                 // One that opens a prepared XA transaction (MariaDB logs no XA START).
-                if crate::source::statement::mariadb_gtid_prepared_xa(event.data()) {
+                if crate::mysql::statement::mariadb_gtid_prepared_xa(event.data()) {
                     self.xa_start(st);
                 }
             }
