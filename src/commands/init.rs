@@ -35,18 +35,18 @@ use crate::model::position::Position;
 use crate::model::rules::TargetName;
 use crate::model::source_table::SourceTable;
 use crate::model::table::TableMeta;
-use crate::pipeline::copy::{copy_worker, report, Progress};
-use crate::pipeline::start::{load_tables, Load};
 use crate::mysql::connect::check_mysql;
 use crate::mysql::history::file_origin;
 use crate::mysql::snapshot::{open_snapshots, plan};
+use crate::pipeline::copy::{copy_worker, report, Progress};
+use crate::pipeline::start::{load_tables, Load};
+use crate::postgres::connect::connect_pg;
+use crate::postgres::connect::is_greenplum;
+use crate::postgres::initial::prepare_targets;
 use crate::state::checkpoint::Checkpoints;
 use crate::state::init_state::{self, InitState};
 use crate::state::master_info;
 use crate::state::schema_history::SchemaHistory;
-use crate::postgres::connect::connect_pg;
-use crate::postgres::connect::is_greenplum;
-use crate::postgres::initial::prepare_targets;
 
 /// Copies the configured tables and writes master.info at the matching position.
 pub async fn run(s: &Settings, truncate: bool) -> Result<Position> {

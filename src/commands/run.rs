@@ -12,6 +12,7 @@ use crate::catalog::{LoadOptions, SchemaLoader};
 use crate::commands::Settings;
 use crate::error::{is_fenced_chain, is_transient, Backoff};
 use crate::model::position::Position;
+use crate::mysql::connect::MysqlServer;
 use crate::ops::metrics::Metrics;
 use crate::ops::status;
 use crate::pipeline::run::Pipeline;
@@ -20,12 +21,11 @@ use crate::pipeline::standby::hold_lease;
 use crate::pipeline::start::{
     check_origins, plan_resume, resume_where_postgres_is, settle, start_position,
 };
-use crate::mysql::connect::MysqlServer;
+use crate::postgres::connect::connect_pg;
+use crate::postgres::connect::is_greenplum;
 use crate::state::checkpoint::Checkpoints;
 use crate::state::lease::{Acquired, Lease};
 use crate::state::master_info;
-use crate::postgres::connect::connect_pg;
-use crate::postgres::connect::is_greenplum;
 
 pub async fn run(s: Settings, config_path: &Path) -> Result<()> {
     let cfg = s.cfg.clone();

@@ -7,10 +7,10 @@ use anyhow::{anyhow, bail, Context, Result};
 use mysql_async::prelude::Queryable;
 
 use crate::config::Config;
-use secrecy::ExposeSecret;
 use crate::error::{retry_at_start, retryable};
 use crate::model::position::Position;
 use crate::tls::{MysqlTls, NoTls};
+use secrecy::ExposeSecret;
 
 /// MySQL connection options: TLS as configured, or plain text (`plain`) once `preferred` has
 /// met a server without TLS.

@@ -20,17 +20,17 @@ use crate::model::history::Place;
 use crate::model::mark::Mark;
 use crate::model::position::Position;
 use crate::model::table::TableMeta;
+use crate::mysql::connect::binary_logs;
+use crate::mysql::reader::{AlreadyApplied, Outputs, Reader, Stop};
 use crate::ops::metrics::{Metrics, Snapshot};
 use crate::ops::status;
 use crate::pipeline::start::{load_tables, Load};
-use crate::mysql::connect::binary_logs;
-use crate::mysql::reader::{AlreadyApplied, Outputs, Reader, Stop};
+use crate::postgres::barrier::Barriers;
+use crate::postgres::writer::{Worker, WorkerContext};
 use crate::state::checkpoint::{self, Checkpoints};
 use crate::state::master_info;
 use crate::state::schema_history::SchemaHistory;
 use crate::state::window::AckWindow;
-use crate::postgres::barrier::Barriers;
-use crate::postgres::writer::{Worker, WorkerContext};
 
 /// One run of the sync, from a position until shutdown or failure: the reader, the workers and
 /// the saver wired together (see [`Pipeline::run`]). A lost connection ends it like a failure;

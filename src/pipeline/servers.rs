@@ -8,8 +8,8 @@ use anyhow::Result;
 
 use crate::config::Config;
 use crate::model::history::Place;
-use crate::pipeline::start::plan_resume;
 use crate::mysql::connect::{check_mysql, MysqlServer};
+use crate::pipeline::start::plan_resume;
 use crate::tls::MysqlTls;
 
 /// Connects to the first server of `mysql_addr` that answers; with several, each is tried in

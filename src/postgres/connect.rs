@@ -6,9 +6,9 @@ use std::time::Duration;
 use anyhow::{anyhow, Context, Result};
 
 use crate::config::{Config, PgTarget};
-use secrecy::ExposeSecret;
 use crate::error::{retry_at_start, retryable};
 use crate::tls::{NoTls, PgTls};
+use secrecy::ExposeSecret;
 
 /// A PostgreSQL pool whose first connection worked, and what its TLS is.
 pub struct PgLink {

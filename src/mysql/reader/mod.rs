@@ -32,10 +32,10 @@ use crate::model::mark::Mark;
 use crate::model::position::Position;
 use crate::model::rules::TargetName;
 use crate::model::table::{Skip, TableMeta};
-use crate::ops::metrics::Metrics;
 use crate::mysql::history::{mysql_stamp, origin_of, stamp_of};
 use crate::mysql::layout::{binlog_column_names, image, layout_of, Layout};
 use crate::mysql::rows::RowPlan;
+use crate::ops::metrics::Metrics;
 use crate::state::reload::Reloads;
 use crate::state::window::AckWindow;
 use stream::{
