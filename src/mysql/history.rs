@@ -180,24 +180,8 @@ async fn gtids_before(
     flavor: Flavor,
     file: &str,
 ) -> Result<Option<GtidState>> {
-    let rows: Vec<(String, String)> = conn
-        .exec_map(
-            format!("SHOW BINLOG EVENTS IN {} LIMIT 4", quote_lit(file)),
-            (),
-            |r: mysql_async::Row| {
-                (
-                    r.get_opt::<String, _>(2)
-                        .and_then(Result::ok)
-                        .unwrap_or_default(),
-                    r.get_opt::<String, _>(5)
-                        .and_then(Result::ok)
-                        .unwrap_or_default(),
-                )
-            },
-        )
-        .await
-        .with_context(|| format!("SHOW BINLOG EVENTS IN {file}"))?;
-    for (kind, info) in rows {
+    let rows = binlog_events(conn, file, 4, 0, 4).await?;
+    for BinlogEvent { kind, info, .. } in rows {
         match (flavor, kind.as_str()) {
             (Flavor::Mysql, "Previous_gtids") => {
                 return Ok(Some(GtidState::parse(&info, false)?));
@@ -236,43 +220,54 @@ async fn event_of(
     // the events inside a MySQL compressed transaction are all listed at the payload's start.
     let (mut from, mut skip) = (4u64, 0u64);
     loop {
-        let rows: Vec<(u64, String, String)> = conn
-            .exec_map(
-                format!(
-                    "SHOW BINLOG EVENTS IN {} FROM {from} LIMIT {skip}, {PAGE}",
-                    quote_lit(file)
-                ),
-                (),
-                |r: mysql_async::Row| {
-                    (
-                        r.get_opt::<u64, _>(1).and_then(Result::ok).unwrap_or(0),
-                        r.get_opt::<String, _>(2)
-                            .and_then(Result::ok)
-                            .unwrap_or_default(),
-                        r.get_opt::<String, _>(5)
-                            .and_then(Result::ok)
-                            .unwrap_or_default(),
-                    )
-                },
-            )
-            .await
-            .with_context(|| format!("SHOW BINLOG EVENTS IN {file} FROM {from}"))?;
-        for (pos, kind, info) in &rows {
-            if kind.starts_with("Gtid") && kind != "Gtid_list" && info_names(flavor, info, g) {
-                return Ok(Some(*pos));
+        let rows = binlog_events(conn, file, from, skip, PAGE).await?;
+        for e in &rows {
+            if e.kind.starts_with("Gtid") && e.kind != "Gtid_list" && info_names(flavor, &e.info, g) {
+                return Ok(Some(e.pos));
             }
         }
         if (rows.len() as u64) < PAGE {
             return Ok(None);
         }
-        let last = rows.last().map_or(from, |r| r.0);
-        let at_last = rows.iter().rev().take_while(|r| r.0 == last).count() as u64;
+        let last = rows.last().map_or(from, |e| e.pos);
+        let at_last = rows.iter().rev().take_while(|e| e.pos == last).count() as u64;
         if last == from {
             skip += at_last;
         } else {
             (from, skip) = (last, at_last);
         }
     }
+}
+
+/// One row of SHOW BINLOG EVENTS: where the event starts, its type and its text.
+struct BinlogEvent {
+    pos: u64,
+    kind: String,
+    info: String,
+}
+
+/// `SHOW BINLOG EVENTS IN file FROM from LIMIT skip, limit`.
+async fn binlog_events(
+    conn: &mut mysql_async::Conn,
+    file: &str,
+    from: u64,
+    skip: u64,
+    limit: u64,
+) -> Result<Vec<BinlogEvent>> {
+    conn.exec_map(
+        format!(
+            "SHOW BINLOG EVENTS IN {} FROM {from} LIMIT {skip}, {limit}",
+            quote_lit(file)
+        ),
+        (),
+        |r: mysql_async::Row| BinlogEvent {
+            pos: r.get_opt::<u64, _>(1).and_then(Result::ok).unwrap_or(0),
+            kind: r.get_opt::<String, _>(2).and_then(Result::ok).unwrap_or_default(),
+            info: r.get_opt::<String, _>(5).and_then(Result::ok).unwrap_or_default(),
+        },
+    )
+    .await
+    .with_context(|| format!("SHOW BINLOG EVENTS IN {file} FROM {from}"))
 }
 
 /// Whether a GTID event's SHOW BINLOG EVENTS text names `g`: MySQL `SET @@SESSION.GTID_NEXT=

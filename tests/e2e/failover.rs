@@ -26,21 +26,6 @@ fn test_dir() -> PathBuf {
     PathBuf::from(std::env::var("MGS_TEST_DIR").unwrap_or_else(|_| "/tmp/mgs-test-env".into()))
 }
 
-fn test_env(cmd: &str, which: &str) {
-    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
-    let out = std::process::Command::new("bash")
-        .arg(root.join("scripts/test-env.sh"))
-        .arg(cmd)
-        .arg(which)
-        .output()
-        .expect("run scripts/test-env.sh");
-    assert!(
-        out.status.success(),
-        "scripts/test-env.sh {cmd} failed:\n{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-}
-
 /// Small transactions on `env`'s server until `stop` or an error (the server died).
 fn workload(env: &Env, db: &str, from: u64, stop: Arc<AtomicBool>) -> tokio::task::JoinHandle<u64> {
     let (env, db) = (env.clone(), db.to_string());
@@ -79,7 +64,7 @@ async fn the_sync_follows_a_failover_to_the_promoted_replica() {
             return;
         }
     };
-    test_env("pair-up", which);
+    test_env(&["pair-up", which]);
     let mut a = env.clone();
     a.mysql_port = port;
     let mut b = env.clone();
@@ -163,6 +148,6 @@ async fn the_sync_follows_a_failover_to_the_promoted_replica() {
         .await;
     assert!(sync.log().contains("resuming by GTID"), "{}", sync.diag());
     sync.sigterm_and_wait().await;
-    test_env("pair-down", which);
+    test_env(&["pair-down", which]);
     pg_q(&pg, &format!("DROP SCHEMA IF EXISTS {name} CASCADE")).await;
 }

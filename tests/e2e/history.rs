@@ -31,6 +31,22 @@ async fn write(env: &Env, db: &str, from: u32, n: u32) {
     }
 }
 
+/// A database with table `t`, a sync started on it (master.info at the server's position, as
+/// the Go tool writes it), `n` rows written, applied and saved, and the sync stopped.
+async fn synced_and_stopped(env: &Env, name: &str, n: u32) -> (TestDb, SyncConfig, SyncProc) {
+    let db = TestDb::create(name).await;
+    db.create_table(T, T).await;
+    let cfg = SyncConfig::new(env, &db.name, &["t"]);
+    let mut sync = SyncProc::start(env, &cfg).await;
+    write(env, &db.name, 1, n).await;
+    sync.wait_tables_equal(&db.t("t"), &db.t("t"), &["id"], secs(60))
+        .await;
+    let end = master_pos(env).await;
+    sync.wait_master_info_at_least(&end, secs(30)).await;
+    sync.sigterm_and_wait().await;
+    (db, cfg, sync)
+}
+
 async fn pg_count(env: &Env, table: &str) -> i64 {
     let pg = env.pg().await;
     pg.query_one(&format!("SELECT count(*) FROM {table}"), &[])
@@ -74,16 +90,13 @@ async fn a_restarted_binlog_history_stops_the_sync_and_replays_only_when_asked()
     // same server is the one case the fingerprint cannot tell (README).
     reset_binlog(&env).await;
     tokio::time::sleep(Duration::from_millis(1100)).await;
-    let db = TestDb::create("history_reset").await;
-    db.create_table(T, T).await;
-    let cfg = SyncConfig::new(&env, &db.name, &["t"]);
-    let mut sync = SyncProc::start(&env, &cfg).await;
-    write(&env, &db.name, 1, 300).await;
-    sync.wait_tables_equal(&db.t("t"), &db.t("t"), &["id"], secs(60))
-        .await;
-    let end = master_pos(&env).await;
-    sync.wait_master_info_at_least(&end, secs(30)).await;
-    sync.sigterm_and_wait().await;
+    let (db, cfg, mut sync) = synced_and_stopped(&env, "history_reset", 300).await;
+    // The Go tool's master.info the sync started from had no fingerprint: it said so.
+    assert!(
+        sync.log().contains("saved without its history's fingerprint"),
+        "{}",
+        sync.diag()
+    );
     let saved = master_info_text(&sync);
     assert!(
         saved.contains("bin_origin") && saved.contains("gtid_last"),
@@ -161,23 +174,14 @@ async fn another_server_with_the_same_server_id_and_domain_is_refused() {
         println!("skipped: the twin is a MariaDB 10.11 beside this pass's MariaDB 10.11");
         return;
     }
-    test_env("twin-up");
+    test_env(&["twin-up"]);
     let twin_port: u16 = std::env::var("MGS_TWIN_PORT")
         .ok()
         .and_then(|p| p.parse().ok())
         .unwrap_or(13320);
     let mut twin = env.clone();
     twin.mysql_port = twin_port;
-    let db = TestDb::create("history_twin").await;
-    db.create_table(T, T).await;
-    let cfg = SyncConfig::new(&env, &db.name, &["t"]);
-    let mut sync = SyncProc::start(&env, &cfg).await;
-    write(&env, &db.name, 1, 30).await;
-    sync.wait_tables_equal(&db.t("t"), &db.t("t"), &["id"], secs(60))
-        .await;
-    let end = master_pos(&env).await;
-    sync.wait_master_info_at_least(&end, secs(30)).await;
-    sync.sigterm_and_wait().await;
+    let (db, cfg, mut sync) = synced_and_stopped(&env, "history_twin", 30).await;
     let saved = master_info_text(&sync);
 
     // The twin gets the same schema and more transactions than the sync's GTID state names.
@@ -232,7 +236,7 @@ async fn another_server_with_the_same_server_id_and_domain_is_refused() {
         30,
         "nothing of the twin applied"
     );
-    test_env("twin-down");
+    test_env(&["twin-down"]);
     db.cleanup().await;
 }
 
@@ -338,18 +342,4 @@ async fn an_edited_mysql_addr_keeps_the_checkpoints() {
         .await;
     sync.sigterm_and_wait().await;
     db.cleanup().await;
-}
-
-fn test_env(cmd: &str) {
-    let root = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR"));
-    let out = std::process::Command::new("bash")
-        .arg(root.join("scripts/test-env.sh"))
-        .arg(cmd)
-        .output()
-        .expect("run scripts/test-env.sh");
-    assert!(
-        out.status.success(),
-        "scripts/test-env.sh {cmd} failed:\n{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
 }

@@ -513,6 +513,23 @@ pub fn alloc_server_id() -> u32 {
     (std::process::id() % 1_000_000) * 1000 + n + 100
 }
 
+/// Runs `scripts/test-env.sh` with `args` (`pair-up mysql97`, `twin-down`, …); panics with its
+/// stderr when it fails.
+pub fn test_env(args: &[&str]) {
+    let root = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    let out = std::process::Command::new("bash")
+        .arg(root.join("scripts/test-env.sh"))
+        .args(args)
+        .output()
+        .expect("run scripts/test-env.sh");
+    assert!(
+        out.status.success(),
+        "scripts/test-env.sh {} failed:\n{}",
+        args.join(" "),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
 /// TOML string literal.
 pub fn toml_str(s: &str) -> String {
     toml::Value::String(s.to_string()).to_string()
