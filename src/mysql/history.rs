@@ -222,7 +222,8 @@ async fn event_of(
     loop {
         let rows = binlog_events(conn, file, from, skip, PAGE).await?;
         for e in &rows {
-            if e.kind.starts_with("Gtid") && e.kind != "Gtid_list" && info_names(flavor, &e.info, g) {
+            if e.kind.starts_with("Gtid") && e.kind != "Gtid_list" && info_names(flavor, &e.info, g)
+            {
                 return Ok(Some(e.pos));
             }
         }
@@ -262,8 +263,14 @@ async fn binlog_events(
         (),
         |r: mysql_async::Row| BinlogEvent {
             pos: r.get_opt::<u64, _>(1).and_then(Result::ok).unwrap_or(0),
-            kind: r.get_opt::<String, _>(2).and_then(Result::ok).unwrap_or_default(),
-            info: r.get_opt::<String, _>(5).and_then(Result::ok).unwrap_or_default(),
+            kind: r
+                .get_opt::<String, _>(2)
+                .and_then(Result::ok)
+                .unwrap_or_default(),
+            info: r
+                .get_opt::<String, _>(5)
+                .and_then(Result::ok)
+                .unwrap_or_default(),
         },
     )
     .await

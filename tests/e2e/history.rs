@@ -93,7 +93,8 @@ async fn a_restarted_binlog_history_stops_the_sync_and_replays_only_when_asked()
     let (db, cfg, mut sync) = synced_and_stopped(&env, "history_reset", 300).await;
     // The Go tool's master.info the sync started from had no fingerprint: it said so.
     assert!(
-        sync.log().contains("saved without its history's fingerprint"),
+        sync.log()
+            .contains("saved without its history's fingerprint"),
         "{}",
         sync.diag()
     );
