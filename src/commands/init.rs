@@ -43,7 +43,6 @@ use crate::pipeline::start::{load_tables, Load};
 use crate::postgres::connect::connect_pg;
 use crate::postgres::connect::is_greenplum;
 use crate::postgres::initial::prepare_targets;
-use crate::state::checkpoint::Checkpoints;
 use crate::state::init_state::{self, InitState};
 use crate::state::master_info;
 use crate::state::schema_history::SchemaHistory;
@@ -261,7 +260,7 @@ async fn load(s: &Settings, truncate: bool, only: &[String]) -> Result<Position>
         .collect();
     let at = Mark::at(&replay_from);
     if let Some(kept) = kept_at {
-        if let Some(cp) = Checkpoints::setup(cfg, &pg, greenplum).await {
+        if let Some(cp) = crate::state::install::checkpoints(cfg, &pg, greenplum).await {
             cp.forget_workers(&pg).await?;
             SchemaHistory::new(&cp, &cfg.checkpoint_schema)
                 .reset(&pg, &at, &copied)
@@ -282,7 +281,7 @@ async fn load(s: &Settings, truncate: bool, only: &[String]) -> Result<Position>
         );
         return Ok(kept);
     }
-    if let Some(cp) = Checkpoints::setup(cfg, &pg, greenplum).await {
+    if let Some(cp) = crate::state::install::checkpoints(cfg, &pg, greenplum).await {
         cp.clear(&pg).await?;
         let history = SchemaHistory::new(&cp, &cfg.checkpoint_schema);
         history.clear(&pg).await?;

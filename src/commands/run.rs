@@ -59,7 +59,7 @@ pub async fn run(s: Settings, config_path: &Path) -> Result<()> {
         tracing::info!("Greenplum mode: a batch deletes its keys, then inserts the final rows, in one transaction");
     }
     drop(probe);
-    let checkpoints = Checkpoints::setup(&cfg, &pg, greenplum).await;
+    let checkpoints = crate::state::install::checkpoints(&cfg, &pg, greenplum).await;
     let metrics = Metrics::new(&cfg)?;
     let snapshot: status::Shared = Default::default();
     if !cfg.stat_addr.is_empty() {

@@ -19,12 +19,10 @@ use anyhow::{Context, Result};
 use tokio_postgres::types::ToSql;
 
 use crate::config::Config;
-use crate::error::FENCED;
 use crate::model::change::ROUTING_VERSION;
 use crate::model::history::{Fingerprint, Origin, Place};
 use crate::model::mark::{binlog_base, Mark};
 use crate::model::position::Position;
-use crate::sql::{qualified, quote_ident};
 
 /// The first key of the advisory locks this project takes (`MGS` in ASCII); the second says
 /// which (0: creating the tables; a source's hash: its lease).
@@ -139,89 +137,15 @@ pub struct Checkpoints {
 }
 
 impl Checkpoints {
-    /// Creates the table if needed; `None` (with a warning) when the schema is off or the
-    /// PostgreSQL user may not create it: the sync then works as before, on master.info alone.
-    pub async fn setup(
+    /// The checkpoints of this sync in `table` (installed by [`crate::state::install`]);
+    /// `lease_table` and `fence_fn` are the lease's (see [`crate::state::lease`]).
+    pub(crate) fn new(
         cfg: &Config,
-        pg: &deadpool_postgres::Pool,
+        table: String,
+        lease_table: String,
+        fence_fn: &str,
         greenplum: bool,
-    ) -> Option<Arc<Checkpoints>> {
-        if cfg.checkpoint_schema.is_empty() {
-            return None;
-        }
-        let table = qualified(&cfg.checkpoint_schema, "checkpoint");
-        let history_table = crate::state::schema_history::table_name(&cfg.checkpoint_schema);
-        let lease_table = qualified(&cfg.checkpoint_schema, "lease");
-        let fence_fn = qualified(&cfg.checkpoint_schema, "fence");
-        // Greenplum locks whole tables for FOR SHARE: there the check is a plain read.
-        let share = if greenplum { "" } else { " FOR SHARE" };
-        let table_lit = format!("'{}'", table.replace('\'', "''"));
-        let ddl = format!(
-            "CREATE SCHEMA IF NOT EXISTS {schema};
-             CREATE TABLE IF NOT EXISTS {table} (
-                 source text NOT NULL,
-                 worker integer NOT NULL,
-                 workers integer NOT NULL,
-                 bin_name text NOT NULL,
-                 bin_pos bigint NOT NULL,
-                 seq integer NOT NULL,
-                 updated_at timestamptz NOT NULL DEFAULT now(),
-                 gtid text,
-                 PRIMARY KEY (source, worker)
-             );
-             DO $add$ BEGIN
-                 IF NOT EXISTS (SELECT 1 FROM pg_attribute WHERE attrelid = {table_lit}::regclass
-                                AND attname = 'gtid' AND NOT attisdropped) THEN
-                     ALTER TABLE {table} ADD COLUMN gtid text;
-                 END IF;
-                 IF NOT EXISTS (SELECT 1 FROM pg_attribute WHERE attrelid = {table_lit}::regclass
-                                AND attname = 'origin' AND NOT attisdropped) THEN
-                     ALTER TABLE {table} ADD COLUMN origin text;
-                     ALTER TABLE {table} ADD COLUMN gtid_last text;
-                     ALTER TABLE {table} ADD COLUMN routing integer;
-                 END IF;
-             END $add$;
-             {history};
-             CREATE TABLE IF NOT EXISTS {lease_table} (
-                 source text PRIMARY KEY,
-                 epoch bigint NOT NULL,
-                 holder text NOT NULL,
-                 since timestamptz NOT NULL DEFAULT now()
-             );
-             CREATE OR REPLACE FUNCTION {fence_fn}(p_source text, p_epoch bigint) RETURNS void
-             LANGUAGE plpgsql AS $fence$
-             DECLARE h text;
-             BEGIN
-                 PERFORM 1 FROM {lease_table} WHERE source = p_source AND epoch = p_epoch{share};
-                 IF NOT FOUND THEN
-                     SELECT holder INTO h FROM {lease_table} WHERE source = p_source;
-                     RAISE EXCEPTION 'this sync no longer holds the lease of %: % holds it now',
-                         p_source, coalesce(h, 'nobody') USING ERRCODE = '{FENCED}';
-                 END IF;
-             END $fence$",
-            schema = quote_ident(&cfg.checkpoint_schema),
-            history = crate::state::schema_history::ddl(&history_table),
-        );
-        let created = async {
-            let mut client = pg.get().await?;
-            // Several syncs may start at once: CREATE OR REPLACE FUNCTION must not race.
-            let tx = client.transaction().await?;
-            tx.batch_execute(&format!(
-                "SELECT pg_advisory_xact_lock({LEASE_LOCK_CLASS}, 0)"
-            ))
-            .await?;
-            tx.batch_execute(&ddl).await?;
-            tx.commit().await?;
-            anyhow::Ok(())
-        }
-        .await;
-        if let Err(e) = created {
-            tracing::warn!(
-                "cannot create the checkpoint table {table} ({e:#}): replays after a crash will rewrite \
-                 rows already applied (harmless, but not exact); grant CREATE or set checkpoint_schema = \"\""
-            );
-            return None;
-        }
+    ) -> Checkpoints {
         let insert = format!(
             "INSERT INTO {table} AS c (source, worker, workers, bin_name, bin_pos, seq, gtid, origin, \
              gtid_last, routing, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, now())"
@@ -249,15 +173,8 @@ impl Checkpoints {
                 None,
             )
         };
-        let source = format!("server_id {}", cfg.server_id);
-        if let Err(e) = carry_over(pg, &table, &history_table, cfg, &source).await {
-            tracing::warn!(
-                "cannot carry the checkpoints of {} over to {source:?} ({e:#})",
-                cfg.mysql_addr
-            );
-        }
-        Some(Arc::new(Checkpoints {
-            source,
+        Checkpoints {
+            source: source_name(cfg),
             workers: cfg.concurrent_size,
             table,
             upsert_sql,
@@ -267,7 +184,7 @@ impl Checkpoints {
             lease_table,
             lease_id: format!("server_id {}", cfg.server_id),
             mariadb: cfg.flavor == crate::config::Flavor::Mariadb,
-        }))
+        }
     }
 
     /// Which sync this is: `server_id N`.
@@ -653,64 +570,9 @@ impl Checkpoints {
     }
 }
 
-/// Renames the rows of this sync from the name earlier versions gave it (`mysql_addr#server_id`)
-/// to `source`, in the checkpoint table and the schema history, unless rows under `source`
-/// exist already. The spelling of `mysql_addr` the rows were written with may differ from
-/// today's (a server added to the list, a host renamed): of several, the one written last is
-/// taken (the others are older syncs with the same `server_id`, whose rows are left alone).
-async fn carry_over(
-    pg: &deadpool_postgres::Pool,
-    table: &str,
-    history: &str,
-    cfg: &Config,
-    source: &str,
-) -> Result<()> {
-    let mut client = pg.get().await?;
-    let tx = client.transaction().await?;
-    let taken: Option<String> = tx
-        .query_opt(
-            &format!(
-                "SELECT source FROM {table} WHERE source LIKE '%#' || $1 \
-                 AND NOT EXISTS (SELECT 1 FROM {table} WHERE source = $2) \
-                 GROUP BY source ORDER BY bool_or(source = $3) DESC, max(updated_at) DESC LIMIT 1"
-            ),
-            &[
-                &cfg.server_id.to_string(),
-                &source,
-                &format!("{}#{}", cfg.mysql_addr, cfg.server_id),
-            ],
-        )
-        .await?
-        .map(|r| r.get(0));
-    let Some(old) = taken else { return Ok(()) };
-    // Copied and deleted rather than updated: `source` is in Greenplum's distribution key.
-    tx.execute(
-        &format!(
-            "INSERT INTO {table} (source, worker, workers, bin_name, bin_pos, seq, updated_at, gtid, origin, \
-             gtid_last, routing) SELECT $1, worker, workers, bin_name, bin_pos, seq, updated_at, gtid, origin, \
-             gtid_last, routing FROM {table} WHERE source = $2"
-        ),
-        &[&source, &old],
-    )
-    .await?;
-    tx.execute(
-        &format!(
-            "INSERT INTO {history} (source, source_schema, source_table, bin_name, bin_pos, seq, definition, \
-             statement, recorded_at) SELECT $1, source_schema, source_table, bin_name, bin_pos, seq, definition, \
-             statement, recorded_at FROM {history} WHERE source = $2"
-        ),
-        &[&source, &old],
-    )
-    .await?;
-    for t in [table, history] {
-        tx.execute(&format!("DELETE FROM {t} WHERE source = $1"), &[&old])
-            .await?;
-    }
-    tx.commit().await?;
-    tracing::info!(
-        "checkpoints of {old:?} carried over to {source:?} (a sync is named by its server_id now)"
-    );
-    Ok(())
+/// What a sync is named by in the tables of the PostgreSQL side: its replica `server_id`.
+pub fn source_name(cfg: &Config) -> String {
+    format!("server_id {}", cfg.server_id)
 }
 
 /// The mark held in a checkpoint row's `bin_name, bin_pos, seq` columns, from column `first`.

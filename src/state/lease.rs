@@ -25,7 +25,35 @@ use tokio::sync::watch;
 
 use crate::config::Config;
 use crate::error::Backoff;
+use crate::error::FENCED;
 use crate::state::checkpoint::{Checkpoints, LEASE_LOCK_CLASS};
+
+/// The lease's table and its fence function (run by [`crate::state::install`]). The fence is
+/// what every checkpoint write calls inside its transaction: it refuses the commit when this
+/// process no longer holds `epoch` (SQLSTATE [`FENCED`]). Greenplum locks whole tables for
+/// `FOR SHARE`, so there the check is a plain read.
+pub fn ddl(lease_table: &str, fence_fn: &str, greenplum: bool) -> String {
+    let share = if greenplum { "" } else { " FOR SHARE" };
+    format!(
+        "CREATE TABLE IF NOT EXISTS {lease_table} (
+             source text PRIMARY KEY,
+             epoch bigint NOT NULL,
+             holder text NOT NULL,
+             since timestamptz NOT NULL DEFAULT now()
+         );
+         CREATE OR REPLACE FUNCTION {fence_fn}(p_source text, p_epoch bigint) RETURNS void
+         LANGUAGE plpgsql AS $fence$
+         DECLARE h text;
+         BEGIN
+             PERFORM 1 FROM {lease_table} WHERE source = p_source AND epoch = p_epoch{share};
+             IF NOT FOUND THEN
+                 SELECT holder INTO h FROM {lease_table} WHERE source = p_source;
+                 RAISE EXCEPTION 'this sync no longer holds the lease of %: % holds it now',
+                     p_source, coalesce(h, 'nobody') USING ERRCODE = '{FENCED}';
+             END IF;
+         END $fence$"
+    )
+}
 
 /// How often a standby asks for the lock.
 const POLL: Duration = Duration::from_secs(1);

@@ -1,10 +1,11 @@
 //! What survives a restart: `master.info`, the transactional checkpoint in PostgreSQL, the
 //! progress of an interrupted `init`, the tables being reloaded by `init --tables`, the
 //! acknowledgement window that decides how far positions may move, and the lease that decides
-//! which of several syncs applies.
+//! which of several syncs applies; `install` creates their tables in PostgreSQL.
 
 pub mod checkpoint;
 pub mod init_state;
+pub mod install;
 pub mod lease;
 pub mod master_info;
 pub mod reload;
