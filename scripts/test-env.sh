@@ -13,7 +13,8 @@
 #        comma list of mariadb,mysql97,mariadb118), MGS_CHROOT_DIR (default
 #        /var/tmp/mgs-chroots: the chroots, kept by `down` as a cache; built by
 #        `install` or `up` when missing, which needs root and the network),
-#        MGS_DEBIAN_MIRROR (http://deb.debian.org/debian).
+#        MGS_DEBIAN_MIRROR (default: the Debian mirror this machine's own apt
+#        configuration uses for its release; the repository names none).
 #
 # All servers also speak TLS with a throw-away CA in <dir>/tls (ca.pem, server
 # cert for DNS:localhost only, client cert CN mgs_cert, unrelated other-ca.pem);
@@ -44,7 +45,7 @@ MYSQL97_PORT="${MGS_MYSQL97_PORT:-13307}"
 MARIADB118_PORT="${MGS_MARIADB118_PORT:-13308}"
 SOURCES="${MGS_SOURCES:-all}"
 CHROOT_DIR="${MGS_CHROOT_DIR:-/var/tmp/mgs-chroots}"
-DEBIAN_MIRROR="${MGS_DEBIAN_MIRROR:-http://deb.debian.org/debian}"
+DEBIAN_MIRROR="${MGS_DEBIAN_MIRROR:-}" # see apt_mirror
 
 ADMIN_USER=mgs
 ADMIN_PASS=mgs-pass
@@ -89,6 +90,39 @@ else
 fi
 
 log() { printf 'test-env: %s\n' "$*" >&2; }
+
+# apt_mirror: the mirror this machine's apt takes its own release from (the first enabled
+# entry, deb822 `.sources` or one-line `sources.list`, whose suite is the release's codename:
+# the main archive, not security updates nor a third party's repository). Empty if none.
+apt_mirror() {
+  local codename f
+  # shellcheck source=/dev/null
+  codename="$(. /etc/os-release && echo "${VERSION_CODENAME:-}")"
+  [[ -n $codename ]] || return 0
+  for f in /etc/apt/sources.list.d/*.sources; do
+    [[ -r $f ]] || continue
+    awk -v want="$codename" '
+      function flush() {
+        if (on && deb && uri != "" && ok) { print uri; found = 1; exit }
+        on = 1; deb = 0; uri = ""; ok = 0
+      }
+      BEGIN { on = 1 }
+      /^[[:space:]]*$/ { flush(); next }
+      tolower($1) == "enabled:" && tolower($2) == "no" { on = 0 }
+      tolower($1) == "types:" { for (i = 2; i <= NF; i++) if ($i == "deb") deb = 1 }
+      tolower($1) == "uris:" { uri = $2 }
+      tolower($1) == "suites:" { for (i = 2; i <= NF; i++) if ($i == want) ok = 1 }
+      END { if (!found) flush() }
+    ' "$f" | head -n 1 | grep . && return 0
+  done
+  for f in /etc/apt/sources.list /etc/apt/sources.list.d/*.list; do
+    [[ -r $f ]] || continue
+    # deb [options] URI suite components...
+    sed -e 's/\[[^]]*\]//' "$f" | awk -v want="$codename" '$1 == "deb" && $3 == want { print $2; exit }' |
+      grep . && return 0
+  done
+  return 0
+}
 die() {
   log "ERROR: $*"
   exit 1
@@ -786,7 +820,10 @@ chroot_build() {
   log "building the $S_LABEL chroot in $root (debootstrap sid + $S_PKGS; log: $blog)"
   local t0=$SECONDS
   : >"$blog"
-  if ! debootstrap --variant=minbase sid "$root" "$DEBIAN_MIRROR" >>"$blog" 2>&1; then
+  local mirror="${DEBIAN_MIRROR:-$(apt_mirror)}"
+  [[ -n $mirror ]] ||
+    die "no Debian mirror in this machine's apt configuration (/etc/apt/sources.list*); set MGS_DEBIAN_MIRROR"
+  if ! debootstrap --variant=minbase sid "$root" "$mirror" >>"$blog" 2>&1; then
     chroot_build_failed "$root" "$blog" "debootstrap"
   fi
   # No service starts from package scripts inside the chroot.
