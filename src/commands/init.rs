@@ -291,7 +291,17 @@ async fn load(s: &Settings, truncate: bool, only: &[String]) -> Result<Position>
     let snapshot_gtid = state.lock().unwrap().0.gtid.clone();
     let gtids = match &snapshot_gtid {
         Some(text) => Some(GtidState::parse(text, cfg.flavor == Flavor::Mariadb)?),
-        None => binlog_gtid_pos(cfg, &mysql, &replay_from).await,
+        // MySQL gives the state with the snapshot's position; MariaDB names it for the position.
+        None if cfg.flavor == Flavor::Mariadb => {
+            let mut c = mysql.get_conn().await?;
+            crate::mysql::connect::binlog_gtid_pos(&mut c, &replay_from)
+                .await
+                .unwrap_or_else(|e| {
+                    tracing::debug!("{e:#}");
+                    None
+                })
+        }
+        None => None,
     };
     if let Some(g) = &gtids {
         tracing::info!("GTID state at {replay_from}: {g}");
@@ -314,35 +324,4 @@ async fn load(s: &Settings, truncate: bool, only: &[String]) -> Result<Position>
         rows as f64 / secs.max(0.001)
     );
     Ok(replay_from)
-}
-
-/// MariaDB's GTID state at `pos` of its own binlog (`BINLOG_GTID_POS()`); `None` on MySQL,
-/// which gives the state with the snapshot's position instead.
-async fn binlog_gtid_pos(
-    cfg: &crate::config::Config,
-    mysql: &mysql_async::Pool,
-    pos: &Position,
-) -> Option<GtidState> {
-    if cfg.flavor != Flavor::Mariadb {
-        return None;
-    }
-    let asked = async {
-        let mut c = mysql.get_conn().await?;
-        let text: Option<Option<String>> = mysql_async::prelude::Queryable::exec_first(
-            &mut c,
-            "SELECT BINLOG_GTID_POS(?, ?)",
-            (&*pos.file, pos.pos),
-        )
-        .await?;
-        anyhow::Ok(text.flatten())
-    }
-    .await;
-    match asked {
-        Ok(Some(text)) => GtidState::parse(&text, true).ok(),
-        Ok(None) => None,
-        Err(e) => {
-            tracing::debug!("BINLOG_GTID_POS({pos}): {e:#}");
-            None
-        }
-    }
 }

@@ -102,16 +102,14 @@ impl GtidState {
         if mariadb {
             let mut m = BTreeMap::new();
             for p in parts {
-                let n: Vec<&str> = p.split('-').collect();
-                let [d, s, q] = n[..] else {
-                    bail!("{p:?} is not a MariaDB GTID (domain-server-sequence)");
-                };
-                let num = |x: &str| {
-                    x.parse::<u64>().map_err(|_| {
-                        anyhow!("{p:?} is not a MariaDB GTID (domain-server-sequence)")
-                    })
-                };
-                m.insert(num(d)? as u32, (num(s)? as u32, num(q)?));
+                if let Gtid::Mariadb {
+                    domain,
+                    server,
+                    seq,
+                } = Gtid::parse(p, true)?
+                {
+                    m.insert(domain, (server, seq));
+                }
             }
             return Ok(GtidState::Mariadb(m));
         }

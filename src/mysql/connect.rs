@@ -255,6 +255,21 @@ pub async fn binary_logs(conn: &mut mysql_async::Conn) -> Result<Vec<(String, u6
     .context("SHOW BINARY LOGS (the sync user needs REPLICATION CLIENT, on MariaDB BINLOG MONITOR)")
 }
 
+/// MariaDB's GTID position at `pos` of its own binlog (`BINLOG_GTID_POS()`); `None` when
+/// the server names none there.
+pub async fn binlog_gtid_pos(
+    conn: &mut mysql_async::Conn,
+    pos: &Position,
+) -> Result<Option<crate::model::gtid::GtidState>> {
+    let text: Option<Option<String>> = conn
+        .exec_first("SELECT BINLOG_GTID_POS(?, ?)", (&*pos.file, pos.pos))
+        .await
+        .with_context(|| format!("BINLOG_GTID_POS({pos})"))?;
+    text.flatten()
+        .map(|t| crate::model::gtid::GtidState::parse(&t, true))
+        .transpose()
+}
+
 #[cfg(test)]
 mod tests {
     #[test]

@@ -197,15 +197,22 @@ async fn gtids_before(
 
 /// MariaDB's `[0-1-802,0-2-5,1-3-9]`: per domain, the newest sequence number.
 fn mariadb_list(info: &str) -> Result<GtidState> {
-    let mut state = GtidState::empty_mariadb();
+    let mut newest = std::collections::BTreeMap::new();
     let inner = info.trim().trim_start_matches('[').trim_end_matches(']');
     for part in inner.split(',').map(str::trim).filter(|p| !p.is_empty()) {
-        let g = Gtid::parse(part, true)?;
-        let mut one = GtidState::parse(&g.to_string(), true)?;
-        one.merge(&state);
-        state = one;
+        if let Gtid::Mariadb {
+            domain,
+            server,
+            seq,
+        } = Gtid::parse(part, true)?
+        {
+            let e = newest.entry(domain).or_insert((server, seq));
+            if seq > e.1 {
+                *e = (server, seq);
+            }
+        }
     }
-    Ok(state)
+    Ok(GtidState::Mariadb(newest))
 }
 
 /// The position of `g`'s GTID event in `file`, from SHOW BINLOG EVENTS, read in pages.

@@ -14,7 +14,7 @@ use crate::model::history::{another_history, Origin, Place, WAYS_FORWARD};
 use crate::model::mark::Mark;
 use crate::model::position::{file_index, Position};
 use crate::model::table::{Skip, TableMeta};
-use crate::mysql::connect::binary_logs;
+use crate::mysql::connect::{binary_logs, binlog_gtid_pos};
 use crate::mysql::history::{file_origin, find_stamp, StampSearch};
 use crate::state::checkpoint::Checkpoints;
 use crate::state::master_info;
@@ -168,11 +168,16 @@ pub async fn start_position(cfg: &Config, pool: &mysql_async::Pool) -> Result<Pl
 }
 
 /// The start of the first binlog the server has.
-fn first_binlog(logs: &[(String, u64)], path: &std::path::Path) -> Result<Place> {
+fn first_position(logs: &[(String, u64)]) -> Result<Position> {
     let first = logs
         .first()
         .ok_or_else(|| anyhow!("the server lists no binary logs (SHOW BINARY LOGS is empty)"))?;
-    let p = Position::new(first.0.clone(), 4);
+    Ok(Position::new(first.0.clone(), 4))
+}
+
+/// No saved position: the start of the first binlog the server has.
+fn first_binlog(logs: &[(String, u64)], path: &std::path::Path) -> Result<Place> {
+    let p = first_position(logs)?;
     tracing::warn!(
         "no position in {}: starting from the first binlog the server still has, {p}",
         path.display()
@@ -279,10 +284,7 @@ pub async fn plan_resume(
     );
     let another = |why: String| -> Result<Resume> {
         if cfg.new_history == NewHistory::Replay {
-            let first = logs.first().ok_or_else(|| {
-                anyhow!("the server lists no binary logs (SHOW BINARY LOGS is empty)")
-            })?;
-            let start = Position::new(first.0.clone(), 4);
+            let start = first_position(&logs)?;
             tracing::warn!(
                 "{why}. new_history = \"replay\": replaying this server's binlog from its first file, {start}, \
                  into the existing tables (the checkpoints, reloads and schema history of the old history are \
@@ -480,14 +482,9 @@ pub async fn plan_resume(
 async fn with_gtids_here(cfg: &Config, conn: &mut mysql_async::Conn, at: &Place) -> Place {
     let mut at = at.clone();
     if at.gtids.is_none() && cfg.flavor == Flavor::Mariadb {
-        let asked: Result<Option<Option<String>>> = conn
-            .exec_first("SELECT BINLOG_GTID_POS(?, ?)", (&*at.pos.file, at.pos.pos))
-            .await
-            .map_err(Into::into);
-        match asked {
-            Ok(Some(Some(text))) => at.gtids = GtidState::parse(&text, true).ok(),
-            Ok(_) => {}
-            Err(e) => tracing::debug!("BINLOG_GTID_POS({}): {e:#}", at.pos),
+        match binlog_gtid_pos(conn, &at.pos).await {
+            Ok(g) => at.gtids = g,
+            Err(e) => tracing::debug!("{e:#}"),
         }
     }
     at
@@ -535,15 +532,9 @@ async fn same_history(
     g: &GtidState,
 ) -> Result<bool> {
     match cfg.flavor {
-        Flavor::Mariadb => {
-            let text: Option<Option<String>> = conn
-                .exec_first("SELECT BINLOG_GTID_POS(?, ?)", (&*pos.file, pos.pos))
-                .await?;
-            Ok(match text.flatten() {
-                Some(t) => GtidState::parse(&t, true).is_ok_and(|here| here == *g),
-                None => false,
-            })
-        }
+        Flavor::Mariadb => Ok(binlog_gtid_pos(conn, pos)
+            .await
+            .is_ok_and(|here| here.as_ref() == Some(g))),
         Flavor::Mysql => {
             let rows: Vec<mysql_async::Row> = conn
                 .query(format!(

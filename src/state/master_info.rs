@@ -40,16 +40,7 @@ pub fn load(path: &Path) -> Result<Option<Position>> {
 /// The GTID state `master.info` holds for its position, if it has one. `mariadb` says which
 /// form the text is in.
 pub fn load_gtids(path: &Path, mariadb: bool) -> Result<Option<GtidState>> {
-    let Some(mi) = read(path)? else {
-        return Ok(None);
-    };
-    mi.gtid
-        .filter(|g| !g.trim().is_empty())
-        .map(|g| {
-            GtidState::parse(&g, mariadb)
-                .with_context(|| format!("{}: the gtid line", path.display()))
-        })
-        .transpose()
+    Ok(load_place(path, mariadb)?.and_then(|p| p.gtids))
 }
 
 /// The whole saved place: position, GTID state and fingerprint. `mariadb` says which form the
@@ -58,7 +49,15 @@ pub fn load_place(path: &Path, mariadb: bool) -> Result<Option<Place>> {
     let Some(mi) = read(path)? else {
         return Ok(None);
     };
-    let gtids = load_gtids(path, mariadb)?;
+    let gtids = mi
+        .gtid
+        .as_deref()
+        .filter(|g| !g.trim().is_empty())
+        .map(|g| {
+            GtidState::parse(g, mariadb)
+                .with_context(|| format!("{}: the gtid line", path.display()))
+        })
+        .transpose()?;
     let fp = Fingerprint::from_texts(mi.bin_origin.as_deref(), mi.gtid_last.as_deref(), mariadb)
         .with_context(|| format!("{}: the bin_origin / gtid_last line", path.display()))?;
     Ok(Some(Place {

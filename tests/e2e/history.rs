@@ -31,9 +31,9 @@ async fn write(env: &Env, db: &str, from: u32, n: u32) {
     }
 }
 
-/// A database with table `t`, a sync started on it (master.info at the server's position, as
-/// the Go tool writes it), `n` rows written, applied and saved, and the sync stopped.
-async fn synced_and_stopped(env: &Env, name: &str, n: u32) -> (TestDb, SyncConfig, SyncProc) {
+/// A database with table `t`, a sync started on it (master.info at the server's position),
+/// and `n` rows written and applied; the sync still runs.
+async fn synced(env: &Env, name: &str, n: u32) -> (TestDb, SyncConfig, SyncProc) {
     let db = TestDb::create(name).await;
     db.create_table(T, T).await;
     let cfg = SyncConfig::new(env, &db.name, &["t"]);
@@ -41,6 +41,13 @@ async fn synced_and_stopped(env: &Env, name: &str, n: u32) -> (TestDb, SyncConfi
     write(env, &db.name, 1, n).await;
     sync.wait_tables_equal(&db.t("t"), &db.t("t"), &["id"], secs(60))
         .await;
+    (db, cfg, sync)
+}
+
+/// [`synced`] (master.info written as the Go tool writes it), then the position saved and the
+/// sync stopped.
+async fn synced_and_stopped(env: &Env, name: &str, n: u32) -> (TestDb, SyncConfig, SyncProc) {
+    let (db, cfg, mut sync) = synced(env, name, n).await;
     let end = master_pos(env).await;
     sync.wait_master_info_at_least(&end, secs(30)).await;
     sync.sigterm_and_wait().await;
@@ -247,13 +254,7 @@ async fn another_server_with_the_same_server_id_and_domain_is_refused() {
 async fn checkpoints_of_another_routing_version_are_dropped() {
     let _servers = Servers::shared();
     let env = Env::get();
-    let db = TestDb::create("history_routing").await;
-    db.create_table(T, T).await;
-    let cfg = SyncConfig::new(&env, &db.name, &["t"]);
-    let mut sync = SyncProc::start(&env, &cfg).await;
-    write(&env, &db.name, 1, 40).await;
-    sync.wait_tables_equal(&db.t("t"), &db.t("t"), &["id"], secs(60))
-        .await;
+    let (db, cfg, mut sync) = synced(&env, "history_routing", 40).await;
     sync.kill9();
     let pg = env.pg().await;
     let source = format!("server_id {}", cfg.server_id);
@@ -284,14 +285,7 @@ async fn checkpoints_of_another_routing_version_are_dropped() {
 async fn an_edited_mysql_addr_keeps_the_checkpoints() {
     let _servers = Servers::shared();
     let env = Env::get();
-    let db = TestDb::create("history_addr").await;
-    db.create_table(T, T).await;
-    let cfg = SyncConfig::new(&env, &db.name, &["t"]);
-    let mut sync = SyncProc::start(&env, &cfg).await;
-    write(&env, &db.name, 1, 40).await;
-    sync.wait_tables_equal(&db.t("t"), &db.t("t"), &["id"], secs(60))
-        .await;
-    sync.sigterm_and_wait().await;
+    let (db, cfg, mut sync) = synced_and_stopped(&env, "history_addr", 40).await;
     let pg = env.pg().await;
     let source = format!("server_id {}", cfg.server_id);
     // As an earlier version named them.
