@@ -8,6 +8,11 @@ use crate::model::position::{file_index, Position};
 
 /// Where one change sits in the binlog: file, start of its rows event, and its number within
 /// the event (from 1; a TRUNCATE is marked with 0 at the end of its event).
+///
+/// Marks are ordered only within one binlog sequence (the same base name): `partial_cmp` of
+/// marks in different sequences is `None`, so `<`, `<=`, `>` and `>=` between them are all
+/// false, and no caller can take an order that means nothing for one that does. Within a
+/// sequence the file's number orders first (`.1000000` after `.999999`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Mark {
     pub file: Arc<str>,
@@ -15,20 +20,19 @@ pub struct Mark {
     pub seq: u32,
 }
 
-impl Ord for Mark {
-    fn cmp(&self, other: &Self) -> Ordering {
-        (file_index(&self.file), &*self.file, self.pos, self.seq).cmp(&(
-            file_index(&other.file),
-            &*other.file,
-            other.pos,
-            other.seq,
-        ))
-    }
-}
-
 impl PartialOrd for Mark {
     fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
-        Some(self.cmp(other))
+        if !self.same_sequence(other) {
+            return None;
+        }
+        Some(
+            (file_index(&self.file), &*self.file, self.pos, self.seq).cmp(&(
+                file_index(&other.file),
+                &*other.file,
+                other.pos,
+                other.seq,
+            )),
+        )
     }
 }
 
@@ -58,4 +62,43 @@ impl std::fmt::Display for Mark {
 /// The base name of a binlog file (`mysql-bin` of `mysql-bin.000042`).
 pub fn binlog_base(file: &str) -> &str {
     file.rsplit_once('.').map_or(file, |(base, _)| base)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn m(file: &str, pos: u64, seq: u32) -> Mark {
+        Mark {
+            file: file.into(),
+            pos,
+            seq,
+        }
+    }
+
+    #[test]
+    fn marks_order_within_a_sequence_only() {
+        assert!(m("b.000001", 9, 2) < m("b.000002", 4, 1));
+        assert!(
+            m("b.999999", 9, 0) < m("b.1000000", 4, 0),
+            "by the file's number"
+        );
+        assert!(m("b.000001", 9, 1) < m("b.000001", 9, 2));
+        let other = m("other.000009", 4, 0);
+        assert_eq!(m("b.000001", 4, 0).partial_cmp(&other), None);
+        assert!(!(m("b.000001", 4, 0) < other) && !(m("b.000001", 4, 0) >= other));
+        let p = |f: &str, n| Position::new(f, n);
+        assert!(p("b.000002", 4) > p("b.000001", 900));
+        assert_eq!(p("b.000002", 4).partial_cmp(&p("c.000001", 4)), None);
+    }
+
+    #[test]
+    fn the_floor_is_the_lowest_mark_of_one_sequence() {
+        use crate::state::checkpoint::floor;
+        let a = m("b.000002", 4, 1);
+        let b = m("b.000001", 900, 3);
+        assert_eq!(floor(&[Some(a.clone()), Some(b.clone())]), Some(b.clone()));
+        assert_eq!(floor(&[Some(a.clone()), None]), None);
+        assert_eq!(floor(&[Some(a), Some(m("c.000001", 4, 1))]), None);
+    }
 }

@@ -3,11 +3,22 @@
 use std::fmt;
 use std::sync::Arc;
 
+use crate::model::mark::Mark;
+
 /// A point in the server's binlog: the file and the byte offset of the next event to read.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+///
+/// Ordered as [`Mark`]s are: only within one binlog sequence (`partial_cmp` is `None`
+/// across sequences), by file number, then offset.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct Position {
     pub file: Arc<str>,
     pub pos: u64,
+}
+
+impl PartialOrd for Position {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Mark::at(self).partial_cmp(&Mark::at(other))
+    }
 }
 
 impl Position {

@@ -125,6 +125,14 @@ impl Metrics {
         })
     }
 
+    /// Metrics kept in this process only (no statsd): the writer's unit tests use them.
+    pub fn silent() -> Self {
+        Metrics {
+            client: Arc::new(StatsdClient::from_sink("", NopMetricSink)),
+            shared: Arc::default(),
+        }
+    }
+
     /// A batch committed: count its rows per table and operation, and the lag of its newest event.
     pub fn applied(&self, rows: &[(&str, RowKind)], newest_event: u64, latency: Duration) {
         let mut per: BTreeMap<&str, Counts> = BTreeMap::new();

@@ -20,7 +20,6 @@ use crate::model::history::Place;
 use crate::model::mark::Mark;
 use crate::model::position::Position;
 use crate::model::table::TableMeta;
-use crate::mysql::connect::binary_logs;
 use crate::mysql::reader::{AlreadyApplied, Outputs, Reader, Stop};
 use crate::ops::metrics::{Metrics, Snapshot};
 use crate::ops::status;
@@ -46,10 +45,6 @@ pub struct Pipeline {
     pub checkpoints: Option<Arc<Checkpoints>>,
     /// Tables reloaded by `init --tables` (see [`crate::state::reload`]).
     pub reloads: crate::state::reload::Reloads,
-    /// Each worker's last committed batch, and the last position noted in PostgreSQL: what
-    /// this process knows PostgreSQL confirmed (see [`Checkpoints::lost`]).
-    pub committed: crate::state::checkpoint::Committed,
-    pub recorded: Arc<std::sync::Mutex<Option<Position>>>,
     /// `true` while this sync holds the lease (see [`crate::state::lease`]): the run stops
     /// when it turns false. `None` without a lease.
     pub lease: Option<watch::Receiver<bool>>,
@@ -101,25 +96,18 @@ impl Pipeline {
         Ok(metas)
     }
 
-    /// Whether every worker's mark was recorded in a binlog file of the origin the server's
-    /// file of that name has (see [`crate::model::history`]).
-    async fn marks_in_this_history(&self, cp: &Checkpoints, logs: &[(String, u64)]) -> Result<()> {
-        let saved: Vec<(String, String, crate::model::history::Origin)> = cp
-            .mark_origins(&self.pg)
-            .await
-            .map_err(|e| retryable(e.context("reading the checkpoints")))?
-            .into_iter()
-            .map(|(file, o)| (format!("a worker's checkpoint in {}", cp.table()), file, o))
-            .collect();
-        crate::pipeline::start::check_origins(&self.cfg, &self.opts, logs, &saved).await
-    }
-
     /// Runs until shutdown or failure; returns the acknowledged place (position, GTID state,
     /// fingerprint) either way. `at` is where to start, with what is known there; `by_gtid`
     /// asks the server for what follows its GTID state, otherwise the stream starts at its file
     /// and offset, and the file must have the origin saved with it (checked by the reader on
-    /// the file's first event, before anything of it is read).
-    pub async fn run(self, at: Place, by_gtid: bool) -> (Place, Result<()>) {
+    /// the file's first event, before anything of it is read). `marks`: each worker's
+    /// checkpoint, checked by `pipeline::start::worker_marks`.
+    pub async fn run(
+        self,
+        at: Place,
+        by_gtid: bool,
+        marks: Vec<Option<Mark>>,
+    ) -> (Place, Result<()>) {
         let resume = at.gtids.clone().filter(|_| by_gtid);
         let Place {
             pos: start,
@@ -127,34 +115,6 @@ impl Pipeline {
             fp,
         } = at.clone();
         let cfg = &self.cfg;
-        let marks = match &self.checkpoints {
-            Some(cp) => match cp.load(&self.pg, &at).await {
-                Ok(m) => m,
-                Err(e) => return (at, Err(retryable(e.context("reading the checkpoints")))),
-            },
-            None => vec![None; cfg.concurrent_size],
-        };
-        if let Some(cp) = &self.checkpoints {
-            if marks.iter().any(Option::is_some) {
-                let logs = async {
-                    let mut conn = mysql_async::Conn::new(self.opts.clone()).await?;
-                    binary_logs(&mut conn).await
-                }
-                .await;
-                let placed = match logs {
-                    Ok(logs) => match checkpoint::check_placed(&marks, &start, &logs, cp.table()) {
-                        // Marks skip changes: each must be in this history (the start's
-                        // origin is checked by the reader, the marks' files here).
-                        Ok(()) => self.marks_in_this_history(cp, &logs).await,
-                        Err(e) => Err(e),
-                    },
-                    Err(e) => Err(retryable(e.context("listing the binlogs"))),
-                };
-                if let Err(e) = placed {
-                    return (at, Err(e));
-                }
-            }
-        }
         let floor = checkpoint::floor(&marks);
         let history = self
             .checkpoints
@@ -178,8 +138,7 @@ impl Pipeline {
             batch_size: cfg.batch_size,
             metrics: self.metrics.clone(),
             checkpoints: self.checkpoints.clone(),
-            committed: self.checkpoints.as_ref().map(|_| self.committed.clone()),
-            grouped: cfg.consistency == crate::config::Consistency::Transaction,
+            consistency: cfg.consistency,
         };
         for (id, applied) in marks.into_iter().enumerate() {
             let (tx, rx) = mpsc::channel(cfg.batch_size.max(64) * 2);
@@ -191,22 +150,14 @@ impl Pipeline {
             window.clone(),
             self.metrics.clone(),
             self.snapshot.clone(),
-            self.checkpoints.clone().map(|cp| {
-                (
-                    cp,
-                    self.pg.clone(),
-                    self.recorded.clone(),
-                    self.committed.clone(),
-                )
-            }),
+            self.checkpoints.clone().map(|cp| (cp, self.pg.clone())),
         ));
         // One barrier at a time: the reader waits for each.
         let (barrier_tx, barrier_rx) = mpsc::channel(1);
-        let committed = self.checkpoints.as_ref().map(|_| self.committed.clone());
         let barriers = Barriers::new(
             self.pg.clone(),
             window.clone(),
-            self.checkpoints.clone().zip(committed),
+            self.checkpoints.clone(),
             floor.clone(),
             history,
         );
@@ -308,14 +259,8 @@ fn flatten<T>(r: Result<Result<T>, tokio::task::JoinError>) -> Result<T> {
 /// `mysql-gp-sync status` ten times a second (what is committed in PostgreSQL, so a caller
 /// waiting for a position sees it within 100 ms, while `master.info` and PostgreSQL's note
 /// of it are written once a second), and logs a progress line every ten seconds.
-/// What the saver needs to note positions in PostgreSQL: the checkpoints, the pool, the last
-/// position noted, and each worker's last committed batch (to check for a loss first).
-type SaverCheckpoints = (
-    Arc<Checkpoints>,
-    deadpool_postgres::Pool,
-    Arc<std::sync::Mutex<Option<Position>>>,
-    crate::state::checkpoint::Committed,
-);
+/// What the saver needs to note positions in PostgreSQL: the checkpoints and the pool.
+type SaverCheckpoints = (Arc<Checkpoints>, deadpool_postgres::Pool);
 
 async fn save_positions(
     cfg: Arc<Config>,
@@ -341,18 +286,14 @@ async fn save_positions(
             // PostgreSQL first, then the file: master.info is never ahead of what PostgreSQL
             // notes, so one ahead of it at start means PostgreSQL lost commits.
             let noted = match &checkpoints {
-                Some((cp, pg, recorded, committed)) => {
+                Some((cp, pg)) => {
                     // Never note a position over a loss: that would erase its evidence.
-                    let mine = committed.lock().unwrap().clone();
-                    let last = recorded.lock().unwrap().clone();
-                    match cp.lost(pg, &mine, last.as_ref()).await {
-                        Ok(Some(loss)) => {
-                            return Transient(format!(
-                                "PostgreSQL lost commits it had confirmed ({})",
-                                loss.what
-                            ))
-                            .into()
-                        }
+                    let lost = match pg.get().await {
+                        Ok(client) => cp.lost(&client).await,
+                        Err(e) => Err(e.into()),
+                    };
+                    match lost {
+                        Ok(Some(loss)) => return loss.into_error(),
                         Ok(None) => {}
                         Err(e) => {
                             tracing::debug!("cannot read the checkpoints: {e:#}");
@@ -360,10 +301,7 @@ async fn save_positions(
                         }
                     }
                     match cp.record_position(pg, &place).await {
-                        Ok(()) => {
-                            *recorded.lock().unwrap() = Some(acked.clone());
-                            true
-                        }
+                        Ok(()) => true,
                         Err(e) => {
                             tracing::debug!("cannot note the position in PostgreSQL: {e:#}");
                             false

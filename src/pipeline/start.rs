@@ -2,6 +2,7 @@
 //! PostgreSQL holds, and the configured tables loaded on both sides.
 
 use std::collections::HashMap;
+use std::path::Path;
 use std::sync::Arc;
 
 use anyhow::{anyhow, bail, Context, Result};
@@ -9,6 +10,7 @@ use mysql_async::prelude::Queryable;
 
 use crate::catalog::SchemaLoader;
 use crate::config::{Config, Flavor, NewHistory, ResumeBy};
+use crate::error::retryable;
 use crate::model::gtid::GtidState;
 use crate::model::history::{another_history, Origin, Place, WAYS_FORWARD};
 use crate::model::mark::Mark;
@@ -27,19 +29,12 @@ use crate::state::master_info;
 pub async fn settle(
     cp: &Checkpoints,
     pg: &deadpool_postgres::Pool,
-    committed: &crate::state::checkpoint::Committed,
-    recorded: &std::sync::Mutex<Option<Position>>,
     at: &Place,
     cfg: &Config,
 ) -> Result<Place> {
-    let mine = committed.lock().unwrap().clone();
-    let last = recorded.lock().unwrap().clone();
     let mut at = at.clone();
-    if let Some(loss) = cp
-        .lost(pg, &mine, last.as_ref())
-        .await
-        .context("checking what PostgreSQL holds")?
-    {
+    let lost = async { cp.lost(&*pg.get().await?).await }.await;
+    if let Some(loss) = lost.context("checking what PostgreSQL holds")? {
         let Some(saved) = loss.saved else {
             bail!(
                 "PostgreSQL lost commits it had confirmed ({}) and holds no saved position of this sync: \
@@ -56,10 +51,9 @@ pub async fn settle(
             saved.pos
         );
         at = saved;
-        committed.lock().unwrap().iter_mut().for_each(|m| *m = None);
+        cp.forget_commits();
     }
     cp.record_position(pg, &at).await?;
-    *recorded.lock().unwrap() = Some(at.pos.clone());
     master_info::save(&cfg.master_info_path(), &at)
         .with_context(|| format!("saving position {}", at.pos))?;
     Ok(at)
@@ -74,7 +68,7 @@ pub async fn settle(
 pub async fn resume_where_postgres_is(
     cp: &Checkpoints,
     pg: &deadpool_postgres::Pool,
-    mysql: &mysql_async::Pool,
+    logs: &[(String, u64)],
     start: Place,
     cfg: &Config,
 ) -> Result<Place> {
@@ -98,12 +92,7 @@ pub async fn resume_where_postgres_is(
             return Ok(start);
         }
     }
-    let mut conn = mysql.get_conn().await?;
-    let logs = binary_logs(&mut conn).await?;
-    if !logs
-        .iter()
-        .any(|(f, size)| **f == *saved.pos.file && saved.pos.pos <= *size)
-    {
+    if !placed(logs, &saved.pos) {
         bail!(
             "PostgreSQL holds this sync's work only up to {}, but master.info says {}: the target lost \
              commits it had confirmed, and the server no longer has {} to replay from; re-load the tables with init",
@@ -124,20 +113,19 @@ pub async fn resume_where_postgres_is(
     Ok(saved)
 }
 
-/// master.info's place, checked against the server's binlogs; or the first binlog it has.
-pub async fn start_position(cfg: &Config, pool: &mysql_async::Pool) -> Result<Place> {
+/// master.info's place, checked against the server's binlogs (`logs`: SHOW BINARY LOGS); or
+/// the first binlog it has.
+pub fn start_position(cfg: &Config, logs: &[(String, u64)]) -> Result<Place> {
     let path = cfg.master_info_path();
-    let mut conn = pool.get_conn().await?;
-    let logs = binary_logs(&mut conn).await?;
     match master_info::load_place(&path, cfg.flavor == Flavor::Mariadb)? {
         Some(at) => {
             let p = &at.pos;
             let has_gtid = cfg.resume_by != ResumeBy::File && at.gtids.is_some();
             match logs.iter().find(|(name, _)| **name == *p.file) {
                 // Which history it is in is for `plan_resume` to say, with the fingerprint.
-                None | Some(_) if at.fp.origin.is_some() && !placed(&logs, p) => return Ok(at),
+                None | Some(_) if at.fp.origin.is_some() && !placed(logs, p) => return Ok(at),
                 // Another server's position (a failover): its GTID state says where to go on.
-                None | Some(_) if has_gtid && !placed(&logs, p) => {
+                None | Some(_) if has_gtid && !placed(logs, p) => {
                     tracing::info!(
                         "{} says {p}, which this server does not have: resuming by its GTID state",
                         path.display()
@@ -163,7 +151,7 @@ pub async fn start_position(cfg: &Config, pool: &mysql_async::Pool) -> Result<Pl
             tracing::info!("resuming from {p} (read from {})", path.display());
             Ok(at)
         }
-        None => first_binlog(&logs, &path),
+        None => first_binlog(logs, &path),
     }
 }
 
@@ -203,6 +191,9 @@ pub struct Resume {
     /// start of the server's first binlog, and what was saved for the old history (worker
     /// marks, reloads, the schema history) no longer applies.
     pub replay: bool,
+    /// The server's binlogs as the plan saw them (SHOW BINARY LOGS: name, size): the round
+    /// checks what else it must against the same list.
+    pub logs: Vec<(String, u64)>,
 }
 
 /// What the server's file at a saved position is, against the origin saved with it.
@@ -295,6 +286,7 @@ pub async fn plan_resume(
                 by_gtid: false,
                 here: true,
                 replay: true,
+                logs: logs.clone(),
             });
         }
         bail!("{why}. Nothing was read from this server. {applied}. {WAYS_FORWARD}")
@@ -324,6 +316,7 @@ pub async fn plan_resume(
                 by_gtid: false,
                 here,
                 replay: false,
+                logs,
             })
         }
         (ResumeBy::File, _) => match other_file {
@@ -334,6 +327,7 @@ pub async fn plan_resume(
                     by_gtid: false,
                     here,
                     replay: false,
+                    logs,
                 })
             }
         },
@@ -472,6 +466,7 @@ pub async fn plan_resume(
         by_gtid: true,
         here,
         replay: false,
+        logs,
     })
 }
 
@@ -624,4 +619,71 @@ pub async fn load_tables(
         tracing::warn!("no configured table exists yet; tables that appear later are picked up when first written");
     }
     Ok(metas)
+}
+
+/// Each worker's mark for a round starting at `at` (see [`Checkpoints::load`]), checked: a
+/// mark skips changes, so each must be a place in this server's binlogs (`logs`) and in a file
+/// of the origin it was recorded in. A failed read is transient; a mark the server cannot
+/// place stops the start.
+pub async fn worker_marks(
+    cfg: &Config,
+    cp: &Checkpoints,
+    pg: &deadpool_postgres::Pool,
+    opts: &mysql_async::Opts,
+    at: &Place,
+    logs: &[(String, u64)],
+) -> Result<Vec<Option<Mark>>> {
+    let marks = cp
+        .load(pg, at)
+        .await
+        .map_err(|e| retryable(e.context("reading the checkpoints")))?;
+    if marks.iter().any(Option::is_some) {
+        crate::state::checkpoint::check_placed(&marks, &at.pos, logs, cp.table())?;
+        // The start's origin is checked by the reader, the marks' files here.
+        let saved: Vec<(String, String, Origin)> = cp
+            .mark_origins(pg)
+            .await
+            .map_err(|e| retryable(e.context("reading the checkpoints")))?
+            .into_iter()
+            .map(|(file, o)| (format!("a worker's checkpoint in {}", cp.table()), file, o))
+            .collect();
+        check_origins(cfg, opts, logs, &saved).await?;
+    }
+    Ok(marks)
+}
+
+/// Drops what this sync saved for a binlog history it no longer reads (`new_history =
+/// "replay"`): the workers' marks, the schema history (rebuilt from the server's definitions
+/// at the new start) and the reloaded tables' positions.
+pub async fn forget_history(
+    checkpoints: &Option<Arc<Checkpoints>>,
+    pg: &deadpool_postgres::Pool,
+    cfg: &crate::config::Config,
+    reload_path: &Path,
+) -> Result<()> {
+    if let Some(cp) = checkpoints {
+        cp.forget_workers(pg).await?;
+        crate::state::schema_history::SchemaHistory::new(cp, &cfg.checkpoint_schema)
+            .clear(pg)
+            .await?;
+    }
+    match std::fs::remove_file(reload_path) {
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+            Err(e).with_context(|| format!("removing {}", reload_path.display()))
+        }
+        _ => Ok(()),
+    }
+}
+
+/// Writes PostgreSQL's note of the saved place (position, GTID state, fingerprint) into
+/// master.info.
+pub async fn save_postgres_position(
+    cp: &Checkpoints,
+    pg: &deadpool_postgres::Pool,
+    cfg: &crate::config::Config,
+) -> Result<()> {
+    if let Some(saved) = cp.saved_place(pg).await? {
+        master_info::save(&cfg.master_info_path(), &saved)?;
+    }
+    Ok(())
 }

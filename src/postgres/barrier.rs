@@ -6,12 +6,11 @@ use std::sync::Arc;
 use anyhow::{Context, Result};
 use tokio::sync::mpsc;
 
-use crate::error::Transient;
 use crate::model::change::{Barrier, BarrierRequest, SchemaStep, TargetStep};
 use crate::model::mark::Mark;
 use crate::model::position::Position;
 use crate::model::table::TableMeta;
-use crate::state::checkpoint::{Checkpoints, Committed};
+use crate::state::checkpoint::Checkpoints;
 use crate::state::schema_history::SchemaHistory;
 use crate::state::window::AckWindow;
 
@@ -24,7 +23,7 @@ use crate::state::window::AckWindow;
 pub struct Barriers {
     pool: deadpool_postgres::Pool,
     window: Arc<AckWindow>,
-    checkpoints: Option<(Arc<Checkpoints>, Committed)>,
+    checkpoints: Option<Arc<Checkpoints>>,
     /// Everything at or before this mark was committed by every worker before this run began
     /// (the lowest checkpoint): a barrier there was applied already.
     floor: Option<Mark>,
@@ -36,7 +35,7 @@ impl Barriers {
     pub fn new(
         pool: deadpool_postgres::Pool,
         window: Arc<AckWindow>,
-        checkpoints: Option<(Arc<Checkpoints>, Committed)>,
+        checkpoints: Option<Arc<Checkpoints>>,
         floor: Option<Mark>,
         history: Option<SchemaHistory>,
     ) -> Self {
@@ -73,15 +72,10 @@ impl Barriers {
             .get()
             .await
             .with_context(|| format!("connecting to PostgreSQL for {what}"))?;
-        if let Some((cp, committed)) = &self.checkpoints {
+        if let Some(cp) = &self.checkpoints {
             // Writing every worker's checkpoint would erase the evidence of a loss.
-            let mine = committed.lock().unwrap().clone();
-            if let Some(loss) = cp.lost(&self.pool, &mine, None).await? {
-                return Err(Transient(format!(
-                    "PostgreSQL lost commits it had confirmed ({})",
-                    loss.what
-                ))
-                .into());
+            if let Some(loss) = cp.lost(&client).await? {
+                return Err(loss.into_error());
             }
         }
         Ok(Some(client))
@@ -103,7 +97,7 @@ impl Barriers {
                 .await?;
             tx.batch_execute(&table.truncate_sql).await?;
             // Every worker is past this point now: a replay must not empty the table again.
-            if let Some((cp, _)) = &self.checkpoints {
+            if let Some(cp) = &self.checkpoints {
                 cp.record_all(&tx, &mark, self.window.origin_of(&mark.file))
                     .await?;
             }
@@ -196,7 +190,7 @@ impl Barriers {
                 }
             }
         }
-        if let Some((cp, _)) = &self.checkpoints {
+        if let Some(cp) = &self.checkpoints {
             cp.record_all(&tx, &mark, self.window.origin_of(&mark.file))
                 .await?;
         }
@@ -210,12 +204,8 @@ impl Barriers {
     /// A barrier committed every worker's checkpoint at `mark`: it counts as every worker's
     /// commit (see `Checkpoints::lost`).
     fn committed_all(&self, mark: &Mark) {
-        if let Some((_, committed)) = &self.checkpoints {
-            committed
-                .lock()
-                .unwrap()
-                .iter_mut()
-                .for_each(|m| *m = Some(mark.clone()));
+        if let Some(cp) = &self.checkpoints {
+            cp.note_commit_all(mark);
         }
     }
 }

@@ -13,7 +13,7 @@
 //! checkpoints of a run with another `concurrent_size` are discarded (plain replay).
 
 use std::sync::atomic::{AtomicI64, Ordering::Relaxed};
-use std::sync::Arc;
+use std::sync::Mutex;
 
 use anyhow::{Context, Result};
 use tokio_postgres::types::ToSql;
@@ -36,9 +36,24 @@ pub struct Loss {
     pub saved: Option<Place>,
 }
 
-/// The last batch each worker committed in this process (its checkpoint as the worker knows
-/// it), to tell whether PostgreSQL later forgot it.
-pub type Committed = Arc<std::sync::Mutex<Vec<Option<Mark>>>>;
+impl Loss {
+    /// The error that restarts the pipeline, which then rewinds to what PostgreSQL holds.
+    pub fn into_error(self) -> anyhow::Error {
+        crate::error::Transient(format!(
+            "PostgreSQL lost commits it had confirmed ({})",
+            self.what
+        ))
+        .into()
+    }
+}
+
+/// What this process knows PostgreSQL confirmed: the last batch each worker committed, and
+/// the last position noted as saved. [`Checkpoints::lost`] compares PostgreSQL's rows with it.
+#[derive(Debug, Default)]
+struct Confirmed {
+    workers: Vec<Option<Mark>>,
+    noted: Option<Position>,
+}
 
 /// Checks that every worker's checkpoint is a place in this server's binlogs (`logs`: SHOW
 /// BINARY LOGS, name and size) when the reader starts at `start`. A checkpoint is used to skip
@@ -134,6 +149,8 @@ pub struct Checkpoints {
     lease_id: String,
     /// The GTID texts are MariaDB's.
     mariadb: bool,
+    /// What PostgreSQL confirmed to this process (see [`Checkpoints::lost`]).
+    confirmed: Mutex<Confirmed>,
 }
 
 impl Checkpoints {
@@ -184,6 +201,10 @@ impl Checkpoints {
             lease_table,
             lease_id: format!("server_id {}", cfg.server_id),
             mariadb: cfg.flavor == crate::config::Flavor::Mariadb,
+            confirmed: Mutex::new(Confirmed {
+                workers: vec![None; cfg.concurrent_size],
+                noted: None,
+            }),
         }
     }
 
@@ -230,7 +251,29 @@ impl Checkpoints {
         self.record_row(&tx, Row::Saved, &Mark::at(&at.pos), Some(at))
             .await?;
         tx.commit().await?;
+        self.confirmed.lock().unwrap().noted = Some(at.pos.clone());
         Ok(())
+    }
+
+    /// Worker `worker` committed its batch up to `mark` (with its checkpoint row).
+    pub fn note_commit(&self, worker: usize, mark: &Mark) {
+        if let Some(m) = self.confirmed.lock().unwrap().workers.get_mut(worker) {
+            *m = Some(mark.clone());
+        }
+    }
+
+    /// A barrier committed every worker's checkpoint at `mark`.
+    pub fn note_commit_all(&self, mark: &Mark) {
+        let mut c = self.confirmed.lock().unwrap();
+        c.workers.iter_mut().for_each(|m| *m = Some(mark.clone()));
+    }
+
+    /// What PostgreSQL confirmed before no longer counts: it was rewound (a loss), another
+    /// sync applied meanwhile, or another history starts.
+    pub fn forget_commits(&self) {
+        let mut c = self.confirmed.lock().unwrap();
+        c.workers.iter_mut().for_each(|m| *m = None);
+        c.noted = None;
     }
 
     /// The saved position, with the GTID state and fingerprint noted with it. A text that
@@ -295,17 +338,18 @@ impl Checkpoints {
     }
 
     /// Whether PostgreSQL lost commits it had confirmed to this process: a worker's checkpoint
-    /// there is older than the last batch it committed (`committed`, kept in memory), or the
-    /// saved position there is older than the last one this process wrote (`recorded`). The
-    /// checkpoint is written in the same transaction as the data, so whatever the target
-    /// forgot, it forgot the checkpoint with it: PostgreSQL's own rows are the judge.
-    pub async fn lost(
-        &self,
-        pg: &deadpool_postgres::Pool,
-        committed: &[Option<Mark>],
-        recorded: Option<&Position>,
-    ) -> Result<Option<Loss>> {
-        let client = pg.get().await?;
+    /// there is older than the last batch it committed ([`Checkpoints::note_commit`]), or the
+    /// saved position there is older than the last one this process noted
+    /// ([`Checkpoints::record_position`]). The checkpoint is written in the same transaction as
+    /// the data, so whatever the target forgot, it forgot the checkpoint with it: PostgreSQL's
+    /// own rows are the judge. The one loss check: workers run it on every new connection, the
+    /// saver before it notes a position, barriers before they write every checkpoint, and a
+    /// start of a round before it streams.
+    pub async fn lost(&self, client: &tokio_postgres::Client) -> Result<Option<Loss>> {
+        let (committed, recorded) = {
+            let c = self.confirmed.lock().unwrap();
+            (c.workers.clone(), c.noted.clone())
+        };
         let rows = client
             .query(
                 &format!(
@@ -344,7 +388,7 @@ impl Checkpoints {
                 }));
             }
         }
-        if let Some(r) = recorded {
+        if let Some(r) = &recorded {
             let back = match &saved {
                 None => true,
                 Some(s) => {
@@ -365,24 +409,6 @@ impl Checkpoints {
             }
         }
         Ok(None)
-    }
-
-    /// This worker's checkpoint as PostgreSQL holds it, read on `client`.
-    pub async fn worker_mark(
-        &self,
-        client: &tokio_postgres::Client,
-        worker: usize,
-    ) -> Result<Option<Mark>, tokio_postgres::Error> {
-        Ok(client
-            .query_opt(
-                &format!(
-                    "SELECT bin_name, bin_pos, seq FROM {} WHERE source = $1 AND worker = $2",
-                    self.table
-                ),
-                &[&self.source, &(worker as i32)],
-            )
-            .await?
-            .map(|r| mark_in(&r, 0)))
     }
 
     /// Each worker's mark, when starting from `at`. All `None` (a plain replay) when they were
@@ -501,7 +527,7 @@ impl Checkpoints {
     /// the mark's binlog file, when the stream said it.
     pub async fn record(
         &self,
-        tx: &deadpool_postgres::Transaction<'_>,
+        tx: &impl deadpool_postgres::GenericClient,
         row: Row,
         mark: &Mark,
         origin: Option<Origin>,
@@ -516,7 +542,7 @@ impl Checkpoints {
 
     async fn record_row(
         &self,
-        tx: &deadpool_postgres::Transaction<'_>,
+        tx: &impl deadpool_postgres::GenericClient,
         row: Row,
         mark: &Mark,
         place: Option<&Place>,
@@ -585,13 +611,18 @@ fn mark_in(r: &tokio_postgres::Row, first: usize) -> Mark {
 }
 
 /// The lowest mark of all workers: everything at or before it is committed everywhere.
+/// `None` when a worker has none, or when the marks are not of one binlog sequence (no mark
+/// is lowest then, and nothing may be skipped by one).
 pub fn floor(marks: &[Option<Mark>]) -> Option<Mark> {
-    marks
-        .iter()
-        .cloned()
-        .collect::<Option<Vec<Mark>>>()?
-        .into_iter()
-        .min()
+    let mut all = marks.iter();
+    let mut low = all.next()?.clone()?;
+    for m in all {
+        let m = m.as_ref()?;
+        if m.partial_cmp(&low)? == std::cmp::Ordering::Less {
+            low = m.clone();
+        }
+    }
+    Some(low)
 }
 
 #[cfg(test)]
