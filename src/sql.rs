@@ -5,18 +5,50 @@
 //! from text to the column's base type (no typmod: an explicit cast to `varchar(n)` would
 //! silently truncate, while the assignment into the column checks the length and errors).
 
-/// Quotes an identifier the way PostgreSQL does (`"a""b"`), always, whatever its case.
-pub fn quote_ident(name: &str) -> String {
-    format!("\"{}\"", name.replace('"', "\"\""))
+/// An identifier, or a schema-qualified name, quoted for PostgreSQL (`"a""b"`, `"s"."t"`):
+/// SQL text built from it needs no further quoting, and a plain `&str` cannot pass for one,
+/// so quoting is a type rather than a promise in a comment.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct Quoted(String);
+
+impl Quoted {
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
 }
 
-pub fn qualified(schema: &str, table: &str) -> String {
-    format!("{}.{}", quote_ident(schema), quote_ident(table))
+impl std::fmt::Display for Quoted {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// Joins like strings (`names.join(", ")`).
+impl std::borrow::Borrow<str> for Quoted {
+    fn borrow(&self) -> &str {
+        &self.0
+    }
+}
+
+impl PartialEq<&str> for Quoted {
+    fn eq(&self, other: &&str) -> bool {
+        self.0 == *other
+    }
+}
+
+/// Quotes an identifier the way PostgreSQL does (`"a""b"`), always, whatever its case.
+pub fn quote_ident(name: &str) -> Quoted {
+    Quoted(format!("\"{}\"", name.replace('"', "\"\"")))
+}
+
+/// `"schema"."name"`.
+pub fn qualified(schema: &str, table: &str) -> Quoted {
+    Quoted(format!("{}.{}", quote_ident(schema), quote_ident(table)))
 }
 
 /// `INSERT … SELECT … FROM unnest(…) ON CONFLICT (key) DO UPDATE SET` every non-key column.
-pub fn upsert(table: &str, columns: &[(&str, &str)], key: &[usize]) -> String {
-    let names: Vec<String> = columns.iter().map(|(n, _)| quote_ident(n)).collect();
+pub fn upsert(table: &Quoted, columns: &[(&str, &str)], key: &[usize]) -> String {
+    let names: Vec<String> = columns.iter().map(|(n, _)| quote_ident(n).0).collect();
     let (arrays, casts) = unnest_parts(columns);
     let aliases: Vec<String> = (1..=columns.len()).map(|i| format!("c{i}")).collect();
     let conflict: Vec<&str> = key.iter().map(|&k| names[k].as_str()).collect();
@@ -43,8 +75,8 @@ pub fn upsert(table: &str, columns: &[(&str, &str)], key: &[usize]) -> String {
 
 /// `INSERT … SELECT … FROM unnest(…)` without `ON CONFLICT`, for Greenplum, which has none
 /// (6) or refuses it on distribution keys (7): there a batch deletes its keys first.
-pub fn insert(table: &str, columns: &[(&str, &str)]) -> String {
-    let names: Vec<String> = columns.iter().map(|(n, _)| quote_ident(n)).collect();
+pub fn insert(table: &Quoted, columns: &[(&str, &str)]) -> String {
+    let names: Vec<String> = columns.iter().map(|(n, _)| quote_ident(n).0).collect();
     let (arrays, casts) = unnest_parts(columns);
     let aliases: Vec<String> = (1..=columns.len()).map(|i| format!("c{i}")).collect();
     format!(
@@ -58,7 +90,7 @@ pub fn insert(table: &str, columns: &[(&str, &str)]) -> String {
 
 /// One statement for every key of a batch: `= ANY(array)` for a single-column key (an index
 /// scan the planner sizes by the array), `USING unnest(…)` for a composite one.
-pub fn delete(table: &str, key_columns: &[(&str, &str)]) -> String {
+pub fn delete(table: &Quoted, key_columns: &[(&str, &str)]) -> String {
     if let [(name, ty)] = key_columns {
         return format!(
             "DELETE FROM {table} WHERE {} = ANY($1::text[]::{ty}[])",
@@ -82,8 +114,8 @@ pub fn delete(table: &str, key_columns: &[(&str, &str)]) -> String {
 
 /// `COPY … FROM STDIN` (text format) into every column: the fast path for rows that are new
 /// to the table (see `apply`), since it skips the conflict check and the casts of `unnest`.
-pub fn copy_in(table: &str, columns: &[(&str, &str)]) -> String {
-    let names: Vec<String> = columns.iter().map(|(n, _)| quote_ident(n)).collect();
+pub fn copy_in(table: &Quoted, columns: &[(&str, &str)]) -> String {
+    let names: Vec<String> = columns.iter().map(|(n, _)| quote_ident(n).0).collect();
     format!("COPY {table} ({}) FROM STDIN", names.join(", "))
 }
 
@@ -120,7 +152,7 @@ pub fn copy_field(out: &mut impl bytes::BufMut, value: Option<&str>) {
 }
 
 /// `TRUNCATE` of a target table.
-pub fn truncate(table: &str) -> String {
+pub fn truncate(table: &Quoted) -> String {
     format!("TRUNCATE TABLE {table}")
 }
 
@@ -153,7 +185,7 @@ mod tests {
     #[test]
     fn upsert_updates_non_key_columns_from_excluded() {
         let sql = upsert(
-            "\"s\".\"t\"",
+            &qualified("s", "t"),
             &[("id", "integer"), ("v", "numeric"), ("w", "text")],
             &[0],
         );
@@ -167,7 +199,11 @@ mod tests {
 
     #[test]
     fn all_key_table_does_nothing_on_conflict() {
-        let sql = upsert("t", &[("a", "integer"), ("b", "integer")], &[0, 1]);
+        let sql = upsert(
+            &qualified("s", "t"),
+            &[("a", "integer"), ("b", "integer")],
+            &[0, 1],
+        );
         assert!(
             sql.ends_with("ON CONFLICT (\"a\", \"b\") DO NOTHING"),
             "{sql}"
@@ -176,17 +212,20 @@ mod tests {
 
     #[test]
     fn plain_insert_has_no_conflict_clause() {
-        let sql = insert("t", &[("a", "integer"), ("b", "text")]);
+        let sql = insert(&qualified("s", "t"), &[("a", "integer"), ("b", "text")]);
         assert_eq!(
             sql,
-            "INSERT INTO t (\"a\", \"b\") SELECT u.c1::integer, u.c2::text FROM unnest($1::text[], $2::text[]) AS u(c1, c2)"
+            "INSERT INTO \"s\".\"t\" (\"a\", \"b\") SELECT u.c1::integer, u.c2::text FROM unnest($1::text[], $2::text[]) AS u(c1, c2)"
         );
     }
 
     #[test]
     fn copy_quotes_columns_and_escapes_data() {
         assert_eq!(
-            copy_in("\"s\".\"t\"", &[("id", "integer"), ("Order by", "text")]),
+            copy_in(
+                &qualified("s", "t"),
+                &[("id", "integer"), ("Order by", "text")]
+            ),
             "COPY \"s\".\"t\" (\"id\", \"Order by\") FROM STDIN"
         );
         let mut row = Vec::new();
@@ -205,14 +244,14 @@ mod tests {
     #[test]
     fn single_key_delete_uses_any() {
         assert_eq!(
-            delete("\"s\".\"t\"", &[("id", "integer")]),
+            delete(&qualified("s", "t"), &[("id", "integer")]),
             "DELETE FROM \"s\".\"t\" WHERE \"id\" = ANY($1::text[]::integer[])"
         );
     }
 
     #[test]
     fn delete_joins_on_every_key_column() {
-        let sql = delete("\"s\".\"t\"", &[("a", "integer"), ("b", "text")]);
+        let sql = delete(&qualified("s", "t"), &[("a", "integer"), ("b", "text")]);
         assert_eq!(
             sql,
             "DELETE FROM \"s\".\"t\" AS t USING unnest($1::text[], $2::text[]) AS u(c1, c2) \

@@ -252,11 +252,13 @@ pub async fn mixed_ceiling(table: &str, ops: &[(u8, u64)], batch: usize) -> Resu
         ("c", "character(120)"),
         ("pad", "character(60)"),
     ];
+    let (schema, name) = table.split_once('.').expect("schema.table");
+    let quoted = mysql_gp_sync::sql::qualified(schema, name);
     let upsert = client
-        .prepare(&mysql_gp_sync::sql::upsert(table, &typed, &[0]))
+        .prepare(&mysql_gp_sync::sql::upsert(&quoted, &typed, &[0]))
         .await?;
     let delete = client
-        .prepare(&mysql_gp_sync::sql::delete(table, &typed[..1]))
+        .prepare(&mysql_gp_sync::sql::delete(&quoted, &typed[..1]))
         .await?;
     // The values first: the client's work must not count against PostgreSQL.
     let mut rng = Rng::new(0xce11);

@@ -11,10 +11,10 @@ use crate::config::ZeroDate;
 use crate::convert::to_pg_text;
 use crate::model::change::TargetStep;
 use crate::model::kind::Kind;
-use crate::model::rules::TargetName;
+use crate::model::name::TableName;
 use crate::model::source_table::{SourceColumn, SourceTable};
 use crate::model::table::Column;
-use crate::sql::{qualified, quote_ident};
+use crate::sql::{qualified, quote_ident, Quoted};
 
 /// How a change treats the target: follow it, or keep what a drop would remove.
 #[derive(Debug, Clone, Copy)]
@@ -28,7 +28,7 @@ pub struct Follow {
 pub fn alter(
     src: &SourceTable,
     ops: &[AlterOp],
-    target: &TargetName,
+    target: &TableName,
     follow: Follow,
 ) -> Result<(SourceTable, Vec<TargetStep>)> {
     let t = qualified(&target.schema, &target.table);
@@ -226,7 +226,7 @@ pub fn create(
     columns: &[ColumnSpec],
     key: &[String],
     charset: Option<String>,
-    target: &TargetName,
+    target: &TableName,
     zero_date: ZeroDate,
 ) -> Result<(SourceTable, Vec<TargetStep>)> {
     let mut src = SourceTable {
@@ -257,7 +257,7 @@ pub fn create(
 }
 
 /// The target moves from `from` to `to` (another schema, another name, or both).
-pub fn rename(from: &TargetName, to: &TargetName) -> Vec<TargetStep> {
+pub fn rename(from: &TableName, to: &TableName) -> Vec<TargetStep> {
     let mut steps = Vec::new();
     let mut now = from.clone();
     if from.schema != to.schema {
@@ -279,7 +279,7 @@ pub fn rename(from: &TargetName, to: &TargetName) -> Vec<TargetStep> {
 }
 
 /// `DROP TABLE` of the target (nothing with `ddl_drop = "keep"`).
-pub fn drop(target: &TargetName, follow: Follow) -> Vec<TargetStep> {
+pub fn drop(target: &TableName, follow: Follow) -> Vec<TargetStep> {
     if follow.keep_drops {
         return Vec::new();
     }
@@ -290,8 +290,8 @@ pub fn drop(target: &TargetName, follow: Follow) -> Vec<TargetStep> {
 }
 
 /// Replaces the target's primary key (whatever its constraint is named).
-fn rekey(t: &str, key: &[String]) -> Vec<TargetStep> {
-    let cols: Vec<String> = key.iter().map(|k| quote_ident(k)).collect();
+fn rekey(t: &Quoted, key: &[String]) -> Vec<TargetStep> {
+    let cols: Vec<Quoted> = key.iter().map(|k| quote_ident(k)).collect();
     vec![
         TargetStep::DropPrimaryKey {
             table: t.to_string(),
@@ -315,7 +315,7 @@ fn index_for(t: &SourceTable, place: Option<&Place>, default: usize) -> Result<u
 }
 
 /// A change the target can take only while it holds no rows (why).
-fn require_empty(t: &str, why: String) -> TargetStep {
+fn require_empty(t: &Quoted, why: String) -> TargetStep {
     TargetStep::RequireEmpty {
         sql: format!("SELECT EXISTS (SELECT 1 FROM {t})"),
         why,
@@ -502,7 +502,7 @@ mod tests {
         let Ddl::Alter { ops, .. } = parse("d", sql).unwrap().remove(0) else {
             panic!()
         };
-        let target = TargetName {
+        let target = TableName {
             schema: "p".into(),
             table: "t".into(),
         };

@@ -8,7 +8,7 @@ use anyhow::{bail, Context, Result};
 use crate::catalog::mysql::{SourceColumn, SourceTable};
 use crate::config::ZeroDate;
 use crate::model::kind::Kind;
-use crate::model::rules::TargetName;
+use crate::model::name::TableName;
 use crate::sql;
 
 /// `CREATE TABLE` for the target, with the type mapping of [`Kind::pg_type`] and the key.
@@ -18,7 +18,7 @@ use crate::sql;
 /// policy writes as NULL, so the table the tool makes must accept what the tool writes.
 pub fn create_table_sql(
     src: &SourceTable,
-    target: &TargetName,
+    target: &TableName,
     zero_date: ZeroDate,
 ) -> Result<String> {
     let kinds = src.kinds()?;
@@ -40,7 +40,7 @@ pub fn create_table_sql(
         })
         .collect();
     if !src.key.is_empty() {
-        let key: Vec<String> = src.key.iter().map(|k| sql::quote_ident(k)).collect();
+        let key: Vec<sql::Quoted> = src.key.iter().map(|k| sql::quote_ident(k)).collect();
         lines.push(format!("    PRIMARY KEY ({})", key.join(", ")));
     }
     Ok(format!(
@@ -59,7 +59,7 @@ pub fn target_not_null(c: &SourceColumn, k: &Kind, in_key: bool, zero_date: Zero
 pub async fn create_target(
     client: &tokio_postgres::Client,
     src: &SourceTable,
-    target: &TargetName,
+    target: &TableName,
     zero_date: ZeroDate,
 ) -> Result<()> {
     let ddl = create_table_sql(src, target, zero_date)?;
@@ -82,7 +82,7 @@ pub async fn create_target(
 /// Empty when the table does not exist.
 pub async fn target_columns(
     client: &tokio_postgres::Client,
-    target: &TargetName,
+    target: &TableName,
 ) -> Result<HashMap<String, (String, bool)>> {
     let rows = client
         .query(
@@ -104,7 +104,7 @@ pub async fn target_columns(
 /// `ON CONFLICT (key)` needs a unique index on exactly the key columns.
 pub async fn check_target_key(
     client: &tokio_postgres::Client,
-    target: &TargetName,
+    target: &TableName,
     key: &[String],
     schema: &str,
     table: &str,
@@ -148,7 +148,7 @@ pub fn cast_type(base: String) -> String {
 /// both; combinations not listed are let through (PostgreSQL's own cast decides).
 pub fn check_compatible(
     src: &SourceTable,
-    target: &TargetName,
+    target: &TableName,
     c: &SourceColumn,
     kind: &Kind,
     pg_type: &str,

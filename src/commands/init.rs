@@ -31,8 +31,8 @@ use crate::config::Flavor;
 use crate::model::gtid::GtidState;
 use crate::model::history::{Fingerprint, Origin, Place};
 use crate::model::mark::Mark;
+use crate::model::name::TableName;
 use crate::model::position::Position;
-use crate::model::rules::TargetName;
 use crate::model::source_table::SourceTable;
 use crate::model::table::TableMeta;
 use crate::mysql::connect::check_mysql;
@@ -148,7 +148,7 @@ async fn load(s: &Settings, truncate: bool, only: &[String]) -> Result<Position>
     };
     // A target is complete only when every source table mapped into it is: one that is not
     // gets emptied, so the copied shards feeding it must be copied again with the rest.
-    let unfinished: HashSet<&TargetName> = metas
+    let unfinished: HashSet<&TableName> = metas
         .iter()
         .filter(|m| !state.done.contains(&m.name))
         .map(|m| &m.target)

@@ -6,7 +6,7 @@ use anyhow::{bail, Result};
 
 use crate::catalog::{LoadOptions, SchemaLoader};
 use crate::commands::Settings;
-use crate::model::rules::TargetName;
+use crate::model::name::TableName;
 use crate::mysql::connect::check_mysql;
 
 /// `mysql-gp-sync schema`: the PostgreSQL `CREATE TABLE` statements for the configured tables,
@@ -14,7 +14,7 @@ use crate::mysql::connect::check_mysql;
 pub async fn print_schema(s: &Settings) -> Result<()> {
     let mysql = check_mysql(&s.cfg, &s.mysql_tls).await?.pool;
     let loader = SchemaLoader::new(mysql, None, s.rules.clone(), LoadOptions::default());
-    let mut done: HashSet<TargetName> = HashSet::new();
+    let mut done: HashSet<TableName> = HashSet::new();
     let tables = loader.configured_tables().await?;
     if tables.is_empty() {
         bail!("no MySQL table matches the [[source]] sections of the config");

@@ -6,8 +6,8 @@ use std::sync::Arc;
 use mysql_async::Value;
 
 use crate::model::mark::Mark;
+use crate::model::name::TableName;
 use crate::model::position::Position;
-use crate::model::rules::TargetName;
 use crate::model::source_table::SourceTable;
 use crate::model::table::TableMeta;
 
@@ -106,7 +106,7 @@ thread_local! {
 /// and platform, unlike std's `DefaultHasher`) of the target's schema and name and each key
 /// value in the encoding of [`key_bytes`], modulo the worker count.
 pub fn route<'a>(
-    target: &TargetName,
+    target: &TableName,
     key: impl Iterator<Item = &'a Value>,
     workers: usize,
 ) -> usize {
@@ -238,7 +238,7 @@ mod tests {
         assert_eq!(ROUTING_VERSION, 1);
         // XXH3-64 itself, by the reference's value for the empty input.
         assert_eq!(xxhash_rust::xxh3::xxh3_64(b""), 0x2D06_8005_38D3_94C2);
-        let t = TargetName {
+        let t = TableName {
             schema: "public".into(),
             table: "orders".into(),
         };
@@ -257,7 +257,7 @@ mod tests {
         // Signed and unsigned forms of one integer go to one worker.
         assert_eq!(one(Value::Int(42)), one(Value::UInt(42)));
         // The target is part of it.
-        let other = TargetName {
+        let other = TableName {
             schema: "public".into(),
             table: "orders2".into(),
         };

@@ -7,6 +7,7 @@ pub mod gtid;
 pub mod history;
 pub mod kind;
 pub mod mark;
+pub mod name;
 pub mod position;
 pub mod rules;
 pub mod source_table;

@@ -6,6 +6,7 @@ use anyhow::{Context, Result};
 use regex::Regex;
 
 use crate::config::{Config, DdlPolicy};
+use crate::model::name::TableName;
 
 /// A table name pattern from the config.
 #[derive(Debug, Clone)]
@@ -34,19 +35,6 @@ impl NameMatcher {
             NameMatcher::Exact(n) => n == name,
             NameMatcher::Regex(re) => re.is_match(name),
         }
-    }
-}
-
-/// Where one source table's rows land.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
-pub struct TargetName {
-    pub schema: String,
-    pub table: String,
-}
-
-impl std::fmt::Display for TargetName {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{}.{}", self.schema, self.table)
     }
 }
 
@@ -132,12 +120,12 @@ impl TableRules {
     }
 
     /// The PostgreSQL table for a configured source table: the first matching rule, else the same names.
-    pub fn target(&self, schema: &str, table: &str) -> TargetName {
+    pub fn target(&self, schema: &str, table: &str) -> TableName {
         let rule = self
             .rules
             .iter()
             .find(|r| r.schema == schema && r.table.matches(table));
-        TargetName {
+        TableName {
             schema: rule
                 .and_then(|r| r.pg_schema.clone())
                 .unwrap_or_else(|| schema.to_string()),

@@ -5,7 +5,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64};
 
 use crate::config::ZeroDate;
 use crate::model::kind::Kind;
-use crate::model::rules::TargetName;
+use crate::model::name::TableName;
 
 /// One source column, with what value conversion needs to know about it.
 #[derive(Debug)]
@@ -55,7 +55,7 @@ pub struct TableMeta {
     pub name: String,
     pub schema: String,
     pub table: String,
-    pub target: TargetName,
+    pub target: TableName,
     pub columns: Vec<Column>,
     /// Indexes into `columns` of the key that identifies a row.
     pub key: Vec<usize>,

@@ -6,19 +6,19 @@ use std::sync::OnceLock;
 
 use regex::Regex;
 
-/// A table a statement names (schema defaulted to the session's).
-pub use crate::catalog::ddl::Name as TableRef;
 use crate::catalog::ddl::NAME;
+/// A table a statement names (schema defaulted to the session's).
+use crate::model::name::TableName;
 
 #[derive(Debug, PartialEq, Eq)]
 pub enum Statement {
     Begin,
     Commit,
-    Truncate(TableRef),
+    Truncate(TableName),
     /// ALTER / CREATE / DROP / RENAME TABLE, CREATE / DROP INDEX.
-    Ddl(TableRef),
+    Ddl(TableName),
     /// INSERT / REPLACE / UPDATE / DELETE logged as a statement, not as rows.
-    Dml(TableRef),
+    Dml(TableName),
     /// `XA START xid` (MySQL logs it; MariaDB says it in the GTID event).
     XaStart,
     /// `XA END xid`: not an end of the transaction, which goes on to XA PREPARE.
@@ -150,7 +150,7 @@ pub fn same_xid(a: &str, b: &str) -> bool {
     a.trim().eq_ignore_ascii_case(b.trim())
 }
 
-fn table_ref(default_schema: &str, name: &str) -> TableRef {
+fn table_ref(default_schema: &str, name: &str) -> TableName {
     crate::catalog::ddl::name_of(default_schema, name)
 }
 
@@ -197,8 +197,8 @@ mod tests {
         assert!(!mariadb_gtid_prepared_xa(&gtid));
     }
 
-    fn t(s: &str, n: &str) -> TableRef {
-        TableRef {
+    fn t(s: &str, n: &str) -> TableName {
+        TableName {
             schema: s.into(),
             table: n.into(),
         }

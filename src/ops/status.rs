@@ -2,15 +2,18 @@
 //! second, read by `mysql-gp-sync status`), and optionally (`stat_addr`) an HTTP endpoint with
 //! `/metrics` in Prometheus' text format and `/health`, as go-mysql-elasticsearch users had.
 //!
-//! The HTTP side is a few lines over a TCP listener rather than a web framework: it serves two
-//! fixed GET paths with no keep-alive, and pulling in hyper/axum for that would double the
-//! build of a tool whose other dependencies are all about databases.
+//! The HTTP side is hyper's HTTP/1 server (no web framework: two fixed paths): a client gets
+//! 5 s to send its request head and 10 s for the whole exchange, and a connection serves one
+//! request.
 
 use std::path::Path;
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use anyhow::{Context, Result};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use bytes::Bytes;
+use http_body_util::Full;
+use hyper::{header, Response, StatusCode};
 
 use crate::ops::metrics::{now_secs, Snapshot};
 use crate::state::master_info;
@@ -93,7 +96,7 @@ pub async fn serve(addr: String, shared: Shared) -> Result<()> {
         .with_context(|| format!("cannot listen on stat_addr {addr}"))?;
     tracing::info!("metrics on http://{addr}/metrics, health on /health");
     loop {
-        let (mut sock, _) = match listener.accept().await {
+        let (sock, _) = match listener.accept().await {
             Ok(s) => s,
             Err(e) => {
                 tracing::debug!("stat_addr accept: {e}");
@@ -102,54 +105,82 @@ pub async fn serve(addr: String, shared: Shared) -> Result<()> {
         };
         let shared = shared.clone();
         tokio::spawn(async move {
-            // Read the request head (up to its blank line): only its first line matters.
-            let mut buf = Vec::with_capacity(1024);
-            let read_head = async {
-                let mut chunk = [0u8; 1024];
-                while !buf.windows(4).any(|w| w == b"\r\n\r\n") && buf.len() < 16 * 1024 {
-                    match sock.read(&mut chunk).await {
-                        Ok(0) | Err(_) => break,
-                        Ok(n) => buf.extend_from_slice(&chunk[..n]),
-                    }
-                }
-            };
-            if tokio::time::timeout(std::time::Duration::from_secs(5), read_head)
-                .await
-                .is_err()
-            {
-                return;
+            let service = hyper::service::service_fn(move |req| {
+                let response = respond(req.uri().path(), &shared);
+                async move { Ok::<_, std::convert::Infallible>(response) }
+            });
+            let conn = hyper::server::conn::http1::Builder::new()
+                .timer(hyper_util::rt::TokioTimer::new())
+                .header_read_timeout(Duration::from_secs(5))
+                .keep_alive(false)
+                .serve_connection(hyper_util::rt::TokioIo::new(sock), service);
+            // A client that reads slowly does not hold a task for long either.
+            if let Ok(Err(e)) = tokio::time::timeout(Duration::from_secs(10), conn).await {
+                tracing::debug!("stat_addr: {e}");
             }
-            let request = String::from_utf8_lossy(&buf);
-            let path = request.split_whitespace().nth(1).unwrap_or("/");
-            let snap = shared.lock().unwrap().clone();
-            let (code, body) = match (path, snap) {
-                ("/metrics", Some(s)) => ("200 OK", s.prometheus()),
-                ("/health", Some(s)) if now_secs().saturating_sub(s.updated_at) <= 10 => {
-                    // A standby is healthy too: it is ready to take over.
-                    let body = if s.role == "standby" {
-                        "standby\n"
-                    } else {
-                        "ok\n"
-                    };
-                    ("200 OK", body.to_string())
-                }
-                ("/health", _) | ("/metrics", None) => (
-                    "503 Service Unavailable",
-                    "starting or stalled\n".to_string(),
-                ),
-                _ => ("404 Not Found", "try /metrics or /health\n".to_string()),
-            };
-            let kind = match path {
-                "/metrics" if code.starts_with("200") => {
-                    "application/openmetrics-text; version=1.0.0; charset=utf-8"
-                }
-                _ => "text/plain; charset=utf-8",
-            };
-            let response = format!(
-                "HTTP/1.0 {code}\r\nContent-Type: {kind}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
-                body.len()
-            );
-            let _ = sock.write_all(response.as_bytes()).await;
         });
+    }
+}
+
+/// The answer to a request for `path`, from the latest snapshot.
+fn respond(path: &str, shared: &Shared) -> Response<Full<Bytes>> {
+    let snap = shared.lock().unwrap().clone();
+    let (code, body) = match (path, snap) {
+        ("/metrics", Some(s)) => (StatusCode::OK, s.prometheus()),
+        ("/health", Some(s)) if now_secs().saturating_sub(s.updated_at) <= 10 => {
+            // A standby is healthy too: it is ready to take over.
+            let body = if s.role == "standby" {
+                "standby\n"
+            } else {
+                "ok\n"
+            };
+            (StatusCode::OK, body.to_string())
+        }
+        ("/health", _) | ("/metrics", None) => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            "starting or stalled\n".to_string(),
+        ),
+        _ => (
+            StatusCode::NOT_FOUND,
+            "try /metrics or /health\n".to_string(),
+        ),
+    };
+    let kind = match path {
+        "/metrics" if code == StatusCode::OK => {
+            "application/openmetrics-text; version=1.0.0; charset=utf-8"
+        }
+        _ => "text/plain; charset=utf-8",
+    };
+    let mut response = Response::new(Full::new(Bytes::from(body)));
+    *response.status_mut() = code;
+    response
+        .headers_mut()
+        .insert(header::CONTENT_TYPE, header::HeaderValue::from_static(kind));
+    response
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn paths_and_states_get_their_answers() {
+        let shared: Shared = Default::default();
+        assert_eq!(
+            respond("/health", &shared).status(),
+            StatusCode::SERVICE_UNAVAILABLE
+        );
+        assert_eq!(respond("/nope", &shared).status(), StatusCode::NOT_FOUND);
+        let metrics = crate::ops::metrics::Metrics::silent();
+        let pos = crate::model::position::Position::new("b.000001", 4);
+        *shared.lock().unwrap() = Some(metrics.snapshot(&pos, 0, 0.0));
+        let r = respond("/health", &shared);
+        assert_eq!(r.status(), StatusCode::OK);
+        let r = respond("/metrics", &shared);
+        assert_eq!(r.status(), StatusCode::OK);
+        assert!(r.headers()[header::CONTENT_TYPE]
+            .to_str()
+            .unwrap()
+            .starts_with("application/openmetrics-text"));
     }
 }

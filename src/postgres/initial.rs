@@ -7,7 +7,7 @@ use std::sync::Arc;
 use anyhow::{bail, Result};
 
 use crate::config::Config;
-use crate::model::rules::TargetName;
+use crate::model::name::TableName;
 use crate::model::table::TableMeta;
 use crate::sql::qualified;
 use crate::state::init_state::InitState;
@@ -21,7 +21,7 @@ pub async fn prepare_targets(
     truncate: bool,
 ) -> Result<()> {
     let client = pg.get().await?;
-    let mut seen: HashSet<&TargetName> = HashSet::new();
+    let mut seen: HashSet<&TableName> = HashSet::new();
     let mut occupied = Vec::new();
     for m in todo {
         if !seen.insert(&m.target) {

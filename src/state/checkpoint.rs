@@ -23,6 +23,7 @@ use crate::model::change::ROUTING_VERSION;
 use crate::model::history::{Fingerprint, Origin, Place};
 use crate::model::mark::{binlog_base, Mark};
 use crate::model::position::Position;
+use crate::sql::Quoted;
 
 /// The first key of the advisory locks this project takes (`MGS` in ASCII); the second says
 /// which (0: creating the tables; a source's hash: its lease).
@@ -64,7 +65,7 @@ pub fn check_placed(
     marks: &[Option<Mark>],
     start: &Position,
     logs: &[(String, u64)],
-    table: &str,
+    table: &Quoted,
 ) -> Result<()> {
     let start_mark = Mark {
         file: start.file.clone(),
@@ -133,7 +134,7 @@ pub enum Row {
 /// `concurrent_size` or the routing version changes (keys go to other workers: skipping by
 /// them would be unsound).
 pub struct Checkpoints {
-    table: String,
+    table: Quoted,
     /// Which sync this is (several may write into one database).
     source: String,
     workers: usize,
@@ -145,7 +146,7 @@ pub struct Checkpoints {
     epoch: AtomicI64,
     fence_sql: String,
     /// The lease table, beside the checkpoint table.
-    lease_table: String,
+    lease_table: Quoted,
     lease_id: String,
     /// The GTID texts are MariaDB's.
     mariadb: bool,
@@ -158,9 +159,9 @@ impl Checkpoints {
     /// `lease_table` and `fence_fn` are the lease's (see [`crate::state::lease`]).
     pub(crate) fn new(
         cfg: &Config,
-        table: String,
-        lease_table: String,
-        fence_fn: &str,
+        table: Quoted,
+        lease_table: Quoted,
+        fence_fn: &Quoted,
         greenplum: bool,
     ) -> Checkpoints {
         let insert = format!(
@@ -220,7 +221,7 @@ impl Checkpoints {
     }
 
     /// The lease table's qualified name.
-    pub fn lease_table(&self) -> &str {
+    pub fn lease_table(&self) -> &Quoted {
         &self.lease_table
     }
 
@@ -230,7 +231,7 @@ impl Checkpoints {
     }
 
     /// The checkpoint table's qualified name.
-    pub fn table(&self) -> &str {
+    pub fn table(&self) -> &Quoted {
         &self.table
     }
 
@@ -662,15 +663,39 @@ mod tests {
             Some(m("b.000001", 50, 1)),
             None,
         ];
-        check_placed(&ok, &start, &logs, "cp").unwrap();
+        check_placed(&ok, &start, &logs, &crate::sql::qualified("s", "cp")).unwrap();
         // The name the old reader cut short: not a file of this server.
-        let e = check_placed(&[Some(m("b.00", 400, 1))], &start, &logs, "cp").unwrap_err();
+        let e = check_placed(
+            &[Some(m("b.00", 400, 1))],
+            &start,
+            &logs,
+            &crate::sql::qualified("s", "cp"),
+        )
+        .unwrap_err();
         assert!(format!("{e}").contains("not a binlog name"), "{e}");
-        let e = check_placed(&[Some(m("b.000003", 4, 1))], &start, &logs, "cp").unwrap_err();
+        let e = check_placed(
+            &[Some(m("b.000003", 4, 1))],
+            &start,
+            &logs,
+            &crate::sql::qualified("s", "cp"),
+        )
+        .unwrap_err();
         assert!(format!("{e}").contains("does not have"), "{e}");
-        let e = check_placed(&[Some(m("b.000002", 501, 1))], &start, &logs, "cp").unwrap_err();
+        let e = check_placed(
+            &[Some(m("b.000002", 501, 1))],
+            &start,
+            &logs,
+            &crate::sql::qualified("s", "cp"),
+        )
+        .unwrap_err();
         assert!(format!("{e}").contains("past the end"), "{e}");
-        let e = check_placed(&[Some(m("other.000002", 1, 1))], &start, &logs, "cp").unwrap_err();
+        let e = check_placed(
+            &[Some(m("other.000002", 1, 1))],
+            &start,
+            &logs,
+            &crate::sql::qualified("s", "cp"),
+        )
+        .unwrap_err();
         assert!(format!("{e}").contains("another binlog sequence"), "{e}");
         assert!(format!("{e}").contains("nothing was skipped"), "{e}");
     }

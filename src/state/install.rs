@@ -9,7 +9,7 @@ use std::sync::Arc;
 use anyhow::Result;
 
 use crate::config::Config;
-use crate::sql::{qualified, quote_ident};
+use crate::sql::{qualified, quote_ident, Quoted};
 use crate::state::checkpoint::{source_name, Checkpoints, LEASE_LOCK_CLASS};
 use crate::state::{lease, schema_history};
 
@@ -75,8 +75,8 @@ pub async fn checkpoints(
 
 /// The checkpoint table, and the columns versions added since its first (Greenplum 6 has no
 /// `ADD COLUMN IF NOT EXISTS`: the catalog is asked).
-fn checkpoint_ddl(table: &str) -> String {
-    let table_lit = format!("'{}'", table.replace('\'', "''"));
+fn checkpoint_ddl(table: &Quoted) -> String {
+    let table_lit = format!("'{}'", table.as_str().replace('\'', "''"));
     format!(
         "CREATE TABLE IF NOT EXISTS {table} (
              source text NOT NULL,
@@ -111,8 +111,8 @@ fn checkpoint_ddl(table: &str) -> String {
 /// taken (the others are older syncs with the same `server_id`, whose rows are left alone).
 async fn carry_over(
     pg: &deadpool_postgres::Pool,
-    table: &str,
-    history: &str,
+    table: &Quoted,
+    history: &Quoted,
     cfg: &Config,
     source: &str,
 ) -> Result<()> {

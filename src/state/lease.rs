@@ -26,13 +26,14 @@ use tokio::sync::watch;
 use crate::config::Config;
 use crate::error::Backoff;
 use crate::error::FENCED;
+use crate::sql::Quoted;
 use crate::state::checkpoint::{Checkpoints, LEASE_LOCK_CLASS};
 
 /// The lease's table and its fence function (run by [`crate::state::install`]). The fence is
 /// what every checkpoint write calls inside its transaction: it refuses the commit when this
 /// process no longer holds `epoch` (SQLSTATE [`FENCED`]). Greenplum locks whole tables for
 /// `FOR SHARE`, so there the check is a plain read.
-pub fn ddl(lease_table: &str, fence_fn: &str, greenplum: bool) -> String {
+pub fn ddl(lease_table: &Quoted, fence_fn: &Quoted, greenplum: bool) -> String {
     let share = if greenplum { "" } else { " FOR SHARE" };
     format!(
         "CREATE TABLE IF NOT EXISTS {lease_table} (

@@ -14,19 +14,19 @@ use anyhow::{Context, Result};
 use crate::catalog::SchemaLoader;
 use crate::model::mark::Mark;
 use crate::model::source_table::SourceTable;
-use crate::sql::qualified;
+use crate::sql::{qualified, Quoted};
 use crate::state::checkpoint::Checkpoints;
 
 type Key = (String, String);
 
 /// The history rows of one sync (the checkpoint's `source`).
 pub struct SchemaHistory {
-    table: String,
+    table: Quoted,
     source: String,
 }
 
 /// The `CREATE TABLE` of the history (run with the checkpoint table's).
-pub fn ddl(table: &str) -> String {
+pub fn ddl(table: &Quoted) -> String {
     format!(
         "CREATE TABLE IF NOT EXISTS {table} (
              source text NOT NULL,
@@ -42,7 +42,7 @@ pub fn ddl(table: &str) -> String {
     )
 }
 
-pub fn table_name(checkpoint_schema: &str) -> String {
+pub fn table_name(checkpoint_schema: &str) -> Quoted {
     qualified(checkpoint_schema, "schema_history")
 }
 

@@ -5,8 +5,8 @@
 //! Rows of tables that are not configured are never decoded (decoding is the reader's main
 //! cost); their transactions only move the resumable position.
 
-mod ddl;
 mod query;
+mod schema;
 mod stream;
 
 use std::collections::{HashMap, HashSet};
@@ -29,8 +29,8 @@ use crate::model::change::{BarrierRequest, Change, Op, RowKind};
 use crate::model::gtid::GtidState;
 use crate::model::history::Stamp;
 use crate::model::mark::Mark;
+use crate::model::name::TableName;
 use crate::model::position::Position;
-use crate::model::rules::TargetName;
 use crate::model::table::{Skip, TableMeta};
 use crate::mysql::history::{mysql_stamp, origin_of, stamp_of};
 use crate::mysql::layout::{binlog_column_names, image, layout_of, Layout};
@@ -73,7 +73,7 @@ pub struct Reader {
     /// Loaded tables by source name; `None` for a configured table that is skipped.
     metas: HashMap<(String, String), Option<Arc<TableMeta>>>,
     /// How many source tables write into each target (a TRUNCATE of one shard must not empty all).
-    target_sources: HashMap<TargetName, HashSet<(String, String)>>,
+    target_sources: HashMap<TableName, HashSet<(String, String)>>,
     metrics: Metrics,
     /// Tables reloaded by `init --tables`: their changes before the copy are skipped.
     reloads: Reloads,
@@ -113,7 +113,7 @@ impl Reader {
         out: Outputs,
     ) -> Self {
         let AlreadyApplied { reloads, floor } = done;
-        let mut target_sources: HashMap<TargetName, HashSet<(String, String)>> = HashMap::new();
+        let mut target_sources: HashMap<TableName, HashSet<(String, String)>> = HashMap::new();
         for (k, m) in &metas {
             if let Some(m) = m {
                 target_sources

@@ -11,7 +11,7 @@ use mysql_async::Value;
 
 use super::encode::{field_text, Group, Text};
 use crate::model::change::{Change, Op, RowKind};
-use crate::model::rules::TargetName;
+use crate::model::name::TableName;
 use crate::model::table::TableMeta;
 
 /// Keeps the last change per target row, grouped by statement (not yet encoded: see
@@ -19,7 +19,7 @@ use crate::model::table::TableMeta;
 /// so two source values PostgreSQL holds as one key are one row here too.
 pub fn collapse(batch: &[Change]) -> Result<Vec<Group<'_>>> {
     // Per target row: the kind of its first change in the batch, and the index of its last.
-    let mut last: HashMap<(&TargetName, RowKey), (RowKind, usize), _> =
+    let mut last: HashMap<(&TableName, RowKey), (RowKind, usize), _> =
         HashMap::with_capacity_and_hasher(batch.len(), foldhash::fast::RandomState::default());
     let mut text = String::new();
     for (i, ch) in batch.iter().enumerate() {

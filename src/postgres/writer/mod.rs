@@ -208,8 +208,8 @@ pub(crate) mod test_support {
 
     use crate::model::change::{Change, Op, RowKind};
     use crate::model::kind::Kind;
+    use crate::model::name::TableName;
     use crate::model::position::Position;
-    use crate::model::rules::TargetName;
     use crate::model::table::{Column, TableMeta};
 
     /// Table `s.<name>` (id int key, v int), mapped to `s.<name>`.
@@ -228,7 +228,7 @@ pub(crate) mod test_support {
             name: format!("s.{name}"),
             schema: "s".into(),
             table: name.into(),
-            target: TargetName {
+            target: TableName {
                 schema: "s".into(),
                 table: name.into(),
             },

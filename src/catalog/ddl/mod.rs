@@ -7,6 +7,10 @@
 //! recognised by their leading words, and each other clause is parsed on its own. That keeps
 //! MariaDB's extras (`IF [NOT] EXISTS` on columns, `ALTER ONLINE`, `WAIT n`) and clauses the
 //! parser lacks from failing the whole statement.
+//!
+//! `clauses.rs` is that hand-written splitting (clauses, comments, `IF EXISTS`, the clauses
+//! with no effect); `columns.rs` turns a parsed column into a [`ColumnSpec`] with MySQL's type
+//! names.
 
 use std::sync::OnceLock;
 
@@ -20,40 +24,34 @@ use sqlparser::ast::{
 use sqlparser::dialect::MySqlDialect;
 use sqlparser::parser::Parser;
 
+use crate::model::name::TableName;
 use crate::model::source_table::SourceColumn;
 
-/// A table named by a statement.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
-pub struct Name {
-    pub schema: String,
-    pub table: String,
-}
+mod clauses;
+mod columns;
 
-impl std::fmt::Display for Name {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{}.{}", self.schema, self.table)
-    }
-}
+use clauses::*;
+use columns::*;
 
 /// What one statement does to one table.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Ddl {
     Alter {
-        table: Name,
+        table: TableName,
         ops: Vec<AlterOp>,
     },
     Rename {
-        from: Name,
-        to: Name,
+        from: TableName,
+        to: TableName,
     },
     /// `if_not_exists`: a no-op when the table exists (MySQL logs it all the same).
     Create {
-        table: Name,
+        table: TableName,
         def: CreateDef,
         if_not_exists: bool,
     },
     Drop {
-        table: Name,
+        table: TableName,
         if_exists: bool,
     },
 }
@@ -66,7 +64,7 @@ pub enum CreateDef {
         /// `DEFAULT CHARSET` / `COLLATE` of the table, when the statement says.
         charset: Option<String>,
     },
-    Like(Name),
+    Like(TableName),
 }
 
 /// Where `FIRST` / `AFTER x` puts a column. It matters on the source side (row images list
@@ -99,7 +97,7 @@ pub enum AlterOp {
         old: String,
         new: String,
     },
-    RenameTable(Name),
+    RenameTable(TableName),
     DropPrimaryKey,
     AddPrimaryKey(Vec<String>),
     /// The table's default character set (for columns added later).
@@ -268,7 +266,7 @@ fn alter_head() -> &'static Regex {
 }
 
 /// The clauses of an `ALTER TABLE` after its head, as operations.
-fn alter_ops(default_schema: &str, table: &Name, rest: &str) -> Result<Vec<AlterOp>> {
+fn alter_ops(default_schema: &str, table: &TableName, rest: &str) -> Result<Vec<AlterOp>> {
     let mut ops = Vec::new();
     for clause in split_top_level(rest) {
         let clause = clause.trim();
@@ -384,239 +382,7 @@ fn place(p: Option<MySQLColumnPosition>) -> Option<Place> {
     })
 }
 
-enum Clause {
-    NoEffect,
-    /// Rows change without row events (`DROP PARTITION`, `TRUNCATE PARTITION`, …).
-    LosesRows,
-    Unsupported,
-    Charset(String),
-    Parse,
-}
-
-/// Classifies an `ALTER TABLE` clause by its first words.
-fn no_effect(w: &[String]) -> Clause {
-    let w = |i: usize| w.get(i).map(String::as_str).unwrap_or("");
-    let partition = |x: &str| x == "partition" || x == "partitions";
-    match w(0) {
-        "comment"
-        | "engine"
-        | "auto_increment"
-        | "row_format"
-        | "key_block_size"
-        | "stats_persistent"
-        | "stats_auto_recalc"
-        | "stats_sample_pages"
-        | "pack_keys"
-        | "checksum"
-        | "page_checksum"
-        | "min_rows"
-        | "max_rows"
-        | "avg_row_length"
-        | "delay_key_write"
-        | "insert_method"
-        | "tablespace"
-        | "compression"
-        | "encryption"
-        | "algorithm"
-        | "lock"
-        | "force"
-        | "order"
-        | "union"
-        | "transactional"
-        | "secondary_engine"
-        | "secondary_load"
-        | "secondary_unload"
-        | "with"
-        | "without"
-        | "enable"
-        | "disable"
-        | "autoextend_size"
-        | "engine_attribute"
-        | "secondary_engine_attribute"
-        | "page_compressed"
-        | "page_compression_level"
-        | "ietf_quotes"
-        | "sequence"
-        | "system" => Clause::NoEffect,
-        "coalesce" | "reorganize" | "rebuild" | "analyze" | "check" | "optimize" | "repair"
-        | "remove"
-            if partition(w(1)) || w(1) == "partitioning" =>
-        {
-            Clause::NoEffect
-        }
-        "partition" if w(1) == "by" => Clause::NoEffect,
-        "drop" | "truncate" | "exchange" | "discard" | "import"
-            if partition(w(1)) || w(1) == "tablespace" =>
-        {
-            Clause::LosesRows
-        }
-        "convert" => Clause::Unsupported,
-        "add" | "drop" => match w(1) {
-            "index" | "key" | "fulltext" | "spatial" | "unique" | "foreign" | "check"
-            | "constraint" | "period" | "system" => {
-                // `ADD CONSTRAINT [name] PRIMARY KEY` is a key change.
-                if (w(1) == "constraint" && (w(2) == "primary" || w(3) == "primary"))
-                    || w(1) == "system"
-                {
-                    if w(1) == "system" {
-                        Clause::NoEffect
-                    } else {
-                        Clause::Parse
-                    }
-                } else {
-                    Clause::NoEffect
-                }
-            }
-            "partition" => {
-                if w(0) == "add" {
-                    Clause::NoEffect
-                } else {
-                    Clause::LosesRows
-                }
-            }
-            _ => Clause::Parse,
-        },
-        "rename" if matches!(w(1), "index" | "key") => Clause::NoEffect,
-        "alter" if matches!(w(1), "index" | "key" | "check" | "constraint") => Clause::NoEffect,
-        "alter" => Clause::Parse, // ALTER [COLUMN] x SET/DROP DEFAULT, visibility
-        "default" | "character" | "charset" | "collate" => {
-            let words: Vec<&str> = (0..4).map(w).collect();
-            let at = words
-                .iter()
-                .position(|x| matches!(*x, "set" | "charset" | "collate"))
-                .map(|i| i + 1);
-            match at.and_then(|i| words.get(i)).filter(|x| !x.is_empty()) {
-                Some(name) if words.contains(&"collate") => {
-                    Clause::Charset(charset_of_collation(name))
-                }
-                Some(name) => Clause::Charset(name.to_string()),
-                None => Clause::Unsupported,
-            }
-        }
-        _ => Clause::Parse,
-    }
-}
-
-fn strip_if_exists(clause: &str) -> (String, bool, bool) {
-    static R: OnceLock<Regex> = OnceLock::new();
-    let r = R.get_or_init(|| {
-        Regex::new(r"(?is)^(add|drop|modify|change)(\s+column)?\s+if\s+(not\s+)?exists\s+").unwrap()
-    });
-    match r.captures(clause) {
-        Some(c) => {
-            let not = c.get(3).is_some();
-            let head = format!("{}{} ", &c[1], c.get(2).map_or("", |m| m.as_str()));
-            let rest = &clause[c.get(0).unwrap().end()..];
-            (format!("{head}{rest}"), not, !not)
-        }
-        None => (clause.to_string(), false, false),
-    }
-}
-
-/// Splits at commas outside parentheses and quotes.
-fn split_top_level(s: &str) -> Vec<String> {
-    let mut out = Vec::new();
-    let (mut depth, mut quote, mut cur) = (0i32, None::<char>, String::new());
-    let mut chars = s.chars().peekable();
-    while let Some(c) = chars.next() {
-        match quote {
-            Some(q) => {
-                cur.push(c);
-                if c == '\\' && q != '`' {
-                    if let Some(n) = chars.next() {
-                        cur.push(n);
-                    }
-                } else if c == q {
-                    if chars.peek() == Some(&q) {
-                        cur.push(chars.next().unwrap());
-                    } else {
-                        quote = None;
-                    }
-                }
-            }
-            None => match c {
-                '\'' | '"' | '`' => {
-                    quote = Some(c);
-                    cur.push(c);
-                }
-                '(' => {
-                    depth += 1;
-                    cur.push(c);
-                }
-                ')' => {
-                    depth -= 1;
-                    cur.push(c);
-                }
-                ',' if depth == 0 => out.push(std::mem::take(&mut cur)),
-                _ => cur.push(c),
-            },
-        }
-    }
-    out.push(cur);
-    out
-}
-
-/// The statement without comments (`/* … */`, `-- …`, `# …`) outside quotes, trimmed.
-/// MySQL's executable comments (`/*!50100 … */`) keep their text.
-fn strip_comments(sql: &str) -> String {
-    let mut out = String::with_capacity(sql.len());
-    let b: Vec<char> = sql.chars().collect();
-    let (mut i, mut quote) = (0, None::<char>);
-    while i < b.len() {
-        let c = b[i];
-        if let Some(q) = quote {
-            out.push(c);
-            if c == '\\' && q != '`' && i + 1 < b.len() {
-                out.push(b[i + 1]);
-                i += 1;
-            } else if c == q {
-                quote = None;
-            }
-            i += 1;
-            continue;
-        }
-        match c {
-            '\'' | '"' | '`' => {
-                quote = Some(c);
-                out.push(c);
-            }
-            '/' if b.get(i + 1) == Some(&'*') => {
-                let end = (i + 2..b.len().saturating_sub(1))
-                    .find(|&j| b[j] == '*' && b[j + 1] == '/')
-                    .unwrap_or(b.len());
-                if b.get(i + 2) == Some(&'!') {
-                    // `/*!NNNNN text */`: the text counts.
-                    let inner: String = b[i + 3..end.min(b.len())].iter().collect();
-                    let inner = inner.trim_start_matches(|ch: char| ch.is_ascii_digit());
-                    out.push(' ');
-                    out.push_str(inner);
-                    out.push(' ');
-                } else {
-                    out.push(' ');
-                }
-                i = end + 2;
-                continue;
-            }
-            '-' if b.get(i + 1) == Some(&'-') && b.get(i + 2).is_none_or(|c| c.is_whitespace()) => {
-                while i < b.len() && b[i] != '\n' {
-                    i += 1;
-                }
-                continue;
-            }
-            '#' => {
-                while i < b.len() && b[i] != '\n' {
-                    i += 1;
-                }
-                continue;
-            }
-            _ => out.push(c),
-        }
-        i += 1;
-    }
-    out.trim().trim_end_matches(';').trim().to_string()
-}
-
-fn object(default_schema: &str, n: &ObjectName) -> Result<Name> {
+fn object(default_schema: &str, n: &ObjectName) -> Result<TableName> {
     let parts: Vec<String> =
         n.0.iter()
             .map(|p| match p {
@@ -625,11 +391,11 @@ fn object(default_schema: &str, n: &ObjectName) -> Result<Name> {
             })
             .collect::<Result<_>>()?;
     Ok(match parts.as_slice() {
-        [t] => Name {
+        [t] => TableName {
             schema: default_schema.to_string(),
             table: t.clone(),
         },
-        [s, t] => Name {
+        [s, t] => TableName {
             schema: s.clone(),
             table: t.clone(),
         },
@@ -639,7 +405,7 @@ fn object(default_schema: &str, n: &ObjectName) -> Result<Name> {
 
 /// A table name as a statement writes it (backquoted or not, with or without schema; a
 /// dot inside backquotes belongs to the name).
-pub fn name_of(default_schema: &str, text: &str) -> Name {
+pub fn name_of(default_schema: &str, text: &str) -> TableName {
     let mut in_q = false;
     let mut split = None;
     for (i, ch) in text.char_indices() {
@@ -657,288 +423,23 @@ pub fn name_of(default_schema: &str, text: &str) -> Name {
         }
     };
     match split {
-        Some(i) => Name {
+        Some(i) => TableName {
             schema: unquote(&text[..i]),
             table: unquote(&text[i + 1..]),
         },
-        None => Name {
+        None => TableName {
             schema: default_schema.to_string(),
             table: unquote(text),
         },
     }
 }
 
-fn index_columns(cols: &[sqlparser::ast::IndexColumn]) -> Result<Vec<String>> {
-    cols.iter()
-        .map(|c| match &c.column.expr {
-            Expr::Identifier(i) => Ok(i.value.clone()),
-            // `PRIMARY KEY (a(10))`: a prefix does not identify a row.
-            other => bail!("key part `{other}` is not a whole column"),
-        })
-        .collect()
-}
-
-fn column_def_spec(c: &ColumnDef) -> Result<ColumnSpec> {
-    column_spec(
-        &c.name.value,
-        &c.data_type,
-        &c.options
-            .iter()
-            .map(|o| o.option.clone())
-            .collect::<Vec<_>>(),
-    )
-}
-
-/// A column definition as `information_schema` would describe it.
-fn column_spec(name: &str, dt: &DataType, options: &[impl AsOption]) -> Result<ColumnSpec> {
-    let (data_type, column_type) = mysql_types(dt)?;
-    let mut charset = None;
-    let mut explicit_charset = false;
-    let mut nullable = true;
-    let mut default = DefaultValue::Absent;
-    let mut primary_key = false;
-    let mut generated = false;
-    let mut auto_increment = false;
-    for o in options {
-        match o.option() {
-            ColumnOption::Null => nullable = true,
-            ColumnOption::NotNull => nullable = false,
-            ColumnOption::Default(e) => default = default_of(e),
-            ColumnOption::PrimaryKey(_) => {
-                primary_key = true;
-                nullable = false;
-            }
-            ColumnOption::CharacterSet(n) => {
-                charset = Some(n.to_string().to_ascii_lowercase());
-                explicit_charset = true;
-            }
-            ColumnOption::Collation(n) if !explicit_charset => {
-                charset = Some(charset_of_collation(&n.to_string().to_ascii_lowercase()));
-                explicit_charset = true;
-            }
-            ColumnOption::Generated { .. } => generated = true,
-            ColumnOption::DialectSpecific(tokens)
-                if tokens
-                    .iter()
-                    .any(|t| t.to_string().eq_ignore_ascii_case("AUTO_INCREMENT")) =>
-            {
-                auto_increment = true
-            }
-            _ => {}
-        }
-    }
-    // A key column is NOT NULL whatever the statement says.
-    if primary_key {
-        nullable = false;
-    }
-    let text = matches!(
-        data_type.as_str(),
-        "char" | "varchar" | "tinytext" | "text" | "mediumtext" | "longtext" | "enum" | "set"
-    );
-    if !text {
-        charset = None;
-        explicit_charset = true;
-    }
-    Ok(ColumnSpec {
-        column: SourceColumn {
-            name: name.to_string(),
-            data_type,
-            column_type,
-            charset: charset.filter(|c| c != "binary"),
-            nullable,
-        },
-        explicit_charset,
-        default,
-        primary_key,
-        generated,
-        auto_increment,
-    })
-}
-
-/// Options of `ALTER … MODIFY` come bare, those of a column definition with a name.
-trait AsOption {
-    fn option(&self) -> &ColumnOption;
-}
-impl AsOption for ColumnOption {
-    fn option(&self) -> &ColumnOption {
-        self
-    }
-}
-
-fn default_of(e: &Expr) -> DefaultValue {
-    match e {
-        Expr::Value(v) => match &v.value {
-            Value::Null => DefaultValue::Null,
-            Value::Number(n, _) => DefaultValue::Literal(n.clone()),
-            Value::SingleQuotedString(s) | Value::DoubleQuotedString(s) => {
-                DefaultValue::Literal(s.clone())
-            }
-            Value::Boolean(b) => DefaultValue::Literal(if *b { "1" } else { "0" }.into()),
-            other => DefaultValue::Expr(other.to_string()),
-        },
-        Expr::UnaryOp {
-            op: UnaryOperator::Minus,
-            expr,
-        } => match default_of(expr) {
-            DefaultValue::Literal(n) if !n.starts_with('-') => {
-                DefaultValue::Literal(format!("-{n}"))
-            }
-            _ => DefaultValue::Expr(e.to_string()),
-        },
-        Expr::UnaryOp {
-            op: UnaryOperator::Plus,
-            expr,
-        } => default_of(expr),
-        // `_utf8mb4'abc'`: the introducer names the literal's character set; the text is the value.
-        Expr::Prefixed { value, .. } => match default_of(value) {
-            lit @ DefaultValue::Literal(_) => lit,
-            _ => DefaultValue::Expr(e.to_string()),
-        },
-        Expr::Nested(inner) => match default_of(inner) {
-            DefaultValue::Expr(_) => DefaultValue::Expr(e.to_string()),
-            lit => lit,
-        },
-        other => DefaultValue::Expr(other.to_string()),
-    }
-}
-
-/// `utf8mb4_0900_ai_ci` → `utf8mb4`.
-fn charset_of_collation(c: &str) -> String {
-    match c.split_once('_') {
-        Some((cs, _)) => cs.to_string(),
-        None => c.to_string(),
-    }
-}
-
-/// The table's `DEFAULT CHARSET` / `COLLATE` after its column list, if written.
-fn table_charset(text: &str) -> Option<String> {
-    static R: OnceLock<Regex> = OnceLock::new();
-    let r = R.get_or_init(|| {
-        Regex::new(r"(?i)\b(charset|character\s+set|collate)\s*=?\s*`?'?(\w+)").unwrap()
-    });
-    // After the column list: the last closing parenthesis at depth 0 of the statement.
-    let (mut depth, mut end, mut quote) = (0i32, None, None::<char>);
-    for (i, c) in text.char_indices() {
-        if let Some(q) = quote {
-            if c == q {
-                quote = None;
-            }
-            continue;
-        }
-        match c {
-            '\'' | '"' | '`' => quote = Some(c),
-            '(' => depth += 1,
-            ')' => {
-                depth -= 1;
-                if depth == 0 && end.is_none() {
-                    end = Some(i);
-                }
-            }
-            _ => {}
-        }
-    }
-    let tail = &text[end? + 1..];
-    let tail = match tail.to_ascii_lowercase().find(" select ") {
-        Some(i) => &tail[..i],
-        None => tail,
-    };
-    let mut found = None;
-    for c in r.captures_iter(tail) {
-        let name = c[2].to_ascii_lowercase();
-        if c[1].eq_ignore_ascii_case("collate") {
-            found.get_or_insert(charset_of_collation(&name));
-        } else {
-            found = Some(name);
-        }
-    }
-    found
-}
-
-/// `DATA_TYPE` and `COLUMN_TYPE` as MySQL's `information_schema` spells them.
-fn mysql_types(dt: &DataType) -> Result<(String, String)> {
-    let shown = dt.to_string();
-    let lower = shown.to_ascii_lowercase();
-    let head_end = lower.find(['(', ' ']).unwrap_or(lower.len());
-    let head = &lower[..head_end];
-    let rest = &lower[head_end..];
-    let args = rest
-        .strip_prefix('(')
-        .and_then(|r| r.split_once(')'))
-        .map(|(a, _)| a.replace(' ', ""));
-    // ZEROFILL makes a column UNSIGNED.
-    let unsigned = lower.contains("unsigned") || lower.contains("zerofill");
-    let flags = format!(
-        "{}{}",
-        if unsigned { " unsigned" } else { "" },
-        if lower.contains("zerofill") {
-            " zerofill"
-        } else {
-            ""
-        }
-    );
-    let with = |base: &str, args: Option<String>| match args {
-        Some(a) => format!("{base}({a}){flags}"),
-        None => format!("{base}{flags}"),
-    };
-    Ok(match head {
-        "tinyint" | "smallint" | "mediumint" | "bigint" => (head.to_string(), with(head, args)),
-        "int" | "integer" | "int4" => ("int".into(), with("int", args)),
-        "bool" | "boolean" => ("tinyint".into(), "tinyint(1)".into()),
-        "decimal" | "dec" | "numeric" | "fixed" => {
-            let a = match args.as_deref() {
-                None => "10,0".to_string(),
-                Some(a) if !a.contains(',') => format!("{a},0"),
-                Some(a) => a.to_string(),
-            };
-            ("decimal".into(), with("decimal", Some(a)))
-        }
-        "float" => match args.as_deref().and_then(|a| a.parse::<u32>().ok()) {
-            Some(p) if p > 24 => ("double".into(), with("double", None)),
-            Some(_) => ("float".into(), with("float", None)),
-            None => ("float".into(), with("float", args)),
-        },
-        "double" | "real" => (
-            "double".into(),
-            with("double", args.filter(|a| a.contains(','))),
-        ),
-        "bit" => (
-            "bit".into(),
-            format!("bit({})", args.unwrap_or_else(|| "1".into())),
-        ),
-        "char" | "character" | "nchar" if !lower.contains("varying") => (
-            "char".into(),
-            format!("char({})", args.unwrap_or_else(|| "1".into())),
-        ),
-        "varchar" | "nvarchar" | "character" | "char" => match args {
-            Some(a) => ("varchar".into(), format!("varchar({a})")),
-            None => bail!("{shown} without a length"),
-        },
-        "binary" => (
-            "binary".into(),
-            format!("binary({})", args.unwrap_or_else(|| "1".into())),
-        ),
-        "varbinary" => match args {
-            Some(a) => ("varbinary".into(), format!("varbinary({a})")),
-            None => bail!("{shown} without a length"),
-        },
-        "tinytext" | "text" | "mediumtext" | "longtext" | "tinyblob" | "blob" | "mediumblob"
-        | "longblob" | "date" | "year" | "json" | "geometry" | "point" | "linestring"
-        | "polygon" | "multipoint" | "multilinestring" | "multipolygon" | "geometrycollection"
-        | "geomcollection" => (head.to_string(), head.to_string()),
-        "datetime" | "timestamp" | "time" => (head.to_string(), with(head, args)),
-        // Members keep their case: they are data.
-        "enum" | "set" => (head.to_string(), format!("{head}{}", &shown[head_end..])),
-        "long" if lower.starts_with("long varchar") => ("mediumtext".into(), "mediumtext".into()),
-        _ => bail!("column type {shown} is not one the sync knows"),
-    })
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    fn n(s: &str, t: &str) -> Name {
-        Name {
+    fn n(s: &str, t: &str) -> TableName {
+        TableName {
             schema: s.into(),
             table: t.into(),
         }

@@ -4,12 +4,13 @@
 
 use anyhow::{anyhow, bail, Result};
 
-use crate::catalog::ddl::{self, CreateDef, Ddl, Name};
+use crate::catalog::ddl::{self, CreateDef, Ddl};
 use crate::catalog::evolve::{self, Follow};
 use crate::config::{DdlDrop, DdlPolicy};
 use crate::error::Transient;
 use crate::model::change::{Barrier, BarrierRequest, SchemaStep, TableStep};
 use crate::model::mark::Mark;
+use crate::model::name::TableName;
 use crate::model::position::Position;
 use crate::model::source_table::SourceTable;
 use crate::mysql::reader::stream::StreamState;
@@ -315,7 +316,7 @@ impl Reader {
     }
 
     /// The definition a `CREATE TABLE … LIKE` copies.
-    async fn like(&self, like: &Name) -> Result<SourceTable> {
+    async fn like(&self, like: &TableName) -> Result<SourceTable> {
         // The template itself is not followed unless configured: not entered in the book.
         self.loader.peek_definition(&like.schema, &like.table).await
     }

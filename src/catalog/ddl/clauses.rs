@@ -1,0 +1,237 @@
+//! The hand-written part of the DDL parser: an `ALTER TABLE`'s clauses split at the top level,
+//! comments stripped, `IF [NOT] EXISTS` taken off, and the clauses that change nothing the sync
+//! replicates recognised by their leading words.
+
+use super::*;
+
+pub(super) enum Clause {
+    NoEffect,
+    /// Rows change without row events (`DROP PARTITION`, `TRUNCATE PARTITION`, …).
+    LosesRows,
+    Unsupported,
+    Charset(String),
+    Parse,
+}
+
+/// Classifies an `ALTER TABLE` clause by its first words.
+pub(super) fn no_effect(w: &[String]) -> Clause {
+    let w = |i: usize| w.get(i).map(String::as_str).unwrap_or("");
+    let partition = |x: &str| x == "partition" || x == "partitions";
+    match w(0) {
+        "comment"
+        | "engine"
+        | "auto_increment"
+        | "row_format"
+        | "key_block_size"
+        | "stats_persistent"
+        | "stats_auto_recalc"
+        | "stats_sample_pages"
+        | "pack_keys"
+        | "checksum"
+        | "page_checksum"
+        | "min_rows"
+        | "max_rows"
+        | "avg_row_length"
+        | "delay_key_write"
+        | "insert_method"
+        | "tablespace"
+        | "compression"
+        | "encryption"
+        | "algorithm"
+        | "lock"
+        | "force"
+        | "order"
+        | "union"
+        | "transactional"
+        | "secondary_engine"
+        | "secondary_load"
+        | "secondary_unload"
+        | "with"
+        | "without"
+        | "enable"
+        | "disable"
+        | "autoextend_size"
+        | "engine_attribute"
+        | "secondary_engine_attribute"
+        | "page_compressed"
+        | "page_compression_level"
+        | "ietf_quotes"
+        | "sequence"
+        | "system" => Clause::NoEffect,
+        "coalesce" | "reorganize" | "rebuild" | "analyze" | "check" | "optimize" | "repair"
+        | "remove"
+            if partition(w(1)) || w(1) == "partitioning" =>
+        {
+            Clause::NoEffect
+        }
+        "partition" if w(1) == "by" => Clause::NoEffect,
+        "drop" | "truncate" | "exchange" | "discard" | "import"
+            if partition(w(1)) || w(1) == "tablespace" =>
+        {
+            Clause::LosesRows
+        }
+        "convert" => Clause::Unsupported,
+        "add" | "drop" => match w(1) {
+            "index" | "key" | "fulltext" | "spatial" | "unique" | "foreign" | "check"
+            | "constraint" | "period" | "system" => {
+                // `ADD CONSTRAINT [name] PRIMARY KEY` is a key change.
+                if (w(1) == "constraint" && (w(2) == "primary" || w(3) == "primary"))
+                    || w(1) == "system"
+                {
+                    if w(1) == "system" {
+                        Clause::NoEffect
+                    } else {
+                        Clause::Parse
+                    }
+                } else {
+                    Clause::NoEffect
+                }
+            }
+            "partition" => {
+                if w(0) == "add" {
+                    Clause::NoEffect
+                } else {
+                    Clause::LosesRows
+                }
+            }
+            _ => Clause::Parse,
+        },
+        "rename" if matches!(w(1), "index" | "key") => Clause::NoEffect,
+        "alter" if matches!(w(1), "index" | "key" | "check" | "constraint") => Clause::NoEffect,
+        "alter" => Clause::Parse, // ALTER [COLUMN] x SET/DROP DEFAULT, visibility
+        "default" | "character" | "charset" | "collate" => {
+            let words: Vec<&str> = (0..4).map(w).collect();
+            let at = words
+                .iter()
+                .position(|x| matches!(*x, "set" | "charset" | "collate"))
+                .map(|i| i + 1);
+            match at.and_then(|i| words.get(i)).filter(|x| !x.is_empty()) {
+                Some(name) if words.contains(&"collate") => {
+                    Clause::Charset(charset_of_collation(name))
+                }
+                Some(name) => Clause::Charset(name.to_string()),
+                None => Clause::Unsupported,
+            }
+        }
+        _ => Clause::Parse,
+    }
+}
+
+pub(super) fn strip_if_exists(clause: &str) -> (String, bool, bool) {
+    static R: OnceLock<Regex> = OnceLock::new();
+    let r = R.get_or_init(|| {
+        Regex::new(r"(?is)^(add|drop|modify|change)(\s+column)?\s+if\s+(not\s+)?exists\s+").unwrap()
+    });
+    match r.captures(clause) {
+        Some(c) => {
+            let not = c.get(3).is_some();
+            let head = format!("{}{} ", &c[1], c.get(2).map_or("", |m| m.as_str()));
+            let rest = &clause[c.get(0).unwrap().end()..];
+            (format!("{head}{rest}"), not, !not)
+        }
+        None => (clause.to_string(), false, false),
+    }
+}
+
+/// Splits at commas outside parentheses and quotes.
+pub(super) fn split_top_level(s: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    let (mut depth, mut quote, mut cur) = (0i32, None::<char>, String::new());
+    let mut chars = s.chars().peekable();
+    while let Some(c) = chars.next() {
+        match quote {
+            Some(q) => {
+                cur.push(c);
+                if c == '\\' && q != '`' {
+                    if let Some(n) = chars.next() {
+                        cur.push(n);
+                    }
+                } else if c == q {
+                    if chars.peek() == Some(&q) {
+                        cur.push(chars.next().unwrap());
+                    } else {
+                        quote = None;
+                    }
+                }
+            }
+            None => match c {
+                '\'' | '"' | '`' => {
+                    quote = Some(c);
+                    cur.push(c);
+                }
+                '(' => {
+                    depth += 1;
+                    cur.push(c);
+                }
+                ')' => {
+                    depth -= 1;
+                    cur.push(c);
+                }
+                ',' if depth == 0 => out.push(std::mem::take(&mut cur)),
+                _ => cur.push(c),
+            },
+        }
+    }
+    out.push(cur);
+    out
+}
+
+/// The statement without comments (`/* … */`, `-- …`, `# …`) outside quotes, trimmed.
+/// MySQL's executable comments (`/*!50100 … */`) keep their text.
+pub(super) fn strip_comments(sql: &str) -> String {
+    let mut out = String::with_capacity(sql.len());
+    let b: Vec<char> = sql.chars().collect();
+    let (mut i, mut quote) = (0, None::<char>);
+    while i < b.len() {
+        let c = b[i];
+        if let Some(q) = quote {
+            out.push(c);
+            if c == '\\' && q != '`' && i + 1 < b.len() {
+                out.push(b[i + 1]);
+                i += 1;
+            } else if c == q {
+                quote = None;
+            }
+            i += 1;
+            continue;
+        }
+        match c {
+            '\'' | '"' | '`' => {
+                quote = Some(c);
+                out.push(c);
+            }
+            '/' if b.get(i + 1) == Some(&'*') => {
+                let end = (i + 2..b.len().saturating_sub(1))
+                    .find(|&j| b[j] == '*' && b[j + 1] == '/')
+                    .unwrap_or(b.len());
+                if b.get(i + 2) == Some(&'!') {
+                    // `/*!NNNNN text */`: the text counts.
+                    let inner: String = b[i + 3..end.min(b.len())].iter().collect();
+                    let inner = inner.trim_start_matches(|ch: char| ch.is_ascii_digit());
+                    out.push(' ');
+                    out.push_str(inner);
+                    out.push(' ');
+                } else {
+                    out.push(' ');
+                }
+                i = end + 2;
+                continue;
+            }
+            '-' if b.get(i + 1) == Some(&'-') && b.get(i + 2).is_none_or(|c| c.is_whitespace()) => {
+                while i < b.len() && b[i] != '\n' {
+                    i += 1;
+                }
+                continue;
+            }
+            '#' => {
+                while i < b.len() && b[i] != '\n' {
+                    i += 1;
+                }
+                continue;
+            }
+            _ => out.push(c),
+        }
+        i += 1;
+    }
+    out.trim().trim_end_matches(';').trim().to_string()
+}
