@@ -14,6 +14,7 @@ use std::sync::{Arc, Mutex};
 use anyhow::{anyhow, bail, Context, Result};
 
 use crate::config::ZeroDate;
+use crate::model::name::TableName;
 use crate::model::rules::TableRules;
 use crate::model::table::{Column, Skip, TableMeta};
 use crate::sql;
@@ -38,7 +39,7 @@ pub struct SchemaLoader {
     pg: Option<deadpool_postgres::Pool>,
     rules: TableRules,
     options: LoadOptions,
-    book: Mutex<HashMap<(String, String), SourceTable>>,
+    book: Mutex<HashMap<TableName, SourceTable>>,
 }
 
 impl SchemaLoader {
@@ -65,7 +66,7 @@ impl SchemaLoader {
     /// The definition of `schema.table` as of the reader's position: the book's, else
     /// `information_schema`'s (which then enters the book).
     pub async fn definition(&self, schema: &str, table: &str) -> Result<SourceTable> {
-        let key = (schema.to_string(), table.to_string());
+        let key = TableName::new(schema, table);
         if let Some(t) = self.book.lock().unwrap().get(&key) {
             return Ok(t.clone());
         }
@@ -76,7 +77,7 @@ impl SchemaLoader {
 
     /// Like [`Self::definition`], without entering the table in the book.
     pub async fn peek_definition(&self, schema: &str, table: &str) -> Result<SourceTable> {
-        let key = (schema.to_string(), table.to_string());
+        let key = TableName::new(schema, table);
         if let Some(t) = self.book.lock().unwrap().get(&key) {
             return Ok(t.clone());
         }
@@ -88,12 +89,12 @@ impl SchemaLoader {
         self.book
             .lock()
             .unwrap()
-            .contains_key(&(schema.to_string(), table.to_string()))
+            .contains_key(&TableName::new(schema, table))
     }
 
     /// Sets (or, with `None`, forgets) a table's definition after a schema change.
     pub fn set_definition(&self, schema: &str, table: &str, def: Option<SourceTable>) {
-        let key = (schema.to_string(), table.to_string());
+        let key = TableName::new(schema, table);
         let mut book = self.book.lock().unwrap();
         match def {
             Some(d) => book.insert(key, d),
@@ -102,7 +103,7 @@ impl SchemaLoader {
     }
 
     /// The book's tables and definitions (to record a baseline of them).
-    pub fn book(&self) -> HashMap<(String, String), SourceTable> {
+    pub fn book(&self) -> HashMap<TableName, SourceTable> {
         self.book.lock().unwrap().clone()
     }
 
@@ -116,7 +117,7 @@ impl SchemaLoader {
     }
 
     /// Every base table of the configured schemas that the `[[source]]` patterns select.
-    pub async fn configured_tables(&self) -> Result<Vec<(String, String)>> {
+    pub async fn configured_tables(&self) -> Result<Vec<TableName>> {
         mysql::configured_tables(&self.mysql, &self.rules).await
     }
 
@@ -210,8 +211,7 @@ impl SchemaLoader {
             delete_sql: sql::delete(&qualified, &key_typed),
             truncate_sql: sql::truncate(&qualified),
             name: format!("{schema}.{table}"),
-            schema: schema.to_string(),
-            table: table.to_string(),
+            source: TableName::new(schema, table),
             target,
             columns,
             key,

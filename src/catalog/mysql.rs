@@ -4,6 +4,7 @@
 use anyhow::{bail, Context, Result};
 use mysql_async::prelude::Queryable;
 
+use crate::model::name::TableName;
 use crate::model::rules::TableRules;
 
 pub use crate::model::source_table::{SourceColumn, SourceTable};
@@ -12,7 +13,7 @@ pub use crate::model::source_table::{SourceColumn, SourceTable};
 pub async fn configured_tables(
     mysql: &mysql_async::Pool,
     rules: &TableRules,
-) -> Result<Vec<(String, String)>> {
+) -> Result<Vec<TableName>> {
     let mut conn = mysql.get_conn().await?;
     let mut out = Vec::new();
     for schema in rules.schemas() {
@@ -26,7 +27,7 @@ pub async fn configured_tables(
             .with_context(|| format!("listing the tables of MySQL schema `{schema}`"))?;
         for t in names {
             if rules.is_configured(schema, &t) {
-                out.push((schema.to_string(), t));
+                out.push(TableName::new(schema, t));
             }
         }
     }

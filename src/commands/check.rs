@@ -8,6 +8,7 @@ use mysql_async::prelude::Queryable;
 use crate::catalog::{LoadOptions, SchemaLoader};
 use crate::commands::Settings;
 use crate::config::Config;
+use crate::model::name::TableName;
 use crate::model::rules::TableRules;
 use crate::model::table::Skip;
 use crate::mysql::connect::BINLOG_REQUIREMENTS;
@@ -377,7 +378,7 @@ async fn check_tables(
     if tables.is_empty() {
         r.warn("no MySQL table matches the [[source]] sections yet");
     }
-    for (schema, table) in tables {
+    for TableName { schema, table } in tables {
         match loader.load(&schema, &table).await {
             Ok(Ok(m)) => r.ok(format!(
                 "{schema}.{table} → {} (key {}), columns match",

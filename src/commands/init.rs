@@ -253,10 +253,10 @@ async fn load(s: &Settings, truncate: bool, only: &[String]) -> Result<Position>
     result?;
 
     // The copied tables' schema history starts again at the copy's position.
-    let copied: HashMap<(String, String), SourceTable> = loader
+    let copied: HashMap<TableName, SourceTable> = loader
         .book()
         .into_iter()
-        .filter(|(k, _)| todo.iter().any(|m| m.schema == k.0 && m.table == k.1))
+        .filter(|(k, _)| todo.iter().any(|m| m.source == *k))
         .collect();
     let at = Mark::at(&replay_from);
     if let Some(kept) = kept_at {

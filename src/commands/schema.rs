@@ -19,7 +19,7 @@ pub async fn print_schema(s: &Settings) -> Result<()> {
     if tables.is_empty() {
         bail!("no MySQL table matches the [[source]] sections of the config");
     }
-    for (schema, table) in tables {
+    for TableName { schema, table } in tables {
         let target = loader.rules().target(&schema, &table);
         if !done.insert(target.clone()) {
             println!("-- {schema}.{table} also maps into {target}\n");

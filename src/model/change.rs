@@ -200,11 +200,11 @@ pub struct SchemaStep {
 #[derive(Debug, Clone)]
 pub struct TableStep {
     /// `schema.table` of the source before the statement (its name in the history).
-    pub source: (String, String),
+    pub source: TableName,
     /// The definition afterwards, under `renamed_to` when the statement renamed it;
     /// `None` when the table is gone (dropped, or renamed to a name not replicated).
     pub after: Option<SourceTable>,
-    pub renamed_to: Option<(String, String)>,
+    pub renamed_to: Option<TableName>,
     /// Run in order in PostgreSQL (none when the target is left alone).
     pub target: Vec<TargetStep>,
 }

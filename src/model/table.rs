@@ -51,10 +51,11 @@ impl Column {
 /// A configured source table, resolved against its PostgreSQL target.
 #[derive(Debug)]
 pub struct TableMeta {
-    /// `schema.table` of the source, for messages and counts.
+    /// The MySQL table.
+    pub source: TableName,
+    /// `source` as text (`schema.table`), kept for messages and the metrics' labels.
     pub name: String,
-    pub schema: String,
-    pub table: String,
+    /// The PostgreSQL table it maps to.
     pub target: TableName,
     pub columns: Vec<Column>,
     /// Indexes into `columns` of the key that identifies a row.

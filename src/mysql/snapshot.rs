@@ -45,8 +45,8 @@ impl Chunk {
         let mut sql = format!(
             "SELECT {} FROM {}.{}",
             select.join(", "),
-            quote_my(&m.schema),
-            quote_my(&m.table)
+            quote_my(&m.source.schema),
+            quote_my(&m.source.table)
         );
         let mut params: Vec<Value> = Vec::new();
         if let Some((lo, hi)) = self.range {
@@ -183,7 +183,7 @@ pub async fn plan(mysql: &mysql_async::Pool, todo: &[Arc<TableMeta>]) -> Result<
         let rows: u64 = conn
             .exec_first(
                 "SELECT COALESCE(TABLE_ROWS, 0) FROM information_schema.TABLES WHERE TABLE_SCHEMA = ? AND TABLE_NAME = ?",
-                (&m.schema, &m.table),
+                (&m.source.schema, &m.source.table),
             )
             .await?
             .unwrap_or(0);
@@ -201,8 +201,8 @@ pub async fn plan(mysql: &mysql_async::Pool, todo: &[Arc<TableMeta>]) -> Result<
         let (lo, hi): (Option<i64>, Option<i64>) = conn
             .query_first(format!(
                 "SELECT MIN({k}), MAX({k}) FROM {}.{}",
-                quote_my(&m.schema),
-                quote_my(&m.table)
+                quote_my(&m.source.schema),
+                quote_my(&m.source.table)
             ))
             .await?
             .unwrap_or((None, None));

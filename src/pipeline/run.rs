@@ -18,6 +18,7 @@ use crate::config::Config;
 use crate::error::{is_transient, retryable, Transient};
 use crate::model::history::Place;
 use crate::model::mark::Mark;
+use crate::model::name::TableName;
 use crate::model::position::Position;
 use crate::model::table::TableMeta;
 use crate::mysql::reader::{AlreadyApplied, Outputs, Reader, Stop};
@@ -61,7 +62,7 @@ impl Pipeline {
         start: &Position,
         floor: Option<&Mark>,
         by_gtid: bool,
-    ) -> Result<HashMap<(String, String), Option<Arc<TableMeta>>>> {
+    ) -> Result<HashMap<TableName, Option<Arc<TableMeta>>>> {
         let mut at = Mark::at(start);
         if let Some(f) = floor.filter(|f| **f > at) {
             at = f.clone();
@@ -81,7 +82,7 @@ impl Pipeline {
         // brings them in); tables it does not know are tried, and left for later if their
         // target is not there yet.
         let metas = load_tables(&self.cfg, &self.loader, |s, t| {
-            match known.get(&(s.to_string(), t.to_string())) {
+            match known.get(&TableName::new(s, t)) {
                 Some(exists) => Load::Must(*exists),
                 None if known.is_empty() => Load::Must(true),
                 None => Load::Try,

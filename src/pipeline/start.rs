@@ -14,6 +14,7 @@ use crate::error::retryable;
 use crate::model::gtid::GtidState;
 use crate::model::history::{another_history, Origin, Place, WAYS_FORWARD};
 use crate::model::mark::Mark;
+use crate::model::name::TableName;
 use crate::model::position::{file_index, Position};
 use crate::model::table::{Skip, TableMeta};
 use crate::mysql::connect::{binary_logs, binlog_gtid_pos};
@@ -570,10 +571,10 @@ pub async fn load_tables(
     cfg: &Config,
     loader: &SchemaLoader,
     which: impl Fn(&str, &str) -> Load,
-) -> Result<HashMap<(String, String), Option<Arc<TableMeta>>>> {
+) -> Result<HashMap<TableName, Option<Arc<TableMeta>>>> {
     let mut metas = HashMap::new();
     let mut no_key = Vec::new();
-    for (schema, table) in loader.configured_tables().await? {
+    for TableName { schema, table } in loader.configured_tables().await? {
         let loaded = match which(&schema, &table) {
             Load::Must(false) => continue,
             Load::Must(true) => loader.load(&schema, &table).await?,
@@ -595,11 +596,11 @@ pub async fn load_tables(
                     m.target,
                     m.key_names().join(", ")
                 );
-                metas.insert((schema, table), Some(m));
+                metas.insert(TableName::new(schema, table), Some(m));
             }
             Err(Skip::NoKey) => {
                 no_key.push(format!("{schema}.{table}"));
-                metas.insert((schema, table), None);
+                metas.insert(TableName::new(schema, table), None);
             }
         }
     }

@@ -124,7 +124,7 @@ impl Barriers {
         tx.batch_execute("SET LOCAL synchronous_commit = on")
             .await?;
         for (i, t) in step.tables.iter().enumerate() {
-            let name = format!("{}.{}", t.source.0, t.source.1);
+            let name = t.source.to_string();
             // The statement's tables in order (a DROP then a CREATE of one name).
             let at_i = Mark {
                 seq: i as u32,

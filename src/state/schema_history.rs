@@ -13,11 +13,12 @@ use anyhow::{Context, Result};
 
 use crate::catalog::SchemaLoader;
 use crate::model::mark::Mark;
+use crate::model::name::TableName;
 use crate::model::source_table::SourceTable;
 use crate::sql::{qualified, Quoted};
 use crate::state::checkpoint::Checkpoints;
 
-type Key = (String, String);
+type Key = TableName;
 
 /// The history rows of one sync (the checkpoint's `source`).
 pub struct SchemaHistory {
@@ -81,7 +82,7 @@ impl SchemaHistory {
         });
         let mut best: HashMap<Key, (bool, Mark, Option<String>)> = HashMap::new();
         for r in rows {
-            let key: Key = (r.get(0), r.get(1));
+            let key: Key = TableName::new(r.get::<_, String>(0), r.get::<_, String>(1));
             let mark = Mark {
                 file: r.get::<_, String>(2).into(),
                 pos: r.get::<_, i64>(3) as u64,
@@ -108,7 +109,7 @@ impl SchemaHistory {
                 let def = def
                     .map(|d| serde_json::from_str::<SourceTable>(&d))
                     .transpose()
-                    .with_context(|| format!("schema history of {}.{}", k.0, k.1))?;
+                    .with_context(|| format!("schema history of {k}"))?;
                 Ok((k, def))
             })
             .collect()
@@ -124,8 +125,8 @@ impl SchemaHistory {
     ) -> Result<HashMap<Key, bool>> {
         let known = self.at(pg, at).await?;
         let mut out = HashMap::new();
-        for ((schema, table), def) in known {
-            out.insert((schema.clone(), table.clone()), def.is_some());
+        for (TableName { schema, table }, def) in known {
+            out.insert(TableName::new(schema.clone(), table.clone()), def.is_some());
             loader.set_definition(&schema, &table, def);
         }
         Ok(out)
@@ -146,7 +147,7 @@ impl SchemaHistory {
             t = self.table
         );
         let (file, pos) = (at.file.to_string(), at.pos as i64);
-        for ((schema, table), def) in defs {
+        for (TableName { schema, table }, def) in defs {
             let json = serde_json::to_string(def)?;
             client
                 .execute(&sql, &[&self.source, schema, table, &file, &pos, &json])
@@ -164,7 +165,7 @@ impl SchemaHistory {
         defs: &HashMap<Key, SourceTable>,
     ) -> Result<()> {
         let client = pg.get().await.context("connecting to PostgreSQL")?;
-        for (schema, table) in defs.keys() {
+        for TableName { schema, table } in defs.keys() {
             client
                 .execute(
                     &format!(
@@ -210,7 +211,7 @@ impl SchemaHistory {
                  VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
                 self.table
             ),
-            &[&self.source, &key.0, &key.1, &file, &pos, &seq, &json, &statement],
+            &[&self.source, &key.schema, &key.table, &file, &pos, &seq, &json, &statement],
         )
         .await?;
         Ok(())

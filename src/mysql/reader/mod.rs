@@ -71,9 +71,9 @@ pub struct Reader {
     loader: Arc<SchemaLoader>,
     out: Outputs,
     /// Loaded tables by source name; `None` for a configured table that is skipped.
-    metas: HashMap<(String, String), Option<Arc<TableMeta>>>,
+    metas: HashMap<TableName, Option<Arc<TableMeta>>>,
     /// How many source tables write into each target (a TRUNCATE of one shard must not empty all).
-    target_sources: HashMap<TableName, HashSet<(String, String)>>,
+    target_sources: HashMap<TableName, HashSet<TableName>>,
     metrics: Metrics,
     /// Tables reloaded by `init --tables`: their changes before the copy are skipped.
     reloads: Reloads,
@@ -107,13 +107,13 @@ impl Reader {
         cfg: Arc<Config>,
         opts: mysql_async::Opts,
         loader: Arc<SchemaLoader>,
-        metas: HashMap<(String, String), Option<Arc<TableMeta>>>,
+        metas: HashMap<TableName, Option<Arc<TableMeta>>>,
         done: AlreadyApplied,
         metrics: Metrics,
         out: Outputs,
     ) -> Self {
         let AlreadyApplied { reloads, floor } = done;
-        let mut target_sources: HashMap<TableName, HashSet<(String, String)>> = HashMap::new();
+        let mut target_sources: HashMap<TableName, HashSet<TableName>> = HashMap::new();
         for (k, m) in &metas {
             if let Some(m) = m {
                 target_sources
@@ -436,7 +436,7 @@ impl Reader {
         schema: &str,
         table: &str,
     ) -> Result<Option<Arc<TableMeta>>> {
-        let key = (schema.to_string(), table.to_string());
+        let key = TableName::new(schema, table);
         if let Some(m) = self.metas.get(&key) {
             return Ok(m.clone());
         }
@@ -479,7 +479,7 @@ impl Reader {
             tme.table_name().to_string(),
         );
         if let Some(Some(l)) = st.tables.get(&id) {
-            if l.meta.schema == schema && l.meta.table == table {
+            if l.meta.source.schema == schema && l.meta.source.table == table {
                 // Same table, another table map (its columns changed under the same id).
                 let plan = RowPlan::new(tme).map_err(|e| {
                     anyhow!(
@@ -523,7 +523,7 @@ impl Reader {
                 None if self.before_floor(&Position::new(st.file.clone(), log_pos)) => break None,
                 None if !reloaded => {
                     // The table may have changed since it was loaded: look again once.
-                    self.metas.remove(&(schema.clone(), table.clone()));
+                    self.metas.remove(&TableName::new(schema.clone(), table.clone()));
                     reloaded = true;
                 }
                 None => bail!(

@@ -90,9 +90,12 @@ impl Reader {
         }
         // Applied: later rows are decoded with the new definitions.
         for t in &step.tables {
-            let (s, n) = (&t.source.0, &t.source.1);
+            let (s, n) = (&t.source.schema, &t.source.table);
             match &t.renamed_to {
-                Some((rs, rn)) => {
+                Some(TableName {
+                    schema: rs,
+                    table: rn,
+                }) => {
                     self.loader.set_definition(s, n, None);
                     self.loader.set_definition(rs, rn, t.after.clone());
                     self.forget(rs, rn);
@@ -115,7 +118,7 @@ impl Reader {
 
     /// Drops what the reader cached of a table (loaded again from the book when next seen).
     fn forget(&mut self, schema: &str, table: &str) {
-        let key = (schema.to_string(), table.to_string());
+        let key = TableName::new(schema, table);
         self.metas.remove(&key);
         for sources in self.target_sources.values_mut() {
             sources.remove(&key);
@@ -166,11 +169,12 @@ impl Reader {
         let target = rules.target(&name.schema, &name.table);
         // A target shared by several source tables is not changed for one of them: judged by
         // the rules over every table the sync knows, not only those seen in this run.
-        let shared = self.target_sources.get(&target).map_or(0, |s| s.len()) > 1
-            || self.loader.book().keys().any(|(s, t)| {
-                (s != &name.schema || t != &name.table) && rules.target(s, t) == target
-            });
-        let key = (name.schema.clone(), name.table.clone());
+        let shared =
+            self.target_sources.get(&target).map_or(0, |s| s.len()) > 1
+                || self.loader.book().keys().any(|other| {
+                    *other != name && rules.target(&other.schema, &other.table) == target
+                });
+        let key = name.clone();
         let context = |e: anyhow::Error| {
             anyhow!(
                 "cannot follow the schema change of {name} at {at} ({e:#}): {query:?}. With the sync stopped, \
@@ -208,7 +212,7 @@ impl Reader {
                         }
                         after.schema = to.schema.clone();
                         after.table = to.table.clone();
-                        renamed_to = Some((to.schema, to.table));
+                        renamed_to = Some(to);
                     } else {
                         tracing::warn!("{name} was renamed to {to} at {at}, which is not replicated: its target {target} is kept as it is");
                         return Ok(Some(gone(key, None, Vec::new())));
@@ -233,7 +237,7 @@ impl Reader {
                 TableStep {
                     source: key,
                     after: Some(def),
-                    renamed_to: Some((to.schema, to.table)),
+                    renamed_to: Some(to),
                     target: if new_target != target {
                         evolve::rename(&target, &new_target)
                     } else {
@@ -323,7 +327,7 @@ impl Reader {
 }
 
 fn gone(
-    source: (String, String),
+    source: TableName,
     after: Option<SourceTable>,
     target: Vec<crate::model::change::TargetStep>,
 ) -> TableStep {

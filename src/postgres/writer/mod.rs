@@ -226,8 +226,7 @@ pub(crate) mod test_support {
         };
         Arc::new(TableMeta {
             name: format!("s.{name}"),
-            schema: "s".into(),
-            table: name.into(),
+            source: TableName::new("s", name),
             target: TableName {
                 schema: "s".into(),
                 table: name.into(),
