@@ -9,6 +9,8 @@
 //! - [`catalog`]: what a table looks like on both sides, and schema changes;
 //! - [`state`]: what survives a restart: `master.info`, the checkpoint, reloads, the lease;
 //! - [`ops`]: metrics, status, logging;
+//! - [`window`]: the acknowledgement window, in-memory flow control between the reader and
+//!   the workers (how far the saved position may move);
 //! - [`mysql`]: the MySQL / MariaDB side: connection, binlog reader, rows, statements;
 //! - [`postgres`]: the PostgreSQL / Greenplum side: connection, the writer (apply workers);
 //! - [`pipeline`]: wiring reader → workers → ack window → saved positions;
@@ -27,3 +29,4 @@ pub mod postgres;
 pub mod sql;
 pub mod state;
 pub mod tls;
+pub mod window;

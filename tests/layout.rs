@@ -5,9 +5,9 @@ use std::collections::BTreeSet;
 use std::path::Path;
 
 /// The rooms, leaves first (docs/architecture.md's table).
-const ORDER: [&str; 13] = [
-    "config", "error", "sql", "tls", "model", "convert", "catalog", "state", "ops", "mysql",
-    "postgres", "pipeline", "commands",
+const ORDER: [&str; 14] = [
+    "config", "error", "sql", "tls", "model", "convert", "catalog", "state", "ops", "window",
+    "mysql", "postgres", "pipeline", "commands",
 ];
 
 fn rs_files(dir: &Path, out: &mut Vec<std::path::PathBuf>) {

@@ -297,8 +297,12 @@ impl Supervisor {
                         .await
                     {
                         Ok(m) => m,
-                        Err(e) if is_transient(&e) && !self.stopping() => {
-                            if !self.wait(format!("{e:#}; trying again")).await {
+                        Err(e) if is_transient(&e) => {
+                            // As a round that failed: the next attempt starts from the plan's
+                            // place (after a replay, the new start already saved).
+                            self.place = resume.at;
+                            self.metrics.reconnect();
+                            if self.stopping() || !self.wait(format!("{e:#}; trying again")).await {
                                 return Ok(None);
                             }
                             continue;

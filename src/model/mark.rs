@@ -22,17 +22,7 @@ pub struct Mark {
 
 impl PartialOrd for Mark {
     fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
-        if !self.same_sequence(other) {
-            return None;
-        }
-        Some(
-            (file_index(&self.file), &*self.file, self.pos, self.seq).cmp(&(
-                file_index(&other.file),
-                &*other.file,
-                other.pos,
-                other.seq,
-            )),
-        )
+        self.same_sequence(other).then(|| self.cmp_any(other))
     }
 }
 
@@ -44,6 +34,20 @@ impl Mark {
             pos: p.pos,
             seq: 0,
         }
+    }
+
+    /// An order over marks of every sequence: by file number, file name, offset and number. It
+    /// says which came first only within one sequence ([`PartialOrd`]); across sequences it is
+    /// merely stable, for the one reader that must pick among marks of several (the schema
+    /// history: the latest definition whatever sequence it was recorded in, as the file
+    /// numbers of a new server usually go on from the old one's).
+    pub fn cmp_any(&self, other: &Mark) -> Ordering {
+        (file_index(&self.file), &*self.file, self.pos, self.seq).cmp(&(
+            file_index(&other.file),
+            &*other.file,
+            other.pos,
+            other.seq,
+        ))
     }
 
     /// Whether two marks are in the same binlog sequence (same base name, `mysql-bin` of

@@ -30,7 +30,7 @@ use crate::postgres::writer::{Worker, WorkerContext};
 use crate::state::checkpoint::{self, Checkpoints};
 use crate::state::master_info;
 use crate::state::schema_history::SchemaHistory;
-use crate::state::window::AckWindow;
+use crate::window::AckWindow;
 
 /// One run of the sync, from a position until shutdown or failure: the reader, the workers and
 /// the saver wired together (see [`Pipeline::run`]). A lost connection ends it like a failure;

@@ -12,7 +12,7 @@ use crate::model::position::Position;
 use crate::model::table::TableMeta;
 use crate::state::checkpoint::Checkpoints;
 use crate::state::schema_history::SchemaHistory;
-use crate::state::window::AckWindow;
+use crate::window::AckWindow;
 
 /// Applies the barriers the reader sends, one at a time, and answers each on its channel.
 ///

@@ -269,6 +269,13 @@ impl Checkpoints {
         c.workers.iter_mut().for_each(|m| *m = Some(mark.clone()));
     }
 
+    /// This process deleted the workers' rows itself: their commits no longer count (a loss
+    /// check would otherwise find PostgreSQL "behind" them).
+    fn forget_worker_commits(&self) {
+        let mut c = self.confirmed.lock().unwrap();
+        c.workers.iter_mut().for_each(|m| *m = None);
+    }
+
     /// What PostgreSQL confirmed before no longer counts: it was rewound (a loss), another
     /// sync applied meanwhile, or another history starts.
     pub fn forget_commits(&self) {
@@ -441,6 +448,7 @@ impl Checkpoints {
                 )
                 .await?;
             drop(client);
+            self.forget_worker_commits();
             // From here on PostgreSQL's note is this start: what it holds after a crash is
             // judged against it.
             self.record_position(pg, at).await?;
@@ -482,6 +490,7 @@ impl Checkpoints {
                     )
                     .await?;
                 drop(client);
+                self.forget_worker_commits();
                 self.record_position(pg, at).await?;
                 return Ok(vec![None; self.workers]);
             }
@@ -509,6 +518,7 @@ impl Checkpoints {
                 &[&self.source],
             )
             .await?;
+        self.forget_worker_commits();
         Ok(())
     }
 
@@ -521,6 +531,7 @@ impl Checkpoints {
                 &[&self.source],
             )
             .await?;
+        self.forget_commits();
         Ok(())
     }
 

@@ -1,7 +1,7 @@
 //! What survives a restart: `master.info`, the transactional checkpoint in PostgreSQL, the
-//! progress of an interrupted `init`, the tables being reloaded by `init --tables`, the
-//! acknowledgement window that decides how far positions may move, and the lease that decides
-//! which of several syncs applies; `install` creates their tables in PostgreSQL.
+//! progress of an interrupted `init`, the tables being reloaded by `init --tables`, the schema
+//! history, and the lease that decides which of several syncs applies; `install` creates their
+//! tables in PostgreSQL.
 
 pub mod checkpoint;
 pub mod init_state;
@@ -10,4 +10,3 @@ pub mod lease;
 pub mod master_info;
 pub mod reload;
 pub mod schema_history;
-pub mod window;

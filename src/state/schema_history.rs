@@ -89,15 +89,17 @@ impl SchemaHistory {
                 seq: r.get::<_, i32>(4) as u32,
             };
             let def: Option<String> = r.get(5);
-            let before = limit.as_ref().is_none_or(|l| mark <= *l);
+            // Across binlog sequences (another server's files) marks have no order; the
+            // history then keeps the order it always had (see `Mark::cmp_any`).
+            let before = limit.as_ref().is_none_or(|l| mark.cmp_any(l).is_le());
             let better = match best.get(&key) {
                 None => true,
                 // At or before `at`, the latest wins; otherwise the earliest.
                 Some((b, m, _)) => match (before, *b) {
                     (true, false) => true,
                     (false, true) => false,
-                    (true, true) => mark > *m,
-                    (false, false) => mark < *m,
+                    (true, true) => mark.cmp_any(m).is_gt(),
+                    (false, false) => mark.cmp_any(m).is_lt(),
                 },
             };
             if better {

@@ -37,7 +37,7 @@ use crate::mysql::layout::{binlog_column_names, image, layout_of, Layout};
 use crate::mysql::rows::RowPlan;
 use crate::ops::metrics::Metrics;
 use crate::state::reload::Reloads;
-use crate::state::window::AckWindow;
+use crate::window::AckWindow;
 use stream::{
     classify_stream_error, mariadb_gtid, mariadb_gtid_list, mysql_gtid, mysql_previous_gtids,
     place_event, rotate_name, Prepared, StreamState,

@@ -32,10 +32,13 @@ fn backoff() -> Backoff {
 impl<D: Destination> Worker<D> {
     /// Writes `groups` and this worker's checkpoint at `mark` in one transaction, retrying by
     /// the rule while they are in hand; COPY for the groups that may use it unless it rests.
+    /// `patient = false` (the run is ending): PostgreSQL unavailable is not waited for, the
+    /// round ends uncommitted and the next start replays.
     pub(super) async fn commit_in_hand(
         &mut self,
         groups: &mut [Group<'_>],
         mark: &Mark,
+        patient: bool,
     ) -> Result<()> {
         let mut backoff = backoff();
         let mut refused = 0;
@@ -87,6 +90,13 @@ impl<D: Destination> Worker<D> {
                         ))
                         .await;
                 }
+                Failure::Unavailable(m) if !patient => {
+                    return Err(Transient(format!(
+                        "worker {}: PostgreSQL: {m}; the run ends with this batch uncommitted",
+                        self.id
+                    ))
+                    .into())
+                }
                 Failure::Unavailable(m) => {
                     self.metrics.error();
                     backoff
@@ -131,6 +141,11 @@ impl<D: Destination> Worker<D> {
                 self.id
             ))
             .into(),
+            Failure::Refused(m) if part.is_empty() => anyhow!(
+                "worker {}: PostgreSQL refused to commit a group of source transactions ({m}); nothing of it \
+                 was committed, and the saved position stays before it",
+                self.id
+            ),
             Failure::Refused(m) => self.pinpoint(part, &m).await,
         }
     }

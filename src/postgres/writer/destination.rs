@@ -179,11 +179,11 @@ impl Destination for PgDestination {
             }
             self.client = Some(c);
         }
+        // Open before the BEGIN is sent: a worker aborted while it is in flight must not give
+        // the connection back to the pool with a transaction about to start on it.
+        self.open = true;
         match self.client().batch_execute("BEGIN").await {
-            Ok(()) => {
-                self.open = true;
-                Ok(())
-            }
+            Ok(()) => Ok(()),
             Err(e) => Err(self.failed(e)),
         }
     }

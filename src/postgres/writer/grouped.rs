@@ -131,7 +131,7 @@ impl<D: Destination> Transactions<D> {
                 }
             } else {
                 let mut groups = collapse(&unwritten)?;
-                w.commit_in_hand(&mut groups, &mark).await?;
+                w.commit_in_hand(&mut groups, &mark, !closed).await?;
                 w.copy_rest = w.copy_rest.saturating_sub(1);
                 drop(groups);
                 record_applied(&w.metrics, &unwritten, started);

@@ -30,7 +30,7 @@ impl<D: Destination> Batches<D> {
             let started = Instant::now();
             let mark = batch.last().expect("a batch is never empty").mark();
             let mut groups = collapse(&batch)?;
-            w.commit_in_hand(&mut groups, &mark).await?;
+            w.commit_in_hand(&mut groups, &mark, true).await?;
             w.copy_rest = w.copy_rest.saturating_sub(1);
             drop(groups);
             w.window.ack(&txn_counts(&batch));

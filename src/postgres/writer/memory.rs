@@ -201,7 +201,7 @@ mod tests {
     use crate::ops::metrics::Metrics;
     use crate::postgres::writer::test_support::{change, table};
     use crate::postgres::writer::Worker;
-    use crate::state::window::AckWindow;
+    use crate::window::AckWindow;
 
     fn pos(n: u64) -> Position {
         Position::new("b.000001", n)
@@ -451,5 +451,26 @@ mod tests {
             "nothing of it commits"
         );
         assert_eq!(w.acked(), pos(4), "the saved position stays before it");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_run_that_ends_does_not_wait_for_postgresql() {
+        let t = table("t");
+        let w = window();
+        let (dest, store) = Memory::new();
+        store.lock().unwrap().unavailable = u32::MAX;
+        let changes = transactions(&w, &t, &[&[(Update, 1, 10)]]).await;
+        // The queue closes behind a sealed transaction while PostgreSQL is down: the applier
+        // ends (the next start replays it) instead of retrying for ever.
+        let done = tokio::time::timeout(
+            std::time::Duration::from_secs(3600),
+            apply(dest, &w, changes, Consistency::Transaction, 100, None),
+        )
+        .await
+        .expect("the applier ends");
+        let e = done.unwrap_err();
+        assert!(crate::error::is_transient(&e), "{e:#}");
+        assert!(store.lock().unwrap().commits.is_empty());
+        assert_eq!(w.acked(), pos(4));
     }
 }

@@ -29,7 +29,7 @@ use crate::model::change::{Change, RowKind, TxnId};
 use crate::model::mark::Mark;
 use crate::ops::metrics::Metrics;
 use crate::state::checkpoint::Checkpoints;
-use crate::state::window::AckWindow;
+use crate::window::AckWindow;
 
 mod apply;
 mod collapse;
