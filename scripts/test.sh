@@ -79,7 +79,7 @@ if [[ ${MGS_SOURCES:-all} != mariadb ]]; then
   pass "MySQL 9.7" "$MGS_MYSQL97_PORT" mysql mysql97 \
     --test e2e -- --test-threads=4 --skip greenplum:: "${not_about_the_source[@]}" "$@"
   pass "MariaDB 11.8" "$MGS_MARIADB118_PORT" mariadb mariadb118 \
-    --test e2e -- --test-threads=4 sync:: charsets:: checkpoint:: init:: errors:: observability:: gtid:: history:: standby:: schema_changes:: consistency:: \
+    --test e2e -- --test-threads=4 sync:: charsets:: checkpoint:: init:: errors:: observability:: gtid:: history:: standby:: schema_changes:: field:: consistency:: \
     "${not_about_the_source[@]}" "$@"
   # Of the fault tests, those about positions: kills, restarts, rotations, purged positions.
   pass "MariaDB 11.8 (positions under faults)" "$MGS_MARIADB118_PORT" mariadb mariadb118 \

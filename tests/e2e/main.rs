@@ -12,6 +12,7 @@ mod consistency;
 mod errors;
 mod failover;
 mod faults;
+mod field;
 mod greenplum;
 mod gtid;
 mod history;

@@ -204,9 +204,15 @@ pub(super) fn strip_comments(sql: &str) -> String {
                 let end = (i + 2..b.len().saturating_sub(1))
                     .find(|&j| b[j] == '*' && b[j + 1] == '/')
                     .unwrap_or(b.len());
-                if b.get(i + 2) == Some(&'!') {
-                    // `/*!NNNNN text */`: the text counts.
-                    let inner: String = b[i + 3..end.min(b.len())].iter().collect();
+                // `/*!NNNNN text */` (MySQL) and `/*M!NNNNNN text */` (MariaDB): the text
+                // counts, as the server that wrote the binlog ran it.
+                let skip = match (b.get(i + 2), b.get(i + 3)) {
+                    (Some('!'), _) => Some(3),
+                    (Some('M'), Some('!')) => Some(4),
+                    _ => None,
+                };
+                if let Some(skip) = skip {
+                    let inner: String = b[(i + skip).min(end)..end.min(b.len())].iter().collect();
                     let inner = inner.trim_start_matches(|ch: char| ch.is_ascii_digit());
                     out.push(' ');
                     out.push_str(inner);
@@ -234,4 +240,101 @@ pub(super) fn strip_comments(sql: &str) -> String {
         i += 1;
     }
     out.trim().trim_end_matches(';').trim().to_string()
+}
+
+/// MariaDB's spellings that sqlparser's MySQL dialect lacks, said its way, outside quotes:
+/// `PERSISTENT` (MariaDB's `STORED`) for generated columns; column attributes that change
+/// nothing the sync reads (`INVISIBLE`, `COMPRESSED`, but not `ROW_FORMAT=COMPRESSED`) and the
+/// table option `WITH[OUT] SYSTEM VERSIONING` dropped.
+pub(super) fn normalize_spellings(sql: &str) -> String {
+    // Words outside quotes, with where they start and end.
+    let b = sql.as_bytes();
+    let mut words: Vec<(usize, usize)> = Vec::new();
+    let (mut i, mut quote) = (0, None::<u8>);
+    while i < b.len() {
+        let c = b[i];
+        if let Some(q) = quote {
+            if c == b'\\' && q != b'`' {
+                i += 2;
+                continue;
+            }
+            if c == q {
+                quote = None;
+            }
+            i += 1;
+            continue;
+        }
+        if matches!(c, b'\'' | b'"' | b'`') {
+            quote = Some(c);
+            i += 1;
+        } else if c.is_ascii_alphanumeric() || c == b'_' || c >= 0x80 {
+            let start = i;
+            while i < b.len() && (b[i].is_ascii_alphanumeric() || b[i] == b'_' || b[i] >= 0x80) {
+                i += 1;
+            }
+            words.push((start, i));
+        } else {
+            i += 1;
+        }
+    }
+    let word = |k: usize| -> String {
+        words
+            .get(k)
+            .map(|&(s, e)| sql[s..e].to_ascii_uppercase())
+            .unwrap_or_default()
+    };
+    let mut out = String::with_capacity(sql.len());
+    let mut at = 0;
+    let mut k = 0;
+    while k < words.len() {
+        let (s, e) = words[k];
+        let before = sql[..s].trim_end();
+        let (replace, span) = match word(k).as_str() {
+            "PERSISTENT" => (Some("STORED"), 1),
+            "INVISIBLE" => (Some(""), 1),
+            "COMPRESSED" if !before.ends_with('=') => (Some(""), 1),
+            "WITH" | "WITHOUT" if word(k + 1) == "SYSTEM" && word(k + 2) == "VERSIONING" => {
+                (Some(""), 3)
+            }
+            _ => (None, 1),
+        };
+        if let Some(r) = replace {
+            let end = words[k + span - 1].1;
+            out.push_str(&sql[at..s]);
+            out.push_str(r);
+            at = end;
+            let _ = e;
+        }
+        k += span;
+    }
+    out.push_str(&sql[at..]);
+    out
+}
+
+/// A `CREATE TABLE name (definitions) options` cut after its definitions; `None` for any
+/// other statement.
+pub(super) fn definitions_only(sql: &str) -> Option<String> {
+    let lower = sql.trim_start().to_ascii_lowercase();
+    if !lower.starts_with("create") || !lower.contains("table") {
+        return None;
+    }
+    let b = sql.as_bytes();
+    let (mut depth, mut quote, mut i) = (0usize, None::<u8>, 0);
+    while i < b.len() {
+        let c = b[i];
+        match quote {
+            Some(q) if c == b'\\' && q != b'`' => i += 1,
+            Some(q) if c == q => quote = None,
+            Some(_) => {}
+            None => match c {
+                b'\'' | b'"' | b'`' => quote = Some(c),
+                b'(' => depth += 1,
+                b')' if depth == 1 => return Some(sql[..=i].to_string()),
+                b')' => depth = depth.saturating_sub(1),
+                _ => {}
+            },
+        }
+        i += 1;
+    }
+    None
 }

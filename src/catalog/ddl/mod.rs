@@ -136,7 +136,7 @@ pub enum DefaultValue {
 /// sync replicates (an index, a comment, a temporary table). An error when the statement
 /// cannot be read: the caller decides whether it concerns a configured table.
 pub fn parse(default_schema: &str, sql: &str) -> Result<Vec<Ddl>> {
-    let text = strip_comments(sql);
+    let text = normalize_spellings(&strip_comments(sql));
     let lower = text.to_ascii_lowercase();
     if let Some(c) = alter_head().captures(&text) {
         let table = name_of(default_schema, &c[1]);
@@ -151,7 +151,15 @@ pub fn parse(default_schema: &str, sql: &str) -> Result<Vec<Ddl>> {
     if lower.starts_with("create temporary") || lower.starts_with("drop temporary") {
         return Ok(Vec::new());
     }
-    let stmt = parse_one(&text)?;
+    let stmt = match parse_one(&text) {
+        Ok(s) => s,
+        // Table options the parser does not know (MariaDB's PAGE_COMPRESSED, partitioning
+        // it cannot read, …) change nothing the sync reads: the definitions alone.
+        Err(e) => match definitions_only(&text) {
+            Some(t) => parse_one(&t).map_err(|_| e)?,
+            None => return Err(e),
+        },
+    };
     Ok(match stmt {
         Statement::RenameTable(pairs) => pairs
             .iter()
@@ -189,6 +197,9 @@ pub fn parse(default_schema: &str, sql: &str) -> Result<Vec<Ddl>> {
                         if let TableConstraint::PrimaryKey(pk) = tc {
                             key = index_columns(&pk.columns)?;
                         }
+                    }
+                    if key.is_empty() {
+                        key = unique_key(&columns, &ct.columns, &ct.constraints);
                     }
                     CreateDef::Columns {
                         columns,
@@ -380,6 +391,72 @@ fn place(p: Option<MySQLColumnPosition>) -> Option<Place> {
         MySQLColumnPosition::First => Place::First,
         MySQLColumnPosition::After(i) => Place::After(i.value),
     })
+}
+
+/// Without a primary key, the key of a created table is its first UNIQUE index whose columns
+/// are all NOT NULL and whole, first by index name as information_schema lists them: the
+/// same key `catalog::mysql` finds for a table that exists. An index without a name is named
+/// after its first column (`_2`, `_3` … when taken), as MySQL and MariaDB name it.
+fn unique_key(
+    specs: &[ColumnSpec],
+    defs: &[ColumnDef],
+    constraints: &[TableConstraint],
+) -> Vec<String> {
+    // (name given, columns; None for a prefix or an expression)
+    let mut uniques: Vec<(Option<String>, Option<Vec<String>>)> = Vec::new();
+    for d in defs {
+        for o in &d.options {
+            if let ColumnOption::Unique(u) = &o.option {
+                let name = u.index_name.as_ref().or(u.name.as_ref());
+                uniques.push((
+                    name.map(|n| n.value.clone()),
+                    Some(vec![d.name.value.clone()]),
+                ));
+            }
+        }
+    }
+    for tc in constraints {
+        if let TableConstraint::Unique(u) = tc {
+            let name = u.index_name.as_ref().or(u.name.as_ref());
+            uniques.push((
+                name.map(|n| n.value.clone()),
+                index_columns(&u.columns).ok(),
+            ));
+        }
+    }
+    let mut taken: Vec<String> = uniques
+        .iter()
+        .filter_map(|(n, _)| n.as_ref().map(|n| n.to_ascii_lowercase()))
+        .collect();
+    let mut named: Vec<(String, Vec<String>)> = Vec::new();
+    for (name, cols) in uniques {
+        let Some(cols) = cols.filter(|c| !c.is_empty()) else {
+            continue;
+        };
+        let name = name.unwrap_or_else(|| {
+            let first = cols[0].clone();
+            let mut n = first.clone();
+            let mut i = 2;
+            while taken.contains(&n.to_ascii_lowercase()) {
+                n = format!("{first}_{i}");
+                i += 1;
+            }
+            taken.push(n.to_ascii_lowercase());
+            n
+        });
+        named.push((name, cols));
+    }
+    let not_null = |c: &String| {
+        specs
+            .iter()
+            .any(|s| s.column.name.eq_ignore_ascii_case(c) && !s.column.nullable)
+    };
+    named
+        .into_iter()
+        .filter(|(_, cols)| cols.iter().all(not_null))
+        .min_by_key(|(n, _)| n.to_ascii_lowercase())
+        .map(|(_, cols)| cols)
+        .unwrap_or_default()
 }
 
 fn object(default_schema: &str, n: &ObjectName) -> Result<TableName> {
@@ -658,5 +735,89 @@ mod tests {
         );
         assert_eq!(t("CHAR"), ("char".into(), "char(1)".into()));
         assert_eq!(t("SET('x','Y')"), ("set".into(), "set('x', 'Y')".into()));
+    }
+}
+
+#[cfg(test)]
+mod field_spellings {
+    use super::*;
+
+    /// A column as (name, column type, nullable, generated).
+    type Col = (String, String, bool, bool);
+
+    /// The columns and key of a CREATE TABLE.
+    fn create(sql: &str) -> (Vec<Col>, Vec<String>) {
+        match parse("d", sql)
+            .unwrap_or_else(|e| panic!("{sql}: {e:#}"))
+            .as_slice()
+        {
+            [Ddl::Create {
+                def: CreateDef::Columns { columns, key, .. },
+                ..
+            }] => (
+                columns
+                    .iter()
+                    .map(|c| {
+                        (
+                            c.column.name.clone(),
+                            c.column.column_type.clone(),
+                            c.column.nullable,
+                            c.generated,
+                        )
+                    })
+                    .collect(),
+                key.clone(),
+            ),
+            other => panic!("{sql}: {other:?}"),
+        }
+    }
+
+    #[test]
+    fn mariadb_spellings_of_columns_parse() {
+        for sql in [
+            "CREATE TABLE o (id INT PRIMARY KEY, price DECIMAL(10,2), qty INT, total DECIMAL(14,2) AS (price * qty) PERSISTENT)",
+            "CREATE TABLE o (id INT PRIMARY KEY, price DECIMAL(10,2), qty INT, total DECIMAL(14,2) GENERATED ALWAYS AS (price * qty) STORED)",
+            "CREATE TABLE o (id INT PRIMARY KEY, price DECIMAL(10,2), qty INT, total DECIMAL(14,2) AS (price * qty) VIRTUAL)",
+            "CREATE TABLE o (id INT PRIMARY KEY, price DECIMAL(10,2), qty INT INVISIBLE, total DECIMAL(14,2) AS (price*qty) PERSISTENT)",
+            "CREATE TABLE o (id INT PRIMARY KEY, price DECIMAL(10,2), qty INT, total DECIMAL(14,2)) WITH SYSTEM VERSIONING",
+            "CREATE TABLE o (id INT PRIMARY KEY, price DECIMAL(10,2), qty INT COMMENT 'it''s \\'q\\'', total DECIMAL(14,2))",
+            "CREATE TABLE o (id INT PRIMARY KEY, price DECIMAL(10,2) CHECK (price > 0), qty INT, total DECIMAL(14,2))",
+            "CREATE TABLE o (id INT PRIMARY KEY, price DECIMAL(10,2), qty INT, total DECIMAL(14,2)) /*M!100301 PAGE_COMPRESSED=1 */",
+            "CREATE TABLE IF NOT EXISTS o (id INT PRIMARY KEY, price DECIMAL(10,2), qty INT, total DECIMAL(14,2))",
+        ] {
+            let (cols, key) = create(sql);
+            assert_eq!(cols.len(), 4, "{sql}: {cols:?}");
+            assert_eq!(key, vec!["id".to_string()], "{sql}");
+        }
+        let (cols, _) = create(
+            "CREATE TABLE o (id INT PRIMARY KEY, price DECIMAL(10,2), qty INT, total DECIMAL(14,2) AS (price * qty) PERSISTENT)",
+        );
+        assert!(cols[3].3, "PERSISTENT is a generated column");
+        let (cols, _) = create(
+            "CREATE TABLE c (id INT PRIMARY KEY, body TEXT COMPRESSED, b BLOB COMPRESSED NOT NULL)",
+        );
+        assert_eq!(cols[1].1, "text");
+        assert!(!cols[2].2);
+    }
+
+    #[test]
+    fn the_key_is_the_primary_key_else_the_first_not_null_unique_key() {
+        let (_, key) =
+            create("CREATE TABLE u (email VARCHAR(100) NOT NULL, name TEXT, UNIQUE KEY (email))");
+        assert_eq!(key, vec!["email".to_string()]);
+        let (_, key) = create("CREATE TABLE u (email VARCHAR(100) NOT NULL UNIQUE, name TEXT)");
+        assert_eq!(key, vec!["email".to_string()]);
+        // A nullable unique key identifies no row; the first by name of the others does, as
+        // information_schema orders them.
+        let (_, key) = create(
+            "CREATE TABLE u (a INT, b INT NOT NULL, c INT NOT NULL, UNIQUE KEY z_b (b), UNIQUE KEY a_a (a), UNIQUE KEY m_c (c))",
+        );
+        assert_eq!(key, vec!["c".to_string()]);
+        // A prefix does not identify a row.
+        let (_, key) = create("CREATE TABLE u (t VARCHAR(200) NOT NULL, UNIQUE KEY (t(10)))");
+        assert!(key.is_empty());
+        let (_, key) =
+            create("CREATE TABLE u (a INT NOT NULL, b INT NOT NULL, PRIMARY KEY (b), UNIQUE (a))");
+        assert_eq!(key, vec!["b".to_string()]);
     }
 }
