@@ -189,7 +189,17 @@ impl<D: Destination> Worker<D> {
                             ch.pos,
                         ))
                     }
-                    Err(f) => return Some(anyhow!("while looking for the row PostgreSQL refused: {f}")),
+                    // The search is cut short: the rule decides as for any write.
+                    Err(Failure::Fenced(e)) => return Some(e.context("while looking for the row PostgreSQL refused")),
+                    Err(f) => {
+                        return Some(
+                            Transient(format!(
+                                "worker {}: while looking for the row PostgreSQL refused: {f}",
+                                self.id
+                            ))
+                            .into(),
+                        )
+                    }
                 }
             }
         }
