@@ -36,6 +36,18 @@ impl PartialEq<&str> for Quoted {
     }
 }
 
+/// A string as a PostgreSQL literal, for the few texts a statement cannot take as a parameter
+/// (an `ALTER … USING` expression, where PostgreSQL allows none): quotes doubled, and a
+/// backslash doubled inside `E'…'`, so the text reads back as itself whatever
+/// `standard_conforming_strings` says. Row values never go this way.
+pub fn literal(s: &str) -> String {
+    if s.contains('\\') {
+        format!("E'{}'", s.replace('\\', "\\\\").replace('\'', "''"))
+    } else {
+        format!("'{}'", s.replace('\'', "''"))
+    }
+}
+
 /// Quotes an identifier the way PostgreSQL does (`"a""b"`), always, whatever its case.
 pub fn quote_ident(name: &str) -> Quoted {
     Quoted(format!("\"{}\"", name.replace('"', "\"\"")))
@@ -171,6 +183,16 @@ fn unnest_parts(columns: &[(&str, &str)]) -> (Vec<String>, Vec<String>) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn literals_read_back_as_themselves() {
+        assert_eq!(literal("b2b"), "'b2b'");
+        assert_eq!(literal("it's"), "'it''s'");
+        assert_eq!(
+            literal("a\\'; DROP TABLE x; --"),
+            "E'a\\\\''; DROP TABLE x; --'"
+        );
+    }
 
     #[test]
     fn identifiers_are_always_quoted() {

@@ -154,9 +154,10 @@ pub fn alter(
                             ),
                         ));
                     }
+                    let cast = crate::catalog::postgres::cast_type(pg_new.clone());
+                    let using = convert_using(&q, &old_kind, &kind, &cast);
                     steps.push(exec(format!(
-                        "ALTER TABLE {t} ALTER COLUMN {q} TYPE {pg_new} USING {q}::{}",
-                        crate::catalog::postgres::cast_type(pg_new.clone())
+                        "ALTER TABLE {t} ALTER COLUMN {q} TYPE {pg_new} USING {using}"
                     )));
                 }
                 let in_key = new.key.contains(&column.name);
@@ -254,6 +255,37 @@ pub fn create(
         vec![exec(create_table_sql(&src, target, zero_date)?)]
     };
     Ok((src, steps))
+}
+
+/// The `USING` expression that turns the target's values of `q` into what MySQL's `MODIFY`
+/// made of them, where that is not PostgreSQL's cast: an ENUM becomes the number of its member
+/// (1 for the first, 0 for the empty error value), a number becomes the ENUM member of that
+/// number. Otherwise PostgreSQL's cast, which agrees with MySQL's for the types that reach here.
+fn convert_using(q: &Quoted, old: &Kind, new: &Kind, cast: &str) -> String {
+    let numeric = |k: &Kind| {
+        matches!(
+            k,
+            Kind::Int { .. } | Kind::Decimal | Kind::Float | Kind::Double | Kind::Year
+        )
+    };
+    match (old, new) {
+        (Kind::Enum(members), n) if numeric(n) => {
+            let arms: String = members
+                .iter()
+                .enumerate()
+                .map(|(i, m)| format!(" WHEN {} THEN {}", crate::sql::literal(m), i + 1))
+                .collect();
+            format!("(CASE {q}{arms} WHEN '' THEN 0 END)::{cast}")
+        }
+        (o, Kind::Enum(members)) if numeric(o) => {
+            let list: Vec<String> = members.iter().map(|m| crate::sql::literal(m)).collect();
+            format!(
+                "(CASE WHEN {q} = 0 THEN '' ELSE (ARRAY[{}]::text[])[{q}::integer] END)::{cast}",
+                list.join(", ")
+            )
+        }
+        _ => format!("{q}::{cast}"),
+    }
 }
 
 /// The target moves from `from` to `to` (another schema, another name, or both).

@@ -110,3 +110,44 @@ async fn tables_created_in_the_binlog_with_each_servers_spellings_are_followed()
     let _ = my.disconnect().await;
     db.cleanup().await;
 }
+
+/// `MODIFY` between ENUM and a number means what MySQL means by it: an ENUM becomes its
+/// member's number, a number becomes the ENUM member of that number (PostgreSQL's own cast
+/// would refuse 'b2b' as an integer and stop the sync).
+#[tokio::test]
+async fn enum_and_integer_modify_keep_mysqls_meaning() {
+    let _servers = Servers::shared();
+    let env = Env::get();
+    let db = TestDb::create("fieldenum").await;
+    let cfg = SyncConfig::new(&env, &db.name, &["*"]).set("create_missing_tables", "true");
+    let mut sync = SyncProc::start(&env, &cfg).await;
+    let mut my = db.my().await;
+    for sql in [
+        "CREATE TABLE e (id INT PRIMARY KEY, seg ENUM('b2b','b2c','it''s \\\\ gov'), n INT)",
+        "INSERT INTO e VALUES (1, 'b2b', 2), (2, 'it''s \\\\ gov', 3), (3, NULL, 1), (4, 'b2c', NULL)",
+    ] {
+        my_q(&mut my, sql).await;
+    }
+    let end = master_pos(&env).await;
+    sync.wait_master_info_at_least(&end, secs(60)).await;
+    for sql in [
+        "ALTER TABLE e MODIFY seg INT",
+        "INSERT INTO e VALUES (5, 7, 2)",
+        "ALTER TABLE e MODIFY n ENUM('x','y','z')",
+        "INSERT INTO e VALUES (6, 1, 'z')",
+    ] {
+        my_q(&mut my, sql).await;
+    }
+    sync.wait_tables_equal(&db.t("e"), &db.t("e"), &["id"], secs(60))
+        .await;
+    let pg = db.pg().await;
+    let seg = pg_value(
+        &pg,
+        &format!("SELECT seg::text FROM {} WHERE id = 2", db.t("e")),
+    )
+    .await;
+    assert_eq!(seg.as_deref(), Some("3"), "{}", sync.diag());
+    sync.sigterm_and_wait().await;
+    let _ = my.disconnect().await;
+    db.cleanup().await;
+}
