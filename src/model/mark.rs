@@ -22,11 +22,33 @@ pub struct Mark {
 
 impl PartialOrd for Mark {
     fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
-        self.same_sequence(other).then(|| self.cmp_any(other))
+        order(
+            (&self.file, self.pos, self.seq),
+            (&other.file, other.pos, other.seq),
+        )
     }
 }
 
+/// The order of two places (file, offset, number within the event) of one binlog sequence;
+/// `None` across sequences. What both [`Mark`] and [`Position`] order by.
+pub(crate) fn order(a: (&str, u64, u32), b: (&str, u64, u32)) -> Option<Ordering> {
+    (binlog_base(a.0) == binlog_base(b.0)).then(|| cmp_any(a, b))
+}
+
+/// File number, file name, offset, number.
+fn cmp_any(a: (&str, u64, u32), b: (&str, u64, u32)) -> Ordering {
+    (file_index(a.0), a.0, a.1, a.2).cmp(&(file_index(b.0), b.0, b.1, b.2))
+}
+
 impl Mark {
+    pub fn new(file: impl Into<Arc<str>>, pos: u64, seq: u32) -> Mark {
+        Mark {
+            file: file.into(),
+            pos,
+            seq,
+        }
+    }
+
     /// The mark of a transaction boundary.
     pub fn at(p: &Position) -> Mark {
         Mark {
@@ -42,12 +64,10 @@ impl Mark {
     /// history: the latest definition whatever sequence it was recorded in, as the file
     /// numbers of a new server usually go on from the old one's).
     pub fn cmp_any(&self, other: &Mark) -> Ordering {
-        (file_index(&self.file), &*self.file, self.pos, self.seq).cmp(&(
-            file_index(&other.file),
-            &*other.file,
-            other.pos,
-            other.seq,
-        ))
+        cmp_any(
+            (&self.file, self.pos, self.seq),
+            (&other.file, other.pos, other.seq),
+        )
     }
 
     /// Whether two marks are in the same binlog sequence (same base name, `mysql-bin` of
@@ -72,17 +92,23 @@ pub fn binlog_base(file: &str) -> &str {
 mod tests {
     use super::*;
 
-    fn m(file: &str, pos: u64, seq: u32) -> Mark {
-        Mark {
-            file: file.into(),
-            pos,
-            seq,
-        }
+    #[test]
+    fn marks_order_by_file_index_then_position() {
+        let m = Mark::new;
+        assert!(m("b.000009", 900, 5) < m("b.000010", 4, 1));
+        assert!(
+            m("b.999999", 900, 5) < m("b.1000000", 4, 1),
+            "numeric, not lexical"
+        );
+        assert!(
+            m("b.000001", 100, 0) < m("b.000001", 100, 1),
+            "a truncate precedes a change at its end"
+        );
     }
 
-    /// Within a sequence: `state::checkpoint`'s `marks_order_by_file_index_then_position`.
     #[test]
     fn marks_order_within_a_sequence_only() {
+        let m = Mark::new;
         let other = m("other.000009", 4, 0);
         assert_eq!(m("b.000001", 4, 0).partial_cmp(&other), None);
         let a = m("b.000001", 4, 0);
@@ -91,15 +117,5 @@ mod tests {
         let p = |f: &str, n| Position::new(f, n);
         assert!(p("b.000002", 4) > p("b.000001", 900));
         assert_eq!(p("b.000002", 4).partial_cmp(&p("c.000001", 4)), None);
-    }
-
-    #[test]
-    fn the_floor_is_the_lowest_mark_of_one_sequence() {
-        use crate::state::checkpoint::floor;
-        let a = m("b.000002", 4, 1);
-        let b = m("b.000001", 900, 3);
-        assert_eq!(floor(&[Some(a.clone()), Some(b.clone())]), Some(b.clone()));
-        assert_eq!(floor(&[Some(a.clone()), None]), None);
-        assert_eq!(floor(&[Some(a), Some(m("c.000001", 4, 1))]), None);
     }
 }

@@ -3,11 +3,11 @@
 use std::fmt;
 use std::sync::Arc;
 
-use crate::model::mark::Mark;
+use crate::model::mark::order;
 
 /// A point in the server's binlog: the file and the byte offset of the next event to read.
 ///
-/// Ordered as [`Mark`]s are: only within one binlog sequence (`partial_cmp` is `None`
+/// Ordered as [`crate::model::mark::Mark`]s are: only within one binlog sequence (`partial_cmp` is `None`
 /// across sequences), by file number, then offset.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct Position {
@@ -17,7 +17,7 @@ pub struct Position {
 
 impl PartialOrd for Position {
     fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
-        Mark::at(self).partial_cmp(&Mark::at(other))
+        order((&self.file, self.pos, 0), (&other.file, other.pos, 0))
     }
 }
 

@@ -198,10 +198,7 @@ mod tests {
     }
 
     fn t(s: &str, n: &str) -> TableName {
-        TableName {
-            schema: s.into(),
-            table: n.into(),
-        }
+        TableName::new(s, n)
     }
 
     #[test]

@@ -641,25 +641,19 @@ pub fn floor(marks: &[Option<Mark>]) -> Option<Mark> {
 mod tests {
     use super::*;
 
+    use crate::sql::qualified;
+
     fn m(file: &str, pos: u64, seq: u32) -> Mark {
-        Mark {
-            file: file.into(),
-            pos,
-            seq,
-        }
+        Mark::new(file, pos, seq)
     }
 
     #[test]
-    fn marks_order_by_file_index_then_position() {
-        assert!(m("b.000009", 900, 5) < m("b.000010", 4, 1));
-        assert!(
-            m("b.999999", 900, 5) < m("b.1000000", 4, 1),
-            "numeric, not lexical"
-        );
-        assert!(
-            m("b.000001", 100, 0) < m("b.000001", 100, 1),
-            "a truncate precedes a change at its end"
-        );
+    fn the_floor_is_the_lowest_mark_of_one_sequence() {
+        let a = m("b.000002", 4, 1);
+        let b = m("b.000001", 900, 3);
+        assert_eq!(floor(&[Some(a.clone()), Some(b.clone())]), Some(b.clone()));
+        assert_eq!(floor(&[Some(a.clone()), None]), None);
+        assert_eq!(floor(&[Some(a), Some(m("c.000001", 4, 1))]), None);
     }
 
     #[test]
@@ -669,44 +663,21 @@ mod tests {
             ("b.000002".to_string(), 500),
         ];
         let start = Position::new("b.000001", 100);
+        let cp = qualified("s", "cp");
         let ok = [
             Some(m("b.000002", 400, 3)),
             Some(m("b.000001", 50, 1)),
             None,
         ];
-        check_placed(&ok, &start, &logs, &crate::sql::qualified("s", "cp")).unwrap();
+        check_placed(&ok, &start, &logs, &cp).unwrap();
         // The name the old reader cut short: not a file of this server.
-        let e = check_placed(
-            &[Some(m("b.00", 400, 1))],
-            &start,
-            &logs,
-            &crate::sql::qualified("s", "cp"),
-        )
-        .unwrap_err();
+        let e = check_placed(&[Some(m("b.00", 400, 1))], &start, &logs, &cp).unwrap_err();
         assert!(format!("{e}").contains("not a binlog name"), "{e}");
-        let e = check_placed(
-            &[Some(m("b.000003", 4, 1))],
-            &start,
-            &logs,
-            &crate::sql::qualified("s", "cp"),
-        )
-        .unwrap_err();
+        let e = check_placed(&[Some(m("b.000003", 4, 1))], &start, &logs, &cp).unwrap_err();
         assert!(format!("{e}").contains("does not have"), "{e}");
-        let e = check_placed(
-            &[Some(m("b.000002", 501, 1))],
-            &start,
-            &logs,
-            &crate::sql::qualified("s", "cp"),
-        )
-        .unwrap_err();
+        let e = check_placed(&[Some(m("b.000002", 501, 1))], &start, &logs, &cp).unwrap_err();
         assert!(format!("{e}").contains("past the end"), "{e}");
-        let e = check_placed(
-            &[Some(m("other.000002", 1, 1))],
-            &start,
-            &logs,
-            &crate::sql::qualified("s", "cp"),
-        )
-        .unwrap_err();
+        let e = check_placed(&[Some(m("other.000002", 1, 1))], &start, &logs, &cp).unwrap_err();
         assert!(format!("{e}").contains("another binlog sequence"), "{e}");
         assert!(format!("{e}").contains("nothing was skipped"), "{e}");
     }

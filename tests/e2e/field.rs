@@ -96,15 +96,7 @@ async fn tables_created_in_the_binlog_with_each_servers_spellings_are_followed()
     // The key the sync chose is the one information_schema gives: the first NOT NULL
     // UNIQUE key by name (`one_tag`, not the nullable `v`).
     let pg = db.pg().await;
-    let key = pg_value(
-        &pg,
-        &format!(
-            "SELECT string_agg(a.attname, ',') FROM pg_index i JOIN pg_attribute a ON a.attrelid = i.indrelid \
-             AND a.attnum = ANY(i.indkey) WHERE i.indrelid = '{}'::regclass AND i.indisprimary",
-            db.t("c")
-        ),
-    )
-    .await;
+    let key = pg_primary_key(&pg, &db.t("c")).await;
     assert_eq!(key.as_deref(), Some("tag"), "{}", sync.diag());
     sync.sigterm_and_wait().await;
     let _ = my.disconnect().await;

@@ -1740,16 +1740,7 @@ async fn schema_command_output_creates_the_mapped_types() {
         }
     }
     // The key and NOT NULL come along.
-    let pk = pg_value(
-        &pg,
-        &format!(
-            "SELECT string_agg(a.attname, ',' ORDER BY a.attname) FROM pg_index i \
-             JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = ANY(i.indkey) \
-             WHERE i.indrelid = '\"{}\".rep'::regclass AND i.indisprimary",
-            db.name
-        ),
-    )
-    .await;
+    let pk = pg_primary_key(&pg, &format!("\"{}\".rep", db.name)).await;
     if pk.as_deref() != Some("id,k") {
         bad.push(format!("primary key is {pk:?}, expected (id, k)"));
     }

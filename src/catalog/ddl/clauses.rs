@@ -133,46 +133,47 @@ pub(super) fn strip_if_exists(clause: &str) -> (String, bool, bool) {
     }
 }
 
+/// The bytes of `sql` outside quotes (`'…'`, `"…"`, `` `…` ``; a backslash escapes the next
+/// byte inside the first two, and a doubled quote closes and reopens), with their offsets; the
+/// quote characters count as inside. The one quote scanner of the clauses below.
+fn unquoted(sql: &str) -> impl Iterator<Item = (usize, u8)> + '_ {
+    let (mut quote, mut escaped) = (None::<u8>, false);
+    sql.bytes().enumerate().filter_map(move |(i, c)| {
+        if let Some(q) = quote {
+            if escaped {
+                escaped = false;
+            } else if c == b'\\' && q != b'`' {
+                escaped = true;
+            } else if c == q {
+                quote = None;
+            }
+            return None;
+        }
+        if matches!(c, b'\'' | b'"' | b'`') {
+            quote = Some(c);
+            return None;
+        }
+        Some((i, c))
+    })
+}
+
 /// Splits at commas outside parentheses and quotes.
 pub(super) fn split_top_level(s: &str) -> Vec<String> {
+    let mut depth = 0i32;
     let mut out = Vec::new();
-    let (mut depth, mut quote, mut cur) = (0i32, None::<char>, String::new());
-    let mut chars = s.chars().peekable();
-    while let Some(c) = chars.next() {
-        match quote {
-            Some(q) => {
-                cur.push(c);
-                if c == '\\' && q != '`' {
-                    if let Some(n) = chars.next() {
-                        cur.push(n);
-                    }
-                } else if c == q {
-                    if chars.peek() == Some(&q) {
-                        cur.push(chars.next().unwrap());
-                    } else {
-                        quote = None;
-                    }
-                }
+    let mut start = 0;
+    for (i, c) in unquoted(s) {
+        match c {
+            b'(' => depth += 1,
+            b')' => depth -= 1,
+            b',' if depth == 0 => {
+                out.push(s[start..i].to_string());
+                start = i + 1;
             }
-            None => match c {
-                '\'' | '"' | '`' => {
-                    quote = Some(c);
-                    cur.push(c);
-                }
-                '(' => {
-                    depth += 1;
-                    cur.push(c);
-                }
-                ')' => {
-                    depth -= 1;
-                    cur.push(c);
-                }
-                ',' if depth == 0 => out.push(std::mem::take(&mut cur)),
-                _ => cur.push(c),
-            },
+            _ => {}
         }
     }
-    out.push(cur);
+    out.push(s[start..].to_string());
     out
 }
 
@@ -247,34 +248,14 @@ pub(super) fn strip_comments(sql: &str) -> String {
 /// nothing the sync reads (`INVISIBLE`, `COMPRESSED`, but not `ROW_FORMAT=COMPRESSED`) and the
 /// table option `WITH[OUT] SYSTEM VERSIONING` dropped.
 pub(super) fn normalize_spellings(sql: &str) -> String {
-    // Words outside quotes, with where they start and end.
-    let b = sql.as_bytes();
+    // Words outside quotes, with where they start and end (a word's bytes are consecutive;
+    // bytes of non-ASCII letters are all >= 0x80, so a word ends on a character boundary).
+    let is_word = |c: u8| c.is_ascii_alphanumeric() || c == b'_' || c >= 0x80;
     let mut words: Vec<(usize, usize)> = Vec::new();
-    let (mut i, mut quote) = (0, None::<u8>);
-    while i < b.len() {
-        let c = b[i];
-        if let Some(q) = quote {
-            if c == b'\\' && q != b'`' {
-                i += 2;
-                continue;
-            }
-            if c == q {
-                quote = None;
-            }
-            i += 1;
-            continue;
-        }
-        if matches!(c, b'\'' | b'"' | b'`') {
-            quote = Some(c);
-            i += 1;
-        } else if c.is_ascii_alphanumeric() || c == b'_' || c >= 0x80 {
-            let start = i;
-            while i < b.len() && (b[i].is_ascii_alphanumeric() || b[i] == b'_' || b[i] >= 0x80) {
-                i += 1;
-            }
-            words.push((start, i));
-        } else {
-            i += 1;
+    for (i, _) in unquoted(sql).filter(|&(_, c)| is_word(c)) {
+        match words.last_mut() {
+            Some((_, end)) if *end == i => *end = i + 1,
+            _ => words.push((i, i + 1)),
         }
     }
     let word = |k: usize| -> String {
@@ -287,7 +268,7 @@ pub(super) fn normalize_spellings(sql: &str) -> String {
     let mut at = 0;
     let mut k = 0;
     while k < words.len() {
-        let (s, e) = words[k];
+        let s = words[k].0;
         let before = sql[..s].trim_end();
         let (replace, span) = match word(k).as_str() {
             "PERSISTENT" => (Some("STORED"), 1),
@@ -303,7 +284,6 @@ pub(super) fn normalize_spellings(sql: &str) -> String {
             out.push_str(&sql[at..s]);
             out.push_str(r);
             at = end;
-            let _ = e;
         }
         k += span;
     }
@@ -318,23 +298,43 @@ pub(super) fn definitions_only(sql: &str) -> Option<String> {
     if !lower.starts_with("create") || !lower.contains("table") {
         return None;
     }
-    let b = sql.as_bytes();
-    let (mut depth, mut quote, mut i) = (0usize, None::<u8>, 0);
-    while i < b.len() {
-        let c = b[i];
-        match quote {
-            Some(q) if c == b'\\' && q != b'`' => i += 1,
-            Some(q) if c == q => quote = None,
-            Some(_) => {}
-            None => match c {
-                b'\'' | b'"' | b'`' => quote = Some(c),
-                b'(' => depth += 1,
-                b')' if depth == 1 => return Some(sql[..=i].to_string()),
-                b')' => depth = depth.saturating_sub(1),
-                _ => {}
-            },
+    let mut depth = 0usize;
+    for (i, c) in unquoted(sql) {
+        match c {
+            b'(' => depth += 1,
+            b')' if depth == 1 => return Some(sql[..=i].to_string()),
+            b')' => depth = depth.saturating_sub(1),
+            _ => {}
         }
-        i += 1;
     }
     None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn commas_split_only_outside_quotes_and_parentheses() {
+        let parts = split_top_level(
+            "ADD a ENUM('x,y', 'it''s, \\', ok') , MODIFY b DECIMAL(5,2) COMMENT \"c,d\", DROP `e,f`",
+        );
+        assert_eq!(
+            parts,
+            vec![
+                "ADD a ENUM('x,y', 'it''s, \\', ok') ",
+                " MODIFY b DECIMAL(5,2) COMMENT \"c,d\"",
+                " DROP `e,f`",
+            ]
+        );
+        assert_eq!(
+            definitions_only("CREATE TABLE t (a INT COMMENT ')', b INT) PAGE_COMPRESSED=1")
+                .as_deref(),
+            Some("CREATE TABLE t (a INT COMMENT ')', b INT)")
+        );
+        assert_eq!(
+            normalize_spellings("x INT AS (y) PERSISTENT COMMENT 'PERSISTENT', z TEXT COMPRESSED) ROW_FORMAT=COMPRESSED"),
+            "x INT AS (y) STORED COMMENT 'PERSISTENT', z TEXT ) ROW_FORMAT=COMPRESSED"
+        );
+    }
 }

@@ -516,10 +516,7 @@ mod tests {
     use super::*;
 
     fn n(s: &str, t: &str) -> TableName {
-        TableName {
-            schema: s.into(),
-            table: t.into(),
-        }
+        TableName::new(s, t)
     }
 
     fn alter(sql: &str) -> Vec<AlterOp> {

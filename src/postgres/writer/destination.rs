@@ -101,9 +101,7 @@ impl PgDestination {
     /// What a PostgreSQL error means for the write; a connection that may be broken is let go.
     fn failed(&mut self, e: tokio_postgres::Error) -> Failure {
         if is_fenced(&e) {
-            return Failure::Fenced(
-                anyhow::Error::new(e).context(format!("worker {}: not committed", self.worker)),
-            );
+            return Failure::Fenced(anyhow::Error::new(e));
         }
         match e.as_db_error() {
             Some(_) if !pg_retries(&e) => Failure::Refused(db_message(&e)),

@@ -276,6 +276,18 @@ pub async fn pg_value(client: &Client, sql: &str) -> Option<String> {
     None
 }
 
+/// The columns of a PostgreSQL table's primary key, by name, comma-separated (`table` as
+/// `regclass` reads it).
+pub async fn pg_primary_key(client: &Client, table: &str) -> Option<String> {
+    let sql = format!(
+        "SELECT string_agg(a.attname, ',' ORDER BY a.attname) FROM pg_index i \
+         JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = ANY(i.indkey) \
+         WHERE i.indrelid = {}::regclass AND i.indisprimary",
+        lit(table)
+    );
+    pg_value(client, &sql).await
+}
+
 pub async fn my_value(conn: &mut Conn, sql: &str) -> Option<String> {
     let row: Option<Row> = conn
         .query_first(sql)
